@@ -1,0 +1,11 @@
+DROP TRIGGER records_no_delete;
+DROP TRIGGER records_no_update;
+DROP TABLE ledger_state;
+DROP TABLE lot_inputs;
+DROP TABLE lots;
+DROP TABLE record_lots;
+DROP TABLE records;
+DROP TABLE products;
+DROP TABLE signing_keys;
+DROP TABLE organizations;
+DROP TABLE settings;

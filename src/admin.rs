@@ -1,0 +1,223 @@
+//! The administrative operations (organizations, keys, products), shared by the admin HTTP
+//! endpoints and the `truetrace admin` commands. Each validates its input and names what is wrong.
+
+use crate::api::{NewOrgRequest, NewProductRequest};
+use crate::db::rows::{KeyRow, OrgRow, ProductRow};
+use crate::db::{DbConn, keys, orgs, products};
+use crate::domain::{Gln, Gtin, OrgId, Roles};
+use crate::envelope::{KeyId, parse_public_key};
+use crate::error::{AppError, AppResult};
+use chrono::Utc;
+
+const MAX_NAME_CHARS: usize = 200;
+const MAX_TEXT_CHARS: usize = 4000;
+const MAX_URL_CHARS: usize = 2048;
+
+fn invalid(message: String) -> AppError {
+    AppError::InvalidField(message)
+}
+
+/// A person-written text field: trimmed, non-empty, bounded, without control characters.
+fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(invalid(format!("{field} must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(invalid(format!("{field} is longer than {max} characters")));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(invalid(format!("{field} contains control characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
+    value
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| text(field, v, max))
+        .transpose()
+}
+
+/// An absolute http(s) URL (or, for images, a path on this server).
+fn url(field: &str, value: Option<&str>, allow_path: bool) -> AppResult<Option<String>> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let absolute = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    let path = allow_path && value.starts_with('/') && !value.starts_with("//");
+    if !(absolute || path)
+        || value.len() > MAX_URL_CHARS
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(format!(
+            "{field} must be an http:// or https:// URL, got {value:?}"
+        )));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+pub fn create_org(conn: &mut DbConn, req: &NewOrgRequest) -> AppResult<OrgRow> {
+    let roles = Roles::parse(&req.roles).map_err(invalid)?;
+    let gln = req
+        .gln
+        .as_deref()
+        .filter(|g| !g.is_empty())
+        .map(Gln::parse)
+        .transpose()
+        .map_err(invalid)?;
+    let row = OrgRow {
+        id: OrgId::new().to_string(),
+        name: text("name", &req.name, MAX_NAME_CHARS)?,
+        name_zh: optional_text("name_zh", req.name_zh.as_deref(), MAX_NAME_CHARS)?,
+        roles: roles.to_stored(),
+        gln: gln.map(|g| g.to_string()),
+        created_at: Utc::now().naive_utc(),
+    };
+    if let Some(gln) = &row.gln
+        && let Some(other) = orgs::find_by_gln(conn, gln)?
+    {
+        return Err(AppError::Conflict(format!(
+            "GLN {gln} already belongs to organization {} ({})",
+            other.id, other.name
+        )));
+    }
+    orgs::insert(conn, &row)?;
+    Ok(row)
+}
+
+pub fn find_org(conn: &mut DbConn, id: &str) -> AppResult<OrgRow> {
+    let not_found = || AppError::NotFound(format!("no organization with id {id}"));
+    OrgId::parse(id).map_err(|_| not_found())?;
+    orgs::find(conn, id)?.ok_or_else(not_found)
+}
+
+/// Enrolls a public key for an organization. Enrolling the same key for the same organization
+/// again returns it unchanged (`false`); a key of another organization is a conflict.
+pub fn enroll_key(
+    conn: &mut DbConn,
+    org_id: &str,
+    public_key: &str,
+    hosted: bool,
+) -> AppResult<(KeyRow, bool)> {
+    let org = find_org(conn, org_id)?;
+    let key = parse_public_key(public_key).map_err(invalid)?;
+    let keyid = KeyId::of(&key);
+    if let Some(existing) = keys::find(conn, keyid.as_str())? {
+        if existing.org_id != org.id {
+            return Err(AppError::Conflict(format!(
+                "key {keyid} is already enrolled for another organization"
+            )));
+        }
+        return Ok((existing, false));
+    }
+    let row = KeyRow {
+        keyid: keyid.to_string(),
+        org_id: org.id,
+        public_key: key.as_bytes().to_vec(),
+        hosted,
+        enrolled_at: Utc::now().naive_utc(),
+        revoked_at: None,
+    };
+    keys::insert(conn, &row)?;
+    Ok((row, true))
+}
+
+/// Revokes a key: from now on every record signed with it is refused. Revoking twice keeps the
+/// first revocation time.
+pub fn revoke_key(conn: &mut DbConn, org_id: &str, keyid: &str) -> AppResult<KeyRow> {
+    let org = find_org(conn, org_id)?;
+    let not_found = || AppError::NotFound(format!("organization {} has no key {keyid}", org.id));
+    let key = keys::find(conn, keyid)?
+        .filter(|k| k.org_id == org.id)
+        .ok_or_else(not_found)?;
+    keys::revoke(conn, &key.keyid, Utc::now().naive_utc())?;
+    keys::find(conn, &key.keyid)?.ok_or_else(not_found)
+}
+
+pub fn register_product(conn: &mut DbConn, req: &NewProductRequest) -> AppResult<ProductRow> {
+    let gtin = Gtin::parse(req.gtin.trim()).map_err(invalid)?;
+    let price = req
+        .price
+        .as_deref()
+        .map(str::trim)
+        .filter(|p| !p.is_empty());
+    if let Some(price) = price {
+        let (int, frac) = price.split_once('.').unwrap_or((price, ""));
+        let ok = !int.is_empty()
+            && int.len() <= 12
+            && frac.len() <= 2
+            && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+            && !(price.contains('.') && frac.is_empty());
+        if !ok {
+            return Err(invalid(format!(
+                "price {price:?} must be a decimal amount such as \"380\" or \"12.50\""
+            )));
+        }
+    }
+    let currency = match req
+        .currency
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => Some(c.to_owned()),
+        Some(c) => {
+            return Err(invalid(format!(
+                "currency {c:?} must be an ISO 4217 code such as TWD"
+            )));
+        }
+        None => price.map(|_| "TWD".to_owned()),
+    };
+    let brand_org = match req.brand_org.as_deref().filter(|b| !b.is_empty()) {
+        Some(b) => Some(
+            find_org(conn, b)
+                .map_err(|_| invalid(format!("brand_org {b} is not a known organization")))?
+                .id,
+        ),
+        None => None,
+    };
+    let row = ProductRow {
+        gtin: gtin.to_string(),
+        name: text("name", &req.name, MAX_NAME_CHARS)?,
+        name_zh: optional_text("name_zh", req.name_zh.as_deref(), MAX_NAME_CHARS)?,
+        description: optional_text("description", req.description.as_deref(), MAX_TEXT_CHARS)?,
+        image_url: url("image_url", req.image_url.as_deref(), true)?,
+        price: price.map(str::to_owned),
+        currency,
+        listing_url: url("listing_url", req.listing_url.as_deref(), false)?,
+        brand_org,
+        created_at: Utc::now().naive_utc(),
+    };
+    if products::find(conn, &row.gtin)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "a product with GTIN {gtin} is already registered"
+        )));
+    }
+    products::insert(conn, &row)?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_texts() {
+        assert!(
+            url("u", Some("https://shop.example/rice"), false)
+                .unwrap()
+                .is_some()
+        );
+        assert!(url("u", Some("/static/rice.svg"), true).unwrap().is_some());
+        assert!(url("u", Some("/static/rice.svg"), false).is_err());
+        assert!(url("u", Some("javascript:alert(1)"), false).is_err());
+        assert!(url("u", Some("https:///x"), false).is_err());
+        assert!(text("name", "  ", 10).is_err());
+        assert!(text("name", "a\u{0}b", 10).is_err());
+        assert_eq!(text("name", " 池上農場 ", 10).unwrap(), "池上農場");
+    }
+}

@@ -1,0 +1,167 @@
+//! `truetrace admin ...`: the admin endpoints' operations, run directly on the configured database.
+
+use crate::admin;
+use crate::api::{KeyResponse, NewOrgRequest, NewProductRequest, OrgResponse, ProductResponse};
+use crate::auth;
+use crate::db::{self, DbConn, keys, orgs};
+use crate::keyfile::KeyFile;
+use crate::settings::Settings;
+use clap::Subcommand;
+use std::path::PathBuf;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an organization; prints it as JSON.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        name_zh: Option<String>,
+        /// producer, processor, carrier, retailer or brand; repeat for several.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long)]
+        gln: Option<String>,
+    },
+    /// List organizations and their keys as JSON.
+    ListOrgs,
+    /// Enroll a public key for an organization.
+    EnrollKey {
+        #[arg(long)]
+        org: String,
+        /// Standard base64 of the 32 raw public-key bytes.
+        #[arg(
+            long,
+            conflicts_with = "key_file",
+            required_unless_present = "key_file"
+        )]
+        public_key: Option<String>,
+        /// Or a key file from `truetrace keygen` (only its public key is read).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        #[arg(long)]
+        hosted: bool,
+    },
+    /// Revoke a key: every record signed with it from now on is refused.
+    RevokeKey {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        keyid: String,
+    },
+    /// Register a product (GTIN-14).
+    RegisterProduct {
+        #[arg(long)]
+        gtin: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        name_zh: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        image_url: Option<String>,
+        #[arg(long)]
+        price: Option<String>,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        listing_url: Option<String>,
+        #[arg(long)]
+        brand_org: Option<String>,
+    },
+    /// Replace the stored admin token with a new one and print it.
+    RotateToken,
+}
+
+pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
+    let pool = db::connect(&settings.database()?, 2)?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let fail = |e: crate::error::AppError| format!("{} ({})", e, e.code());
+    let output = match command {
+        AdminCommand::CreateOrg {
+            name,
+            name_zh,
+            roles,
+            gln,
+        } => {
+            let req = NewOrgRequest {
+                name,
+                name_zh,
+                roles,
+                gln,
+            };
+            let row = admin::create_org(&mut conn, &req).map_err(fail)?;
+            json(&OrgResponse::new(row, Vec::new()))
+        }
+        AdminCommand::ListOrgs => {
+            let list = list_orgs(&mut conn).map_err(fail)?;
+            json(&list)
+        }
+        AdminCommand::EnrollKey {
+            org,
+            public_key,
+            key_file,
+            hosted,
+        } => {
+            let public_key = match (public_key, key_file) {
+                (Some(k), _) => k,
+                (None, Some(path)) => KeyFile::read(&path)?.public_key,
+                (None, None) => return Err("give --public-key or --key-file".into()),
+            };
+            let (row, _) = admin::enroll_key(&mut conn, &org, &public_key, hosted).map_err(fail)?;
+            json(&KeyResponse::from(row))
+        }
+        AdminCommand::RevokeKey { org, keyid } => {
+            let row = admin::revoke_key(&mut conn, &org, &keyid).map_err(fail)?;
+            json(&KeyResponse::from(row))
+        }
+        AdminCommand::RegisterProduct {
+            gtin,
+            name,
+            name_zh,
+            description,
+            image_url,
+            price,
+            currency,
+            listing_url,
+            brand_org,
+        } => {
+            let req = NewProductRequest {
+                gtin,
+                name,
+                name_zh,
+                description,
+                image_url,
+                price,
+                currency,
+                listing_url,
+                brand_org,
+            };
+            let row = admin::register_product(&mut conn, &req).map_err(fail)?;
+            json(&ProductResponse::from(row))
+        }
+        AdminCommand::RotateToken => {
+            let token = auth::rotate(&mut conn).map_err(fail)?;
+            format!("new admin token (shown once; restart running servers to use it): {token}")
+        }
+    };
+    println!("{output}");
+    Ok(())
+}
+
+fn list_orgs(conn: &mut DbConn) -> Result<Vec<OrgResponse>, crate::error::AppError> {
+    orgs::all(conn)?
+        .into_iter()
+        .map(|org| {
+            let keys = keys::of_org(conn, &org.id)?;
+            Ok(OrgResponse::new(org, keys))
+        })
+        .collect()
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("cannot print the result: {e}"))
+}

@@ -1,0 +1,124 @@
+//! The `truetrace` command line. Every subcommand reads the same settings as `serve`.
+
+mod admin;
+mod serve;
+mod sign;
+mod verify;
+
+use crate::settings::Settings;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "truetrace",
+    version,
+    about = "Farm-to-shelf traceability: signed, hash-chained records behind GS1 Digital Link QR codes"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (API and pages).
+    Serve {
+        /// Seed the demo story first (once) and print the URLs to open.
+        #[arg(long)]
+        demo: bool,
+        /// Where the demo keeps its organizations' signing keys.
+        #[arg(long, default_value = "truetrace-demo")]
+        demo_dir: PathBuf,
+    },
+    /// Seed the demo story into the database through the signed submission path, then exit.
+    Demo {
+        #[arg(long, default_value = "truetrace-demo")]
+        demo_dir: PathBuf,
+    },
+    /// Make a new Ed25519 signing key; writes a key file (mode 0600) and prints the public key and keyid.
+    Keygen {
+        /// The key file to write.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a record (JSON, from a file or stdin) into a DSSE envelope, printed on stdout.
+    Sign {
+        /// The key file (from `truetrace keygen`).
+        #[arg(long, short)]
+        key: PathBuf,
+        /// The record JSON file; `-` or nothing reads stdin.
+        record: Option<PathBuf>,
+        /// Set the record's time to now.
+        #[arg(long)]
+        now: bool,
+    },
+    /// Submit an envelope (from a file or stdin) to a server and print its answer.
+    Submit {
+        /// The server's base URL (default: the public URL setting).
+        #[arg(long)]
+        server: Option<String>,
+        /// The envelope file; `-` or nothing reads stdin.
+        envelope: Option<PathBuf>,
+    },
+    /// Verify the whole store: ids, signatures, keys, chains, custody and derived state.
+    /// Exits 0 when everything holds, 1 when a record is broken (each is named), 2 when it cannot run.
+    Verify {
+        /// Print only problems and the summary line.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Administration on the configured database: organizations, keys, products, the admin token.
+    Admin {
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    let settings = cli.settings;
+    let result = match cli.command {
+        Command::Serve { demo, demo_dir } => {
+            serve::serve(&settings, demo.then_some(demo_dir.as_path()))
+        }
+        Command::Demo { demo_dir } => serve::demo(&settings, &demo_dir),
+        Command::Keygen { out, force } => sign::keygen(&out, force),
+        Command::Sign { key, record, now } => sign::sign(&key, record.as_deref(), now),
+        Command::Submit { server, envelope } => {
+            let server = server.unwrap_or_else(|| settings.public_url());
+            return sign::submit(&server, envelope.as_deref());
+        }
+        Command::Verify { quiet } => return verify::verify(&settings, quiet),
+        Command::Admin { command } => admin::run(&settings, command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads a file, or stdin for `-` or no path.
+fn read_input(path: Option<&std::path::Path>) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    match path {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+        }
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
+            Ok(buf)
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Lot state and lineage queries.
+
+use super::DbConn;
+use super::rows::{LotInputRow, LotRow};
+use super::schema::{lot_inputs, lots};
+use diesel::prelude::*;
+
+pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotRow>> {
+    lots::table
+        .find((gtin, lot))
+        .select(LotRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
+    diesel::insert_into(lots::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn update(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
+    diesel::update(lots::table.find((&row.gtin, &row.lot)))
+        .set((
+            lots::custodian.eq(&row.custodian),
+            lots::head.eq(&row.head),
+            lots::head_time.eq(row.head_time),
+            lots::shipped_to.eq(&row.shipped_to),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()> {
+    // Row by row: diesel's MultiConnection has no multi-row insert.
+    for row in rows {
+        diesel::insert_into(lot_inputs::table)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The lots `gtin`/`lot` was made from.
+pub fn inputs_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<LotInputRow>> {
+    lot_inputs::table
+        .filter(lot_inputs::gtin.eq(gtin).and(lot_inputs::lot.eq(lot)))
+        .order((lot_inputs::input_gtin.asc(), lot_inputs::input_lot.asc()))
+        .select(LotInputRow::as_select())
+        .load(conn)
+}
+
+pub fn all(conn: &mut DbConn) -> QueryResult<Vec<LotRow>> {
+    lots::table.select(LotRow::as_select()).load(conn)
+}
+
+pub fn all_inputs(conn: &mut DbConn) -> QueryResult<Vec<LotInputRow>> {
+    lot_inputs::table
+        .select(LotInputRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,193 @@
+//! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, embedded migrations,
+//! and the queries (one module per table family). Rows are kept apart from API bodies.
+
+pub mod keys;
+pub mod lots;
+pub mod orgs;
+pub mod products;
+pub mod records;
+pub mod rows;
+pub mod schema;
+pub mod settings;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection type for both engines; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = diesel::r2d2::Pool<DbManager>;
+pub type PooledConn = diesel::r2d2::PooledConnection<DbManager>;
+
+/// Where the data lives, parsed from `TRUETRACE_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// `sqlite://relative.db`, `sqlite:///absolute/path.db`, `postgres://...` or `postgresql://...`.
+    /// Anything else is refused rather than silently creating a stray SQLite file.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err("the SQLite URL names no file: use sqlite://truetrace.db or sqlite:///abs/path.db".into());
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres(url.to_owned()));
+        }
+        let scheme = url.split_once("://").map_or(url, |(s, _)| s);
+        Err(format!(
+            "unsupported database URL scheme {scheme:?} in TRUETRACE_DATABASE_URL: use sqlite://FILE or postgres://..."
+        ))
+    }
+}
+
+/// Opens connections of the configured engine and sets each up: WAL with full synchronous commits
+/// and a busy timeout on SQLite, synchronous commits on PostgreSQL.
+#[derive(Debug)]
+pub struct DbManager {
+    url: DatabaseUrl,
+}
+
+impl diesel::r2d2::ManageConnection for DbManager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        let map = diesel::r2d2::Error::ConnectionError;
+        let query = diesel::r2d2::Error::QueryError;
+        match &self.url {
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(map)?;
+                // FULL: a 201 must survive a power loss (NORMAL may lose the last commits in WAL mode).
+                conn.batch_execute(
+                    "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(query)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => {
+                let mut conn = PgConnection::establish(url).map_err(map)?;
+                conn.batch_execute("SET synchronous_commit = on; SET TIME ZONE 'UTC';")
+                    .map_err(query)?;
+                Ok(DbConn::Postgres(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || DbConn::is_broken_transaction_manager(conn)
+    }
+}
+
+/// Opens the pool and brings the schema up to date.
+pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, String> {
+    if let DatabaseUrl::Sqlite(path) = url
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(format!(
+            "the directory of the SQLite database {} does not exist",
+            path.display()
+        ));
+    }
+    let pool = diesel::r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(30))
+        .build(DbManager { url: url.clone() })
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    migrate(&mut conn)?;
+    Ok(pool)
+}
+
+fn migrate(conn: &mut DbConn) -> Result<(), String> {
+    let result = match conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+        DbConn::Postgres(c) => {
+            // Several app servers may start at once against one primary: migrate one at a time.
+            c.batch_execute("SELECT pg_advisory_lock(7261737472616365)")
+                .map_err(|e| format!("cannot lock for migrations: {e}"))?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
+            c.batch_execute("SELECT pg_advisory_unlock(7261737472616365)")
+                .map_err(|e| format!("cannot unlock after migrations: {e}"))?;
+            result
+        }
+    };
+    result.map_err(|e| format!("database migration failed: {e}"))
+}
+
+/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken at the
+/// start, so two writers never both read a head and then both append), a plain transaction on
+/// PostgreSQL, where the append takes a row lock on `ledger_state` first.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(c) => AnsiTransactionManager::begin_transaction(c)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            DbConn::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            DbConn::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://truetrace.db").unwrap(),
+            DatabaseUrl::Sqlite("truetrace.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/tt.db").unwrap(),
+            DatabaseUrl::Sqlite("/var/lib/tt.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgresql://u@h/db"),
+            Ok(DatabaseUrl::Postgres(_))
+        ));
+        let err = DatabaseUrl::parse("mysql://root@localhost/tt").unwrap_err();
+        assert!(err.contains("\"mysql\""), "{err}");
+        assert!(DatabaseUrl::parse("truetrace.db").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

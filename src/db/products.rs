@@ -1,0 +1,33 @@
+//! Product queries.
+
+use super::DbConn;
+use super::rows::ProductRow;
+use super::schema::products::dsl::*;
+use diesel::dsl::exists;
+use diesel::prelude::*;
+
+pub fn insert(conn: &mut DbConn, row: &ProductRow) -> QueryResult<()> {
+    diesel::insert_into(products)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find(conn: &mut DbConn, wanted: &str) -> QueryResult<Option<ProductRow>> {
+    products
+        .find(wanted)
+        .select(ProductRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn exists_gtin(conn: &mut DbConn, wanted: &str) -> QueryResult<bool> {
+    diesel::select(exists(products.find(wanted))).get_result(conn)
+}
+
+pub fn all(conn: &mut DbConn) -> QueryResult<Vec<ProductRow>> {
+    products
+        .order(gtin.asc())
+        .select(ProductRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,93 @@
+//! Queries on the append-only log.
+
+use super::DbConn;
+use super::rows::{RecordLotRow, RecordRow};
+use super::schema::{record_lots, records};
+use diesel::prelude::*;
+
+pub fn log_index_of(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<i64>> {
+    records::table
+        .filter(records::id.eq(record_id))
+        .select(records::log_index)
+        .first(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<RecordRow>> {
+    records::table
+        .filter(records::id.eq(record_id))
+        .select(RecordRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn insert(conn: &mut DbConn, row: &RecordRow, lots: &[RecordLotRow]) -> QueryResult<()> {
+    diesel::insert_into(records::table)
+        .values(row)
+        .execute(conn)?;
+    // Row by row: diesel's MultiConnection has no multi-row insert.
+    for lot in lots {
+        diesel::insert_into(record_lots::table)
+            .values(lot)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Claims `count` consecutive log indexes and returns the first. The single-row update is also
+/// what serializes appenders: on PostgreSQL it holds the row lock until commit.
+pub fn claim_log_indexes(conn: &mut DbConn, count: i64) -> QueryResult<i64> {
+    use super::schema::ledger_state::dsl::*;
+    let next: i64 = diesel::update(ledger_state.find(1))
+        .set(next_index.eq(next_index + count))
+        .returning(next_index)
+        .get_result(conn)?;
+    Ok(next - count)
+}
+
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    records::table.count().get_result(conn)
+}
+
+/// A page of the log in order, with the lots each record names.
+pub fn page(
+    conn: &mut DbConn,
+    from: i64,
+    limit: i64,
+) -> QueryResult<Vec<(RecordRow, Vec<RecordLotRow>)>> {
+    let rows: Vec<RecordRow> = records::table
+        .filter(records::log_index.ge(from))
+        .order(records::log_index.asc())
+        .limit(limit)
+        .select(RecordRow::as_select())
+        .load(conn)?;
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(Vec::new());
+    };
+    let lots: Vec<RecordLotRow> = record_lots::table
+        .filter(record_lots::log_index.between(first.log_index, last.log_index))
+        .order((record_lots::log_index.asc(), record_lots::position.asc()))
+        .select(RecordLotRow::as_select())
+        .load(conn)?;
+    let mut lots = lots.into_iter().peekable();
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let mut mine = Vec::new();
+            while let Some(l) = lots.next_if(|l| l.log_index == row.log_index) {
+                mine.push(l);
+            }
+            (row, mine)
+        })
+        .collect())
+}
+
+/// Every record that names the lot, in log order.
+pub fn chain_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<RecordRow>> {
+    records::table
+        .inner_join(record_lots::table)
+        .filter(record_lots::gtin.eq(gtin).and(record_lots::lot.eq(lot)))
+        .order(records::log_index.asc())
+        .select(RecordRow::as_select())
+        .load(conn)
+}

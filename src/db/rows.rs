@@ -1,0 +1,89 @@
+//! Row structs, one per table, used to read and insert. Never serialized to clients as they are.
+
+use super::schema::*;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = organizations)]
+pub struct OrgRow {
+    pub id: String,
+    pub name: String,
+    pub name_zh: Option<String>,
+    pub roles: String,
+    pub gln: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = signing_keys)]
+pub struct KeyRow {
+    pub keyid: String,
+    pub org_id: String,
+    pub public_key: Vec<u8>,
+    pub hosted: bool,
+    pub enrolled_at: NaiveDateTime,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = products)]
+pub struct ProductRow {
+    pub gtin: String,
+    pub name: String,
+    pub name_zh: Option<String>,
+    pub description: Option<String>,
+    pub image_url: Option<String>,
+    pub price: Option<String>,
+    pub currency: Option<String>,
+    pub listing_url: Option<String>,
+    pub brand_org: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = records)]
+pub struct RecordRow {
+    pub log_index: i64,
+    pub id: String,
+    pub payload: Vec<u8>,
+    pub keyid: String,
+    pub sig: Vec<u8>,
+    pub event: String,
+    pub actor: String,
+    pub event_time: NaiveDateTime,
+    pub accepted_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = record_lots)]
+pub struct RecordLotRow {
+    pub log_index: i64,
+    pub position: i32,
+    pub gtin: String,
+    pub lot: String,
+    pub prev: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = lots)]
+pub struct LotRow {
+    pub gtin: String,
+    pub lot: String,
+    pub custodian: String,
+    pub head: String,
+    pub head_time: NaiveDateTime,
+    #[diesel(treat_none_as_null = true)]
+    pub shipped_to: Option<String>,
+    pub created_log_index: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = lot_inputs)]
+pub struct LotInputRow {
+    pub gtin: String,
+    pub lot: String,
+    pub input_gtin: String,
+    pub input_lot: String,
+    pub log_index: i64,
+}

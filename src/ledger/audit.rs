@@ -1,0 +1,286 @@
+//! Whole-store verification, as `truetrace verify` runs it: every record id recomputed from its
+//! payload, every signature checked against the key valid when the record was accepted, the log
+//! replayed through the same rules ingest uses, and the stored lot states and lineage compared
+//! with the replay. A row edited behind the server's back shows up as a named problem.
+
+use super::rules::{self, CheckError, LotState, Replay};
+use super::store::{self, key_valid_at};
+use crate::db::rows::{KeyRow, RecordLotRow, RecordRow};
+use crate::db::{DbConn, keys, lots, orgs, products, records};
+use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
+use crate::envelope::{Envelope, KeyId};
+use crate::record::{self, Record};
+use diesel::QueryResult;
+use std::collections::{BTreeSet, HashMap};
+
+const PAGE: i64 = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The record's log index, or None for a problem with derived state (a lot, a lineage edge).
+    pub log_index: Option<i64>,
+    pub record_id: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.log_index, &self.record_id) {
+            (Some(i), Some(id)) => write!(f, "record #{i} {id}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub records: u64,
+    pub lots: u64,
+    pub problems: Vec<Problem>,
+}
+
+/// Verifies the whole store. `progress(done, total)` is called after each page of records.
+pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> QueryResult<Report> {
+    let mut replay = Replay::default();
+    for org in orgs::all(conn)? {
+        if let (Ok(id), Ok(roles)) = (OrgId::parse(&org.id), Roles::from_stored(&org.roles)) {
+            replay.orgs.insert(id, roles);
+        }
+    }
+    replay.products = products::all(conn)?
+        .into_iter()
+        .filter_map(|p| Gtin::parse(&p.gtin).ok())
+        .collect();
+    let keys: HashMap<String, KeyRow> = keys::all(conn)?
+        .into_iter()
+        .map(|k| (k.keyid.clone(), k))
+        .collect();
+    let total = records::count(conn)? as u64;
+    let mut report = Report::default();
+    let mut lineage = BTreeSet::new();
+    let mut next = 0i64;
+    loop {
+        let page = records::page(conn, next, PAGE)?;
+        let Some((last, _)) = page.last() else { break };
+        let after = last.log_index + 1;
+        for (row, lot_rows) in &page {
+            if row.log_index != next {
+                report.problems.push(Problem {
+                    log_index: Some(row.log_index),
+                    record_id: Some(row.id.clone()),
+                    message: format!("the log skips from index {} to {}", next, row.log_index),
+                });
+            }
+            next = row.log_index + 1;
+            let messages = verify_record(row, lot_rows, &keys, &mut replay, &mut lineage);
+            report
+                .problems
+                .extend(messages.into_iter().map(|message| Problem {
+                    log_index: Some(row.log_index),
+                    record_id: Some(row.id.clone()),
+                    message,
+                }));
+            report.records += 1;
+        }
+        next = next.max(after);
+        progress(report.records, total);
+    }
+    compare_derived_state(conn, &replay, &lineage, &mut report)?;
+    Ok(report)
+}
+
+type Edge = (String, String, String, String, i64);
+
+fn verify_record(
+    row: &RecordRow,
+    lot_rows: &[RecordLotRow],
+    keys: &HashMap<String, KeyRow>,
+    replay: &mut Replay,
+    lineage: &mut BTreeSet<Edge>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let id = RecordId::of_payload(&row.payload);
+    if id.to_hex() != row.id {
+        problems.push(format!(
+            "its payload hashes to {id}, not to its id: the payload was altered"
+        ));
+    }
+    match keys.get(&row.keyid) {
+        None => problems.push(format!("it names key {}, which is not enrolled", row.keyid)),
+        Some(key) => problems.extend(check_key_and_signature(row, key)),
+    }
+    let record = match record::parse_json(&row.payload).and_then(Record::from_value) {
+        Ok(record) => record,
+        Err(e) => {
+            problems.push(format!("its payload is not a valid record: {e}"));
+            return problems;
+        }
+    };
+    if let Some(key) = keys.get(&row.keyid)
+        && key.org_id != record.actor.to_string()
+    {
+        problems.push(format!(
+            "its actor {} does not own key {}",
+            record.actor, row.keyid
+        ));
+    }
+    if row.event != record.event.as_str() || row.actor != record.actor.to_string() {
+        problems.push("its stored event or actor column differs from its signed payload".into());
+    }
+    if row.event_time != record.time.naive_utc() {
+        problems.push("its stored time differs from its signed payload".into());
+    }
+    let expected: Vec<(String, String, Option<String>)> = record
+        .lots
+        .iter()
+        .map(|l| {
+            (
+                l.key.gtin.to_string(),
+                l.key.lot.to_string(),
+                Some(l.prev.to_hex()),
+            )
+        })
+        .chain(
+            record
+                .new_lots
+                .iter()
+                .map(|l| (l.key.gtin.to_string(), l.key.lot.to_string(), None)),
+        )
+        .collect();
+    let stored: Vec<(String, String, Option<String>)> = lot_rows
+        .iter()
+        .map(|l| (l.gtin.clone(), l.lot.clone(), l.prev.clone()))
+        .collect();
+    if expected != stored {
+        problems.push("its stored lot references differ from its signed payload".into());
+    }
+    let accepted = row.accepted_at.and_utc();
+    let prior = match rules::check(&record, replay, accepted) {
+        Ok(prior) => prior,
+        Err(CheckError::Rejected(rejection)) => {
+            problems.push(format!(
+                "it breaks a ledger rule: {}",
+                crate::error::AppError::from(rejection)
+            ));
+            // Carry on from what the record claims, so that one broken record is named once
+            // rather than failing every record after it.
+            record
+                .lots
+                .iter()
+                .map(|l| {
+                    replay.lots.get(&l.key).cloned().unwrap_or(LotState {
+                        custodian: record.actor,
+                        head: l.prev,
+                        head_time: record.time.into(),
+                        shipped_to: None,
+                    })
+                })
+                .collect()
+        }
+        Err(CheckError::View(never)) => match never {},
+    };
+    let transition = rules::next_states(&record, id, &prior);
+    for (out, input) in &transition.lineage {
+        lineage.insert((
+            out.gtin.to_string(),
+            out.lot.to_string(),
+            input.gtin.to_string(),
+            input.lot.to_string(),
+            row.log_index,
+        ));
+    }
+    replay.apply(transition);
+    problems
+}
+
+fn check_key_and_signature(row: &RecordRow, key: &KeyRow) -> Vec<String> {
+    let mut problems = Vec::new();
+    let verifying = match store::verifying_key(key) {
+        Ok(k) => k,
+        Err(e) => return vec![e],
+    };
+    if KeyId::of(&verifying).as_str() != key.keyid {
+        problems.push(format!(
+            "the stored public key of {} does not hash to its keyid",
+            key.keyid
+        ));
+    }
+    if !key_valid_at(key, row.accepted_at) {
+        problems.push(format!(
+            "key {} was not valid when the record was accepted ({})",
+            key.keyid,
+            row.accepted_at.and_utc().to_rfc3339()
+        ));
+    }
+    let signature: Result<[u8; 64], _> = row.sig.as_slice().try_into();
+    let verified = signature
+        .map_err(|_| "the stored signature is not 64 bytes".to_owned())
+        .and_then(|signature| {
+            Envelope {
+                payload: row.payload.clone(),
+                keyid: KeyId::of(&verifying),
+                signature,
+            }
+            .verify(&verifying)
+        });
+    if let Err(e) = verified {
+        problems.push(format!("its signature is invalid: {e}"));
+    }
+    problems
+}
+
+fn compare_derived_state(
+    conn: &mut DbConn,
+    replay: &Replay,
+    lineage: &BTreeSet<Edge>,
+    report: &mut Report,
+) -> QueryResult<()> {
+    let derived = |message: String| Problem {
+        log_index: None,
+        record_id: None,
+        message,
+    };
+    let mut seen = 0usize;
+    for row in lots::all(conn)? {
+        report.lots += 1;
+        let key = match (Gtin::parse(&row.gtin), LotCode::parse(&row.lot)) {
+            (Ok(gtin), Ok(lot)) => LotKey { gtin, lot },
+            _ => {
+                report.problems.push(derived(format!(
+                    "lot ({}, {}) is not a valid lot key",
+                    row.gtin, row.lot
+                )));
+                continue;
+            }
+        };
+        match (replay.lots.get(&key), store::lot_state(&row)) {
+            (Some(expected), Ok(stored)) if *expected == stored => seen += 1,
+            (Some(_), _) => {
+                seen += 1;
+                report.problems.push(derived(format!(
+                    "lot {key}: the stored head, custodian or shipment differs from the replayed log"
+                )));
+            }
+            (None, _) => report.problems.push(derived(format!(
+                "lot {key} is stored but no record created it"
+            ))),
+        }
+    }
+    if seen < replay.lots.len() {
+        report.problems.push(derived(format!(
+            "{} lots created by records are missing from the lot table",
+            replay.lots.len() - seen
+        )));
+    }
+    let stored: BTreeSet<Edge> = lots::all_inputs(conn)?
+        .into_iter()
+        .map(|r| (r.gtin, r.lot, r.input_gtin, r.input_lot, r.log_index))
+        .collect();
+    for edge in stored.symmetric_difference(lineage) {
+        report.problems.push(derived(format!(
+            "lineage ({}, {}) <- ({}, {}) at #{} differs between the lineage table and the log",
+            edge.0, edge.1, edge.2, edge.3, edge.4
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The submission pipeline with group commit.
+//!
+//! Request handlers do everything that needs no lock, in parallel: parse the envelope, hash the
+//! payload, verify the signature. They hand the result to one writer thread, which takes every
+//! submission waiting, judges each on its own inside a single write transaction and commits them
+//! together: one durable commit (one fsync) for many records, never a weaker sync setting.
+
+pub use super::store::Submitted;
+use super::store::{self, Prepared, SignatureCheck};
+use crate::db::{self, DbPool, keys};
+use crate::domain::RecordId;
+use crate::envelope::{Envelope, KeyId};
+use crate::error::{AppError, AppResult};
+use crate::record::{self, Record};
+use chrono::Utc;
+use ed25519_dalek::VerifyingKey;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, mpsc};
+use tokio::sync::oneshot;
+
+/// The largest envelope accepted, as sent.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The most submissions committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    prepared: Prepared,
+    reply: oneshot::Sender<AppResult<Submitted>>,
+}
+
+/// The ledger service: shared by every request handler, the demo seeder and the CLI.
+#[derive(Clone)]
+pub struct Ledger {
+    pool: DbPool,
+    /// Public keys by keyid. A keyid is the hash of its key, so an entry can never go stale;
+    /// revocation is always read from the database inside the append transaction.
+    keys: Arc<RwLock<HashMap<KeyId, VerifyingKey>>>,
+    writer: mpsc::Sender<Job>,
+}
+
+impl Ledger {
+    /// Starts the writer thread. It ends when the last `Ledger` clone is dropped.
+    pub fn start(pool: DbPool) -> std::io::Result<Self> {
+        let (writer, jobs) = mpsc::channel();
+        let writer_pool = pool.clone();
+        std::thread::Builder::new()
+            .name("ledger-writer".into())
+            .spawn(move || write_loop(&writer_pool, &jobs))?;
+        Ok(Self {
+            pool,
+            keys: Arc::default(),
+            writer,
+        })
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Submits an envelope from an async handler.
+    pub async fn submit(&self, body: &[u8]) -> AppResult<Submitted> {
+        let parsed = parse(body)?;
+        let key = match self.cached_key(&parsed.0.keyid) {
+            Some(key) => Some(key),
+            None => {
+                let ledger = self.clone();
+                let keyid = parsed.0.keyid.clone();
+                actix_web::web::block(move || ledger.load_key(&keyid)).await??
+            }
+        };
+        let reply = self.enqueue(prepare(parsed, key))?;
+        reply
+            .await
+            .map_err(|_| AppError::internal("the ledger writer stopped"))?
+    }
+
+    /// Submits an envelope from a thread that may block (CLI, demo seeding).
+    pub fn submit_blocking(&self, body: &[u8]) -> AppResult<Submitted> {
+        let parsed = parse(body)?;
+        let key = match self.cached_key(&parsed.0.keyid) {
+            Some(key) => Some(key),
+            None => self.load_key(&parsed.0.keyid)?,
+        };
+        let reply = self.enqueue(prepare(parsed, key))?;
+        reply
+            .blocking_recv()
+            .map_err(|_| AppError::internal("the ledger writer stopped"))?
+    }
+
+    fn cached_key(&self, keyid: &KeyId) -> Option<VerifyingKey> {
+        self.keys.read().ok()?.get(keyid).copied()
+    }
+
+    fn load_key(&self, keyid: &KeyId) -> AppResult<Option<VerifyingKey>> {
+        let mut conn = self.pool.get()?;
+        let Some(row) = keys::find(&mut conn, keyid.as_str())? else {
+            return Ok(None);
+        };
+        let key = store::verifying_key(&row).map_err(AppError::Internal)?;
+        if let Ok(mut cache) = self.keys.write() {
+            cache.insert(keyid.clone(), key);
+        }
+        Ok(Some(key))
+    }
+
+    fn enqueue(&self, prepared: Prepared) -> AppResult<oneshot::Receiver<AppResult<Submitted>>> {
+        let (reply, receiver) = oneshot::channel();
+        self.writer
+            .send(Job { prepared, reply })
+            .map_err(|_| AppError::internal("the ledger writer stopped"))?;
+        Ok(receiver)
+    }
+}
+
+/// The checks that come first and need nothing stored (400): the size, the envelope, and the
+/// payload's JSON syntax. A payload that is not JSON cannot be "already stored" (only valid records
+/// are), so answering 400 before looking it up keeps DESIGN.md's order.
+fn parse(body: &[u8]) -> AppResult<(Envelope, serde_json::Value)> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AppError::TooLarge(format!(
+            "the envelope is {} bytes; the limit is {MAX_BODY_BYTES} bytes (64 KiB)",
+            body.len()
+        )));
+    }
+    let envelope = Envelope::parse(body).map_err(AppError::Malformed)?;
+    let value = record::parse_json(&envelope.payload).map_err(AppError::Malformed)?;
+    Ok((envelope, value))
+}
+
+fn prepare(
+    (envelope, value): (Envelope, serde_json::Value),
+    key: Option<VerifyingKey>,
+) -> Prepared {
+    let signature = match key {
+        Some(key) => match envelope.verify(&key) {
+            Ok(()) => SignatureCheck::Valid,
+            Err(m) => SignatureCheck::Invalid(m),
+        },
+        None => SignatureCheck::KeyNotFound,
+    };
+    Prepared {
+        id: RecordId::of_payload(&envelope.payload),
+        claimed_actor: record::claimed_actor(&value),
+        record: Record::from_value(value),
+        envelope,
+        signature,
+    }
+}
+
+fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(pool, &batch);
+        for (job, result) in batch.into_iter().zip(results) {
+            // The client may have gone away; the record is stored all the same.
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+/// Appends a batch in one transaction. If the transaction fails as a whole (a database error,
+/// not a verdict), each submission is retried in a transaction of its own, so that one bad
+/// moment cannot take the others down with it.
+fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
+    let mut conn = match pool.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let cause = format!("database pool: {e}");
+            return batch
+                .iter()
+                .map(|_| Err(AppError::Unavailable(cause.clone())))
+                .collect();
+        }
+    };
+    let now = Utc::now();
+    let whole = db::write_transaction(&mut conn, |conn| {
+        batch
+            .iter()
+            .map(|job| store::append(conn, &job.prepared, now))
+            .collect::<Result<Vec<_>, _>>()
+    });
+    match whole {
+        Ok(results) => results,
+        Err(e) if batch.len() == 1 => vec![Err(AppError::from(e))],
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch append failed; retrying one by one");
+            batch
+                .iter()
+                .map(|job| {
+                    db::write_transaction(&mut conn, |conn| store::append(conn, &job.prepared, now))
+                        .unwrap_or_else(|e| Err(AppError::from(e)))
+                })
+                .collect()
+        }
+    }
+}

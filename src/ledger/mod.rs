@@ -1,0 +1,10 @@
+//! The ledger: the chain, custody, role and time rules (pure, in `rules`), the database view and
+//! append (in `store`), the group-commit ingest pipeline (in `ingest`) and the whole-store
+//! verification (in `audit`).
+
+pub mod audit;
+pub mod ingest;
+pub mod rules;
+pub mod store;
+
+pub use ingest::{Ledger, Submitted};

@@ -1,0 +1,493 @@
+//! The rules a record must meet against the ledger's state, as pure functions.
+//!
+//! `check` decides; `next_states` says what an accepted record changes. Both are used by ingest
+//! (over the database, inside the append transaction) and by `truetrace verify` (over an in-memory
+//! replay of the log), so the server and the auditor apply one set of rules.
+
+use crate::domain::{EventType, Gtin, LotKey, OrgId, RecordId, Role, Roles};
+use crate::record::Record;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+
+/// How far ahead of the server's clock a record's time may be.
+pub const MAX_CLOCK_AHEAD: Duration = Duration::minutes(5);
+
+/// What the ledger knows of a lot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotState {
+    pub custodian: OrgId,
+    pub head: RecordId,
+    /// The `time` of the head record, in UTC.
+    pub head_time: DateTime<Utc>,
+    /// The organization the lot's last ship named, until it receives the lot.
+    pub shipped_to: Option<OrgId>,
+}
+
+/// Read access to the state the rules need.
+pub trait LedgerView {
+    type Error;
+    fn lot(&mut self, key: &LotKey) -> Result<Option<LotState>, Self::Error>;
+    fn product_exists(&mut self, gtin: &Gtin) -> Result<bool, Self::Error>;
+    fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Self::Error>;
+}
+
+/// Why a well-signed record is refused. Each maps to one status and error code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    Invalid(String),
+    UnknownProduct(String),
+    StalePrev { lot: LotKey, head: RecordId },
+    NotCustodian(String),
+    RoleNotAllowed(String),
+    InvalidTime(String),
+}
+
+#[derive(Debug)]
+pub enum CheckError<E> {
+    Rejected(Rejection),
+    View(E),
+}
+
+impl<E> From<Rejection> for CheckError<E> {
+    fn from(r: Rejection) -> Self {
+        Self::Rejected(r)
+    }
+}
+
+/// The state of each lot in `record.lots` before the record, in the record's order.
+pub type PriorStates = Vec<LotState>;
+
+/// Checks a record against the ledger, in DESIGN.md's order: fields and references (422),
+/// stale prev (409), custody and role (403), time (422).
+pub fn check<V: LedgerView>(
+    record: &Record,
+    view: &mut V,
+    now: DateTime<Utc>,
+) -> Result<PriorStates, CheckError<V::Error>> {
+    let actor_roles = view
+        .org_roles(record.actor)
+        .map_err(CheckError::View)?
+        .ok_or_else(|| {
+            Rejection::Invalid(format!(
+                "actor {} is not a known organization",
+                record.actor
+            ))
+        })?;
+    if let Some(to) = record.to
+        && view.org_roles(to).map_err(CheckError::View)?.is_none()
+    {
+        return Err(Rejection::Invalid(format!(
+            "to names {to}, which is not a known organization"
+        ))
+        .into());
+    }
+    for new in &record.new_lots {
+        if !view
+            .product_exists(&new.key.gtin)
+            .map_err(CheckError::View)?
+        {
+            return Err(Rejection::UnknownProduct(format!(
+                "new lot {}: no product with GTIN {} is registered",
+                new.key, new.key.gtin
+            ))
+            .into());
+        }
+        if view.lot(&new.key).map_err(CheckError::View)?.is_some() {
+            return Err(Rejection::Invalid(format!("lot {} already exists", new.key)).into());
+        }
+    }
+    let mut prior = Vec::with_capacity(record.lots.len());
+    for lot in &record.lots {
+        let state = view
+            .lot(&lot.key)
+            .map_err(CheckError::View)?
+            .ok_or_else(|| Rejection::Invalid(format!("lot {} does not exist", lot.key)))?;
+        prior.push(state);
+    }
+    for (lot, state) in record.lots.iter().zip(&prior) {
+        if lot.prev != state.head {
+            return Err(Rejection::StalePrev {
+                lot: lot.key.clone(),
+                head: state.head,
+            }
+            .into());
+        }
+    }
+    for (lot, state) in record.lots.iter().zip(&prior) {
+        check_custody(record, &lot.key, state)?;
+    }
+    check_role(record.event, &actor_roles)?;
+    check_time(record, &prior, now)?;
+    Ok(prior)
+}
+
+fn check_custody(record: &Record, key: &LotKey, state: &LotState) -> Result<(), Rejection> {
+    if record.event == EventType::Receive {
+        return match state.shipped_to {
+            Some(to) if to == record.actor => Ok(()),
+            Some(to) => Err(Rejection::NotCustodian(format!(
+                "lot {key} was shipped to {to}, not to {}",
+                record.actor
+            ))),
+            None => Err(Rejection::NotCustodian(format!(
+                "lot {key} has not been shipped, so it cannot be received"
+            ))),
+        };
+    }
+    if state.custodian != record.actor {
+        return Err(Rejection::NotCustodian(format!(
+            "lot {key} is in the custody of {}, not of {}",
+            state.custodian, record.actor
+        )));
+    }
+    Ok(())
+}
+
+fn check_role(event: EventType, roles: &Roles) -> Result<(), Rejection> {
+    let needed: &[Role] = match event {
+        EventType::Harvest => &[Role::Producer],
+        EventType::Transform => &[Role::Processor, Role::Producer],
+        EventType::Sell => &[Role::Retailer],
+        _ => return Ok(()),
+    };
+    if needed.iter().any(|r| roles.contains(*r)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = needed.iter().map(|r| r.as_str()).collect();
+    Err(Rejection::RoleNotAllowed(format!(
+        "a {event} record needs the {} role; the actor has {}",
+        names.join(" or "),
+        roles.names().join(", ")
+    )))
+}
+
+fn check_time(record: &Record, prior: &[LotState], now: DateTime<Utc>) -> Result<(), Rejection> {
+    let time = record.time.with_timezone(&Utc);
+    if time > now + MAX_CLOCK_AHEAD {
+        return Err(Rejection::InvalidTime(format!(
+            "time {} is more than 5 minutes ahead of the server's clock ({})",
+            record.time.to_rfc3339(),
+            now.to_rfc3339()
+        )));
+    }
+    for (lot, state) in record.lots.iter().zip(prior) {
+        if time < state.head_time {
+            return Err(Rejection::InvalidTime(format!(
+                "time {} is earlier than the previous record of lot {} ({})",
+                record.time.to_rfc3339(),
+                lot.key,
+                state.head_time.to_rfc3339()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What an accepted record changes: the new state of every lot it names (existing ones first, in
+/// order, then the new ones) and the lineage edges (output lot, input lot) of a transform or pack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub updated: Vec<(LotKey, LotState)>,
+    pub created: Vec<(LotKey, LotState)>,
+    pub lineage: Vec<(LotKey, LotKey)>,
+}
+
+pub fn next_states(record: &Record, id: RecordId, prior: &[LotState]) -> Transition {
+    let head_time = record.time.with_timezone(&Utc);
+    let updated = record
+        .lots
+        .iter()
+        .zip(prior)
+        .map(|(lot, before)| {
+            let (custodian, shipped_to) = match record.event {
+                EventType::Receive => (record.actor, None),
+                EventType::Ship => (before.custodian, record.to),
+                _ => (before.custodian, before.shipped_to),
+            };
+            let state = LotState {
+                custodian,
+                head: id,
+                head_time,
+                shipped_to,
+            };
+            (lot.key.clone(), state)
+        })
+        .collect();
+    let created = record
+        .new_lots
+        .iter()
+        .map(|new| {
+            let state = LotState {
+                custodian: record.actor,
+                head: id,
+                head_time,
+                shipped_to: None,
+            };
+            (new.key.clone(), state)
+        })
+        .collect();
+    let lineage = record
+        .new_lots
+        .iter()
+        .flat_map(|out| {
+            record
+                .lots
+                .iter()
+                .map(move |input| (out.key.clone(), input.key.clone()))
+        })
+        .collect();
+    Transition {
+        updated,
+        created,
+        lineage,
+    }
+}
+
+/// The ledger's state held in memory: what `truetrace verify` replays the log into, and what the
+/// rules' unit tests run against.
+#[derive(Debug, Default, Clone)]
+pub struct Replay {
+    pub lots: HashMap<LotKey, LotState>,
+    pub products: HashSet<Gtin>,
+    pub orgs: HashMap<OrgId, Roles>,
+}
+
+impl Replay {
+    pub fn apply(&mut self, transition: Transition) {
+        for (key, state) in transition.updated.into_iter().chain(transition.created) {
+            self.lots.insert(key, state);
+        }
+    }
+}
+
+impl LedgerView for Replay {
+    type Error = Infallible;
+
+    fn lot(&mut self, key: &LotKey) -> Result<Option<LotState>, Infallible> {
+        Ok(self.lots.get(key).cloned())
+    }
+
+    fn product_exists(&mut self, gtin: &Gtin) -> Result<bool, Infallible> {
+        Ok(self.products.contains(gtin))
+    }
+
+    fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Infallible> {
+        Ok(self.orgs.get(&org).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{LotCode, Quantity};
+    use crate::record::{LotRef, NewLot};
+    use chrono::{FixedOffset, TimeZone};
+    use std::collections::BTreeMap;
+
+    struct World {
+        replay: Replay,
+        farm: OrgId,
+        mill: OrgId,
+        store: OrgId,
+        clock: DateTime<Utc>,
+        n: u32,
+    }
+
+    fn gtin() -> Gtin {
+        Gtin::parse("04712345000015").unwrap()
+    }
+
+    fn key(lot: &str) -> LotKey {
+        LotKey {
+            gtin: gtin(),
+            lot: LotCode::parse(lot).unwrap(),
+        }
+    }
+
+    impl World {
+        fn new() -> Self {
+            let mut replay = Replay::default();
+            let (farm, mill, store) = (OrgId::new(), OrgId::new(), OrgId::new());
+            replay
+                .orgs
+                .insert(farm, Roles::parse(&["producer"]).unwrap());
+            replay
+                .orgs
+                .insert(mill, Roles::parse(&["processor"]).unwrap());
+            replay
+                .orgs
+                .insert(store, Roles::parse(&["retailer"]).unwrap());
+            replay.products.insert(gtin());
+            Self {
+                replay,
+                farm,
+                mill,
+                store,
+                clock: Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap(),
+                n: 0,
+            }
+        }
+
+        fn record(
+            &mut self,
+            event: EventType,
+            actor: OrgId,
+            lots: &[&str],
+            new: &[&str],
+            to: Option<OrgId>,
+        ) -> Record {
+            self.n += 1;
+            let tz = FixedOffset::east_opt(8 * 3600).unwrap();
+            Record {
+                event,
+                actor,
+                time: (self.clock + Duration::minutes(i64::from(self.n))).with_timezone(&tz),
+                location: None,
+                lots: lots
+                    .iter()
+                    .map(|l| LotRef {
+                        key: key(l),
+                        prev: self
+                            .replay
+                            .lots
+                            .get(&key(l))
+                            .map_or(RecordId::of_payload(b"none"), |s| s.head),
+                        quantity: None,
+                    })
+                    .collect(),
+                new_lots: new
+                    .iter()
+                    .map(|l| NewLot {
+                        key: key(l),
+                        quantity: Some(Quantity::parse("1", "KGM").unwrap()),
+                    })
+                    .collect(),
+                to,
+                kde: BTreeMap::new(),
+            }
+        }
+
+        fn now(&self) -> DateTime<Utc> {
+            self.clock + Duration::days(1)
+        }
+
+        fn submit(&mut self, record: &Record) -> Result<RecordId, Rejection> {
+            let now = self.now();
+            let prior = match check(record, &mut self.replay, now) {
+                Ok(p) => p,
+                Err(CheckError::Rejected(r)) => return Err(r),
+                Err(CheckError::View(never)) => match never {},
+            };
+            let id = RecordId::of_payload(format!("{}", self.n).as_bytes());
+            self.replay.apply(next_states(record, id, &prior));
+            Ok(id)
+        }
+    }
+
+    #[test]
+    fn farm_to_store_story() {
+        let mut w = World::new();
+        let (farm, mill, store) = (w.farm, w.mill, w.store);
+        let r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        w.submit(&r).unwrap();
+        let r = w.record(EventType::Ship, farm, &["P1"], &[], Some(mill));
+        w.submit(&r).unwrap();
+        // Until the receive, the shipper keeps custody and may append a note.
+        let r = w.record(EventType::Note, farm, &["P1"], &[], None);
+        w.submit(&r).unwrap();
+        let r = w.record(EventType::Receive, store, &["P1"], &[], None);
+        assert!(
+            matches!(w.submit(&r), Err(Rejection::NotCustodian(m)) if m.contains("shipped to"))
+        );
+        let r = w.record(EventType::Receive, mill, &["P1"], &[], None);
+        w.submit(&r).unwrap();
+        assert_eq!(w.replay.lots[&key("P1")].custodian, mill);
+        let r = w.record(EventType::Note, farm, &["P1"], &[], None);
+        assert!(matches!(w.submit(&r), Err(Rejection::NotCustodian(_))));
+        let r = w.record(EventType::Transform, mill, &["P1"], &["R1"], None);
+        w.submit(&r).unwrap();
+        assert_eq!(w.replay.lots[&key("R1")].custodian, mill);
+    }
+
+    #[test]
+    fn stale_prev_names_the_head() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        let first = w.submit(&r).unwrap();
+        let stale = w.record(EventType::Cool, farm, &["P1"], &[], None);
+        let r = w.record(EventType::Cool, farm, &["P1"], &[], None);
+        let second = w.submit(&r).unwrap();
+        assert_ne!(first, second);
+        assert_eq!(
+            w.submit(&stale),
+            Err(Rejection::StalePrev {
+                lot: key("P1"),
+                head: second
+            })
+        );
+    }
+
+    #[test]
+    fn roles_are_enforced() {
+        let mut w = World::new();
+        let (mill, store) = (w.mill, w.store);
+        let r = w.record(EventType::Harvest, mill, &[], &["P1"], None);
+        assert!(
+            matches!(w.submit(&r), Err(Rejection::RoleNotAllowed(m)) if m.contains("producer"))
+        );
+        let farm = w.farm;
+        let r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        w.submit(&r).unwrap();
+        let r = w.record(EventType::Sell, farm, &["P1"], &[], None);
+        assert!(matches!(w.submit(&r), Err(Rejection::RoleNotAllowed(_))));
+        let _ = store;
+    }
+
+    #[test]
+    fn time_rules() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let mut r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        r.time = (w.now() + Duration::minutes(6)).fixed_offset();
+        assert!(matches!(w.submit(&r), Err(Rejection::InvalidTime(m)) if m.contains("ahead")));
+        r.time = (w.now() + Duration::minutes(4)).fixed_offset();
+        w.submit(&r).unwrap();
+        let mut r = w.record(EventType::Cool, farm, &["P1"], &[], None);
+        r.time = w.clock.fixed_offset();
+        assert!(matches!(w.submit(&r), Err(Rejection::InvalidTime(m)) if m.contains("earlier")));
+    }
+
+    #[test]
+    fn references_must_exist_and_new_lots_must_not() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let r = w.record(EventType::Cool, farm, &["NOPE"], &[], None);
+        assert!(matches!(w.submit(&r), Err(Rejection::Invalid(m)) if m.contains("does not exist")));
+        let r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        w.submit(&r).unwrap();
+        let r = w.record(EventType::Harvest, farm, &[], &["P1"], None);
+        assert!(matches!(w.submit(&r), Err(Rejection::Invalid(m)) if m.contains("already exists")));
+        let mut r = w.record(EventType::Harvest, farm, &[], &["P2"], None);
+        r.new_lots[0].key.gtin = Gtin::parse("04712345000022").unwrap();
+        assert!(matches!(w.submit(&r), Err(Rejection::UnknownProduct(_))));
+    }
+
+    #[test]
+    fn transform_records_lineage() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let a = w.record(EventType::Harvest, farm, &[], &["A", "B"], None);
+        w.submit(&a).unwrap();
+        let t = w.record(EventType::Transform, farm, &["A", "B"], &["OUT"], None);
+        let prior = check(&t, &mut w.replay, w.now()).unwrap();
+        let tr = next_states(&t, RecordId::of_payload(b"t"), &prior);
+        assert_eq!(
+            tr.lineage,
+            vec![(key("OUT"), key("A")), (key("OUT"), key("B"))]
+        );
+        assert_eq!(tr.updated.len(), 2);
+        assert_eq!(tr.created.len(), 1);
+    }
+}

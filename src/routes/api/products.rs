@@ -1,0 +1,49 @@
+//! Products.
+
+use super::with_conn;
+use crate::admin;
+use crate::api::{NewProductRequest, ProductResponse};
+use crate::auth::AdminAuth;
+use crate::db::products;
+use crate::domain::Gtin;
+use crate::error::AppError;
+use crate::startup::AppState;
+use actix_web::{HttpResponse, Scope, web};
+
+pub fn scope() -> Scope {
+    web::scope("/products")
+        .route("", web::post().to(register))
+        .route("", web::get().to(list))
+        .route("/{gtin}", web::get().to(show))
+}
+
+async fn register(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    body: web::Json<NewProductRequest>,
+) -> Result<HttpResponse, AppError> {
+    let row = with_conn(&state, move |conn| admin::register_product(conn, &body)).await?;
+    Ok(HttpResponse::Created().json(ProductResponse::from(row)))
+}
+
+async fn list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let rows = with_conn(&state, |conn| Ok(products::all(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(
+        rows.into_iter()
+            .map(ProductResponse::from)
+            .collect::<Vec<_>>(),
+    ))
+}
+
+async fn show(
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let gtin = Gtin::parse(&gtin).map_err(AppError::Malformed)?;
+    let row = with_conn(&state, move |conn| {
+        products::find(conn, gtin.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ProductResponse::from(row)))
+}

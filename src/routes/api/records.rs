@@ -1,0 +1,78 @@
+//! Submitting and reading records.
+
+use super::with_conn;
+use crate::api::{RecordResponse, SubmitResponse};
+use crate::db::records;
+use crate::domain::RecordId;
+use crate::error::AppError;
+use crate::ledger::ingest::MAX_BODY_BYTES;
+use crate::startup::AppState;
+use actix_web::{HttpRequest, HttpResponse, Scope, web};
+use futures_util::StreamExt;
+
+pub fn scope() -> Scope {
+    web::scope("/records")
+        .route("", web::post().to(submit))
+        .route("/{id}", web::get().to(show))
+}
+
+/// Reads the body up to the limit; past it, 413 without reading the rest.
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::BytesMut, AppError> {
+    let too_large = |len: String| {
+        AppError::TooLarge(format!(
+            "the envelope is {len} bytes; the limit is {MAX_BODY_BYTES} bytes (64 KiB)"
+        ))
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(len) = declared.filter(|len| *len > MAX_BODY_BYTES) {
+        return Err(too_large(len.to_string()));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| AppError::Malformed(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(too_large(
+                "more than".to_owned() + &format!(" {MAX_BODY_BYTES}"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let body = read_limited(&req, payload).await?;
+    let submitted = state.ledger.submit(&body).await?;
+    let mut response = if submitted.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response
+        .insert_header(("Location", format!("/api/v1/records/{}", submitted.id)))
+        .json(SubmitResponse {
+            id: submitted.id,
+            log_index: submitted.log_index,
+        }))
+}
+
+async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let id = RecordId::parse(&id).map_err(AppError::Malformed)?;
+    let row = with_conn(&state, move |conn| {
+        records::find(conn, &id.to_hex())?
+            .ok_or_else(|| AppError::NotFound(format!("no record with id {id}")))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(RecordResponse::from(row)))
+}

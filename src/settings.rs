@@ -1,0 +1,67 @@
+//! Configuration: flags and `TRUETRACE_*` environment variables, the same for every subcommand.
+
+use crate::db::DatabaseUrl;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Where the ledger lives: sqlite://FILE (relative), sqlite:///ABS/PATH or postgres://...
+    #[arg(
+        long,
+        env = "TRUETRACE_DATABASE_URL",
+        default_value = "sqlite://truetrace.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// The address the server listens on.
+    #[arg(
+        long,
+        env = "TRUETRACE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+
+    /// The public origin printed into QR codes and links, e.g. https://trace.example.com.
+    /// Defaults to http://LISTEN.
+    #[arg(long, env = "TRUETRACE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// The admin bearer token. When unset, `serve` generates one at first start, keeps only its
+    /// hash and prints it once.
+    #[arg(
+        long,
+        env = "TRUETRACE_ADMIN_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_token: Option<String>,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "TRUETRACE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Database connections in the pool.
+    #[arg(
+        long,
+        env = "TRUETRACE_DB_POOL_SIZE",
+        default_value_t = 16,
+        global = true
+    )]
+    pub db_pool_size: u32,
+}
+
+impl Settings {
+    pub fn database(&self) -> Result<DatabaseUrl, String> {
+        DatabaseUrl::parse(&self.database_url)
+    }
+
+    /// The public origin without a trailing slash.
+    pub fn public_url(&self) -> String {
+        let url = self
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen));
+        url.trim_end_matches('/').to_owned()
+    }
+}

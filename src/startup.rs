@@ -1,0 +1,91 @@
+//! Building the application: the database pool and migrations, the ledger's writer, the admin
+//! token, and the HTTP server bound to its listener (port 0 in tests, reported back).
+
+use crate::auth::{self, AdminToken, TokenSource};
+use crate::db;
+use crate::ledger::Ledger;
+use crate::routes;
+use crate::settings::Settings;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub ledger: Ledger,
+    pub admin_token: AdminToken,
+    pub public_url: String,
+}
+
+/// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
+/// seeder and by the CLI commands that work on the store.
+pub struct Services {
+    pub ledger: Ledger,
+    pub admin_token: AdminToken,
+    pub token_source: TokenSource,
+    pub settings: Settings,
+}
+
+impl Services {
+    pub fn open(settings: &Settings) -> Result<Self, String> {
+        let url = settings.database()?;
+        let pool = db::connect(&url, settings.db_pool_size)?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| format!("cannot open the database: {e}"))?;
+        let (admin_token, token_source) = auth::resolve(settings.admin_token.as_deref(), &mut conn)
+            .map_err(|e| format!("cannot set up the admin token: {e:?}"))?;
+        drop(conn);
+        let ledger =
+            Ledger::start(pool).map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+        Ok(Self {
+            ledger,
+            admin_token,
+            token_source,
+            settings: settings.clone(),
+        })
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds the listener and builds the server; call inside an actix system.
+    pub fn build(services: &Services) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&services.settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let mut public_url = services.settings.public_url();
+        if services.settings.public_url.is_none() && services.settings.listen.ends_with(":0") {
+            public_url = format!("http://127.0.0.1:{port}");
+        }
+        let state = web::Data::new(AppState {
+            ledger: services.ledger.clone(),
+            admin_token: services.admin_token,
+            public_url,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .configure(routes::configure)
+        })
+        .listen(listener)?;
+        if let Some(workers) = services.settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
