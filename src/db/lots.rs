@@ -20,16 +20,22 @@ pub fn insert(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
         .map(|_| ())
 }
 
-pub fn update(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
-    diesel::update(lots::table.find((&row.gtin, &row.lot)))
-        .set((
-            lots::custodian.eq(&row.custodian),
-            lots::head.eq(&row.head),
-            lots::head_time.eq(row.head_time),
-            lots::shipped_to.eq(&row.shipped_to),
-        ))
-        .execute(conn)
-        .map(|_| ())
+/// Moves a lot to its new state if its head is still `expected_head`; false when it is not (a
+/// compare-and-set, so a fork cannot be written even if two appenders raced past the lock).
+pub fn advance(conn: &mut DbConn, row: &LotRow, expected_head: &str) -> QueryResult<bool> {
+    diesel::update(
+        lots::table
+            .find((&row.gtin, &row.lot))
+            .filter(lots::head.eq(expected_head)),
+    )
+    .set((
+        lots::custodian.eq(&row.custodian),
+        lots::head.eq(&row.head),
+        lots::head_time.eq(row.head_time),
+        lots::shipped_to.eq(&row.shipped_to),
+    ))
+    .execute(conn)
+    .map(|changed| changed == 1)
 }
 
 pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()> {

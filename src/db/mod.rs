@@ -115,6 +115,9 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, String> {
     }
     let pool = diesel::r2d2::Pool::builder()
         .max_size(max_size)
+        // Open connections on demand: many app servers may share one PostgreSQL primary.
+        .min_idle(Some(1))
+        .idle_timeout(Some(Duration::from_secs(60)))
         .connection_timeout(Duration::from_secs(30))
         .build(DbManager { url: url.clone() })
         .map_err(|e| format!("cannot open the database: {e}"))?;

@@ -34,6 +34,13 @@ pub fn insert(conn: &mut DbConn, row: &RecordRow, lots: &[RecordLotRow]) -> Quer
     Ok(())
 }
 
+/// Takes the ledger's append lock for the rest of the transaction: a row lock on PostgreSQL
+/// (other servers' appends wait here, before they read any head), the write lock SQLite's
+/// `BEGIN IMMEDIATE` already holds.
+pub fn lock_log(conn: &mut DbConn) -> QueryResult<()> {
+    claim_log_indexes(conn, 0).map(|_| ())
+}
+
 /// Claims `count` consecutive log indexes and returns the first. The single-row update is also
 /// what serializes appenders: on PostgreSQL it holds the row lock until commit.
 pub fn claim_log_indexes(conn: &mut DbConn, count: i64) -> QueryResult<i64> {

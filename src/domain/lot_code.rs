@@ -89,7 +89,8 @@ mod tests {
     proptest! {
         #[test]
         fn any_cset82_string_up_to_20_parses(s in "[A-Za-z0-9!\"%&'()*+,./:;<=>?_-]{1,20}") {
-            prop_assert_eq!(LotCode::parse(&s).unwrap().as_str(), s.as_str());
+            let parsed = LotCode::parse(&s).unwrap();
+            prop_assert_eq!(parsed.as_str(), s.as_str());
         }
     }
 }

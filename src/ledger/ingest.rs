@@ -7,7 +7,7 @@
 
 pub use super::store::Submitted;
 use super::store::{self, Prepared, SignatureCheck};
-use crate::db::{self, DbPool, keys};
+use crate::db::{self, DbPool, keys, records};
 use crate::domain::RecordId;
 use crate::envelope::{Envelope, KeyId};
 use crate::error::{AppError, AppResult};
@@ -180,6 +180,7 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
     };
     let now = Utc::now();
     let whole = db::write_transaction(&mut conn, |conn| {
+        records::lock_log(conn)?;
         batch
             .iter()
             .map(|job| store::append(conn, &job.prepared, now))
@@ -193,8 +194,11 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
             batch
                 .iter()
                 .map(|job| {
-                    db::write_transaction(&mut conn, |conn| store::append(conn, &job.prepared, now))
-                        .unwrap_or_else(|e| Err(AppError::from(e)))
+                    db::write_transaction(&mut conn, |conn| {
+                        records::lock_log(conn)?;
+                        store::append(conn, &job.prepared, now)
+                    })
+                    .unwrap_or_else(|e| Err(AppError::from(e)))
                 })
                 .collect()
         }

@@ -481,7 +481,8 @@ mod tests {
         let a = w.record(EventType::Harvest, farm, &[], &["A", "B"], None);
         w.submit(&a).unwrap();
         let t = w.record(EventType::Transform, farm, &["A", "B"], &["OUT"], None);
-        let prior = check(&t, &mut w.replay, w.now()).unwrap();
+        let now = w.now();
+        let prior = check(&t, &mut w.replay, now).unwrap();
         let tr = next_states(&t, RecordId::of_payload(b"t"), &prior);
         assert_eq!(
             tr.lineage,

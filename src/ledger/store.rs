@@ -208,8 +208,11 @@ fn write_record(
         shipped_to: state.shipped_to.map(|o| o.to_string()),
         created_log_index: log_index,
     };
-    for (key, state) in &transition.updated {
-        lots::update(conn, &to_row(key, state))?;
+    for ((key, state), before) in transition.updated.iter().zip(prior) {
+        if !lots::advance(conn, &to_row(key, state), &before.head.to_hex())? {
+            // Only reachable if the append lock failed; abort rather than fork the lot.
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
     }
     for (key, state) in &transition.created {
         lots::insert(conn, &to_row(key, state))?;

@@ -38,6 +38,7 @@ pub fn scope() -> Scope {
         .service(products::scope())
         .service(records::scope())
         .service(lots::scope())
+        .route("/log", web::get().to(records::log))
 }
 
 /// Runs blocking database work off the async workers, with a pooled connection.

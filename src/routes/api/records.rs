@@ -16,6 +16,12 @@ pub fn scope() -> Scope {
         .route("/{id}", web::get().to(show))
 }
 
+/// The log's size: how many records have been accepted (the next log index).
+pub async fn log(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let size = with_conn(&state, |conn| Ok(records::count(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "size": size })))
+}
+
 /// Reads the body up to the limit; past it, 413 without reading the rest.
 async fn read_limited(
     req: &HttpRequest,

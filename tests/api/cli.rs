@@ -1,0 +1,233 @@
+//! The CLI from a shell: keygen, admin, sign, submit, verify and demo.
+
+use crate::helpers::*;
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use std::process::{Command, Output};
+
+fn truetrace(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_truetrace"))
+        .args(args)
+        .env("TRUETRACE_DATABASE_URL", database_url)
+        .env("TRUETRACE_ADMIN_TOKEN", TOKEN)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_out(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{} {}", stdout(o), stderr(o));
+    serde_json::from_str(&stdout(o)).expect("JSON output")
+}
+
+#[test]
+fn a_producer_signs_and_submits_from_the_shell_and_verify_catches_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let key = dir.path().join("farm.key.json");
+    let key_s = key.to_str().unwrap();
+
+    let out = truetrace(&db, &["keygen", "--out", key_s]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("keyid:"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    assert!(
+        !truetrace(&db, &["keygen", "--out", key_s]).status.success(),
+        "no silent overwrite"
+    );
+
+    let org = json_out(&truetrace(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Chishang Farm",
+            "--name-zh",
+            "池上農場",
+            "--role",
+            "producer",
+        ],
+    ));
+    let org_id = org["id"].as_str().unwrap();
+    let enrolled = json_out(&truetrace(
+        &db,
+        &["admin", "enroll-key", "--org", org_id, "--key-file", key_s],
+    ));
+    assert_eq!(enrolled["org_id"], org_id);
+    json_out(&truetrace(
+        &db,
+        &[
+            "admin",
+            "register-product",
+            "--gtin",
+            PADDY,
+            "--name",
+            "Paddy",
+            "--name-zh",
+            "稻穀",
+        ],
+    ));
+    let bad = truetrace(
+        &db,
+        &[
+            "admin",
+            "register-product",
+            "--gtin",
+            "04712345000016",
+            "--name",
+            "X",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("check digit"), "{}", stderr(&bad));
+
+    // The server runs on the same database while the CLI works.
+    let server = serve(&db);
+    let record = dir.path().join("harvest.json");
+    std::fs::write(
+        &record,
+        serde_json::json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": at(0),
+                           "new_lots": [{"gtin": PADDY, "lot": "CLI-1"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let signed = truetrace(&db, &["sign", "--key", key_s, record.to_str().unwrap()]);
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    let envelope = dir.path().join("harvest.envelope.json");
+    std::fs::write(&envelope, &signed.stdout).unwrap();
+    let submitted = truetrace(
+        &db,
+        &["submit", "--server", &server, envelope.to_str().unwrap()],
+    );
+    assert!(
+        submitted.status.success(),
+        "{} {}",
+        stdout(&submitted),
+        stderr(&submitted)
+    );
+    assert!(
+        stdout(&submitted).starts_with("201 "),
+        "{}",
+        stdout(&submitted)
+    );
+    let again = truetrace(
+        &db,
+        &["submit", "--server", &server, envelope.to_str().unwrap()],
+    );
+    assert!(stdout(&again).starts_with("200 "), "{}", stdout(&again));
+
+    // An invalid record is refused before signing, naming the problem.
+    std::fs::write(&record, serde_json::json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": "yesterday"}).to_string()).unwrap();
+    let refused = truetrace(&db, &["sign", "--key", key_s, record.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("RFC 3339"),
+        "{}",
+        stderr(&refused)
+    );
+    // A refused submission exits 1 and prints the server's answer.
+    // (A changed payload under the old signature; an unchanged payload would be "already stored".)
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut tampered: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    let payload =
+        String::from_utf8(b64.decode(tampered["payload"].as_str().unwrap()).unwrap()).unwrap();
+    tampered["payload"] = serde_json::json!(b64.encode(payload.replace("CLI-1", "CLI-9")));
+    std::fs::write(&envelope, tampered.to_string()).unwrap();
+    let refused = truetrace(
+        &db,
+        &["submit", "--server", &server, envelope.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stdout(&refused).contains("bad_signature"),
+        "{}",
+        stdout(&refused)
+    );
+    let unreachable = truetrace(
+        &db,
+        &[
+            "submit",
+            "--server",
+            "http://127.0.0.1:9",
+            envelope.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(unreachable.status.code(), Some(2));
+
+    let ok = truetrace(&db, &["verify"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("ok: 1 records"), "{}", stdout(&ok));
+
+    // Edit the stored payload behind the server's back (the attacker drops the append-only trigger).
+    let path = dir.path().join("cli.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    conn.batch_execute(
+        "DROP TRIGGER records_no_update; UPDATE records SET payload = CAST(REPLACE(CAST(payload AS TEXT), 'CLI-1', 'CLI-2') AS BLOB);",
+    )
+    .unwrap();
+    let broken = truetrace(&db, &["verify"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+    assert!(
+        stdout(&broken).contains("BROKEN record #0"),
+        "{}",
+        stdout(&broken)
+    );
+    assert!(
+        stdout(&broken).contains("payload was altered"),
+        "{}",
+        stdout(&broken)
+    );
+
+    let cannot = truetrace("mysql://localhost/x", &["verify"]);
+    assert_eq!(cannot.status.code(), Some(2));
+    assert!(stderr(&cannot).contains("unsupported database URL scheme"));
+}
+
+#[test]
+fn the_demo_seeds_a_verifiable_story_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let demo_dir = dir.path().join("demo");
+    let out = truetrace(&db, &["demo", "--demo-dir", demo_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("RICE-2611-01"), "{}", stdout(&out));
+    assert!(demo_dir.join("keys/chishang-farm.json").exists());
+    let again = truetrace(&db, &["demo", "--demo-dir", demo_dir.to_str().unwrap()]);
+    assert!(again.status.success());
+    let verified = truetrace(&db, &["verify"]);
+    assert_eq!(verified.status.code(), Some(0), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).contains("ok: 24 records"),
+        "{}",
+        stdout(&verified)
+    );
+    // A user can sign more records by hand with the demo keys.
+    let lot = serve(&db);
+    let answer = agent()
+        .get(&format!("{lot}/api/v1/lots/04712345000022/RICE-2611-01"))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let lot: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(lot["custodian"]["name"], "Green Leaf Market Xinyi");
+    assert_eq!(lot["product"]["name_zh"], "池上米 2 公斤");
+}

@@ -1,0 +1,294 @@
+//! spawn_app() and the fixtures the tests share.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{DateTime, Duration, Utc};
+use diesel::Connection;
+use ed25519_dalek::SigningKey;
+use serde_json::{Value, json};
+use std::sync::mpsc;
+use truetrace::envelope;
+use truetrace::settings::Settings;
+use truetrace::startup::{Application, Services};
+
+pub const TOKEN: &str = "test-admin-token";
+pub const PADDY: &str = "04712345000015";
+pub const RICE: &str = "04712345000022";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends to run on: SQLite always, PostgreSQL when its URL is given.
+pub fn backends() -> Vec<Backend> {
+    match std::env::var("TRUETRACE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => vec![Backend::Sqlite, Backend::Postgres],
+        _ => {
+            eprintln!("note: PostgreSQL part skipped: TRUETRACE_TEST_POSTGRES_URL is not set");
+            vec![Backend::Sqlite]
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub database_url: String,
+    pub backend: Backend,
+    agent: ureq::Agent,
+    _dir: tempfile::TempDir,
+}
+
+/// A fresh, empty database of the given backend: a temporary SQLite file, or a new PostgreSQL schema.
+pub fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("test.db").display()),
+        Backend::Postgres => {
+            let base = std::env::var("TRUETRACE_TEST_POSTGRES_URL").expect("checked by backends()");
+            let schema = format!("tt_{}", uuid::Uuid::now_v7().simple());
+            let mut conn =
+                diesel::PgConnection::establish(&base).expect("connect to the test PostgreSQL");
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                &format!("CREATE SCHEMA {schema}"),
+            )
+            .expect("create a test schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}options=-csearch_path%3D{schema}")
+        }
+    }
+}
+
+/// Drops a PostgreSQL test schema (a no-op for SQLite, whose temporary directory goes by itself).
+fn drop_database(database_url: &str) {
+    let Some((base, schema)) = database_url.split_once("options=-csearch_path%3D") else {
+        return;
+    };
+    let base = base.trim_end_matches(['?', '&']);
+    if let Ok(mut conn) = diesel::PgConnection::establish(base) {
+        let sql =
+            format!("SET client_min_messages = warning; DROP SCHEMA IF EXISTS {schema} CASCADE");
+        if let Err(e) = diesel::connection::SimpleConnection::batch_execute(&mut conn, &sql) {
+            eprintln!("note: could not drop test schema {schema}: {e}");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop_database(&self.database_url);
+    }
+}
+
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".into(),
+        public_url: None,
+        admin_token: Some(TOKEN.into()),
+        workers: Some(2),
+        db_pool_size: 4,
+    }
+}
+
+/// Starts a server on a random port, in its own thread and actix system, over `database_url`.
+pub fn serve(database_url: &str) -> String {
+    let settings = settings(database_url);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let services = Services::open(&settings).expect("services open");
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(&services).expect("server builds");
+            tx.send(app.port()).expect("report the port");
+            app.run_until_stopped().await.expect("server runs");
+        });
+    });
+    let port = rx.recv().expect("the server reports its port");
+    format!("http://127.0.0.1:{port}")
+}
+
+pub fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = fresh_database(backend, &dir);
+    let address = serve(&database_url);
+    TestApp {
+        address,
+        database_url,
+        backend,
+        agent: agent(),
+        _dir: dir,
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+/// An HTTP answer: status and JSON body (Null when the body is not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or("")
+    }
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = result.expect("the server answers");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Answer {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+pub struct Org {
+    pub id: String,
+    pub key: SigningKey,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn get(&self, path: &str) -> Answer {
+        answer(self.agent.get(&self.url(path)).call())
+    }
+
+    pub fn post_raw(&self, path: &str, body: &[u8]) -> Answer {
+        answer(
+            self.agent
+                .post(&self.url(path))
+                .content_type("application/json")
+                .send(body),
+        )
+    }
+
+    pub fn admin_post(&self, path: &str, body: &Value) -> Answer {
+        answer(
+            self.agent
+                .post(&self.url(path))
+                .header("Authorization", &format!("Bearer {TOKEN}"))
+                .send_json(body),
+        )
+    }
+
+    pub fn admin_delete(&self, path: &str) -> Answer {
+        answer(
+            self.agent
+                .delete(&self.url(path))
+                .header("Authorization", &format!("Bearer {TOKEN}"))
+                .call(),
+        )
+    }
+
+    /// Creates an organization with the given roles and enrolls a fresh key for it.
+    pub fn org(&self, name: &str, roles: &[&str]) -> Org {
+        let created = self.admin_post("/api/v1/orgs", &json!({"name": name, "roles": roles}));
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let id = created.body["id"].as_str().expect("org id").to_owned();
+        let key = truetrace::keyfile::generate().expect("key");
+        let enrolled = self.admin_post(
+            &format!("/api/v1/orgs/{id}/keys"),
+            &json!({"public_key": B64.encode(key.verifying_key().as_bytes())}),
+        );
+        assert_eq!(enrolled.status, 201, "{:?}", enrolled.body);
+        Org { id, key }
+    }
+
+    pub fn product(&self, gtin: &str) {
+        let created = self.admin_post(
+            "/api/v1/products",
+            &json!({"gtin": gtin, "name": format!("Product {gtin}")}),
+        );
+        assert_eq!(created.status, 201, "{:?}", created.body);
+    }
+
+    pub fn submit(&self, envelope: &[u8]) -> Answer {
+        self.post_raw("/api/v1/records", envelope)
+    }
+
+    pub fn log_size(&self) -> i64 {
+        self.get("/api/v1/log").body["size"]
+            .as_i64()
+            .expect("log size")
+    }
+
+    pub fn head(&self, gtin: &str, lot: &str) -> String {
+        let lot = self.get(&format!("/api/v1/lots/{gtin}/{lot}"));
+        assert_eq!(lot.status, 200, "{:?}", lot.body);
+        lot.body["head"].as_str().expect("head").to_owned()
+    }
+}
+
+/// Signs a record (as JSON) with `key`: the envelope's bytes, as a client sends them.
+pub fn sign(key: &SigningKey, record: &Value) -> Vec<u8> {
+    let payload = serde_json::to_vec(record).expect("record serializes");
+    serde_json::to_vec(&envelope::sign(key, &payload).to_json()).expect("envelope serializes")
+}
+
+pub fn record_id(record: &Value) -> String {
+    truetrace::domain::RecordId::of_payload(&serde_json::to_vec(record).expect("serializes"))
+        .to_hex()
+}
+
+/// A time `minutes` after a fixed point about one day ago (fixed for the whole test run, so a
+/// record built twice is the same record), with the Taipei offset.
+pub fn at(minutes: i64) -> String {
+    static BASE: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let day_ago = Utc::now() - Duration::days(1);
+        day_ago - Duration::nanoseconds(i64::from(chrono::Timelike::nanosecond(&day_ago)))
+    });
+    (base + Duration::minutes(minutes))
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("offset"))
+        .to_rfc3339()
+}
+
+pub fn harvest(actor: &Org, gtin: &str, lot: &str, minutes: i64) -> Value {
+    json!({"type": "truetrace.record/v1", "event": "harvest", "actor": actor.id, "time": at(minutes),
+           "new_lots": [{"gtin": gtin, "lot": lot, "quantity": {"amount": "100", "unit": "KGM"}}],
+           "kde": {"harvest_date": "2026-11-20"}})
+}
+
+pub fn on_lot(event: &str, actor: &Org, gtin: &str, lot: &str, prev: &str, minutes: i64) -> Value {
+    json!({"type": "truetrace.record/v1", "event": event, "actor": actor.id, "time": at(minutes),
+           "lots": [{"gtin": gtin, "lot": lot, "prev": prev}]})
+}
+
+/// A farm with one harvested lot, ready for the next record.
+pub struct Farm {
+    pub app: TestApp,
+    pub farm: Org,
+    pub lot: &'static str,
+    pub head: String,
+}
+
+pub fn farm_with_lot(backend: Backend) -> Farm {
+    let app = spawn_app(backend);
+    app.product(PADDY);
+    let farm = app.org("Chishang Farm", &["producer"]);
+    let record = harvest(&farm, PADDY, "PADDY-A", 0);
+    let answer = app.submit(&sign(&farm.key, &record));
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    Farm {
+        head: record_id(&record),
+        app,
+        farm,
+        lot: "PADDY-A",
+    }
+}

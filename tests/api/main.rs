@@ -1,0 +1,10 @@
+//! Black-box tests of the HTTP API and the CLI: the real server on a random port, on SQLite and,
+//! when TRUETRACE_TEST_POSTGRES_URL is set, on PostgreSQL too.
+
+mod admin;
+mod cli;
+mod concurrency;
+mod helpers;
+mod lots;
+mod other_language;
+mod records;
