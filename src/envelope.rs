@@ -240,9 +240,9 @@ mod tests {
         let k = key(3);
         let mut env = sign(&k, b"payload");
         let mut carry = 0u16;
-        for i in 0..32 {
-            let sum = u16::from(env.signature[32 + i]) + u16::from(L[i]) + carry;
-            env.signature[32 + i] = sum as u8;
+        for (byte, l) in env.signature[32..].iter_mut().zip(L) {
+            let sum = u16::from(*byte) + u16::from(l) + carry;
+            *byte = sum as u8;
             carry = sum >> 8;
         }
         assert!(env.verify(&k.verifying_key()).is_err());

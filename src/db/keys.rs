@@ -14,11 +14,13 @@ pub fn insert(conn: &mut DbConn, row: &KeyRow) -> QueryResult<()> {
 }
 
 pub fn find(conn: &mut DbConn, wanted: &str) -> QueryResult<Option<KeyRow>> {
-    signing_keys
-        .find(wanted)
-        .select(KeyRow::as_select())
-        .first(conn)
-        .optional()
+    native!(conn, |c| {
+        signing_keys
+            .find(wanted)
+            .select(KeyRow::as_select())
+            .get_result(c)
+            .optional()
+    })
 }
 
 pub fn of_org(conn: &mut DbConn, org: &str) -> QueryResult<Vec<KeyRow>> {

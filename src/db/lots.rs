@@ -6,46 +6,52 @@ use super::schema::{lot_inputs, lots};
 use diesel::prelude::*;
 
 pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotRow>> {
-    lots::table
-        .find((gtin, lot))
-        .select(LotRow::as_select())
-        .first(conn)
-        .optional()
+    native!(conn, |c| {
+        lots::table
+            .find((gtin, lot))
+            .select(LotRow::as_select())
+            .get_result(c)
+            .optional()
+    })
 }
 
 pub fn insert(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
-    diesel::insert_into(lots::table)
-        .values(row)
-        .execute(conn)
-        .map(|_| ())
+    native!(conn, |c| {
+        diesel::insert_into(lots::table)
+            .values(row)
+            .execute(c)
+            .map(|_| ())
+    })
 }
 
 /// Moves a lot to its new state if its head is still `expected_head`; false when it is not (a
 /// compare-and-set, so a fork cannot be written even if two appenders raced past the lock).
 pub fn advance(conn: &mut DbConn, row: &LotRow, expected_head: &str) -> QueryResult<bool> {
-    diesel::update(
-        lots::table
-            .find((&row.gtin, &row.lot))
-            .filter(lots::head.eq(expected_head)),
-    )
-    .set((
-        lots::custodian.eq(&row.custodian),
-        lots::head.eq(&row.head),
-        lots::head_time.eq(row.head_time),
-        lots::shipped_to.eq(&row.shipped_to),
-    ))
-    .execute(conn)
-    .map(|changed| changed == 1)
+    native!(conn, |c| {
+        diesel::update(
+            lots::table
+                .find((&row.gtin, &row.lot))
+                .filter(lots::head.eq(expected_head)),
+        )
+        .set((
+            lots::custodian.eq(&row.custodian),
+            lots::head.eq(&row.head),
+            lots::head_time.eq(row.head_time),
+            lots::shipped_to.eq(&row.shipped_to),
+        ))
+        .execute(c)
+        .map(|changed| changed == 1)
+    })
 }
 
 pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()> {
-    // Row by row: diesel's MultiConnection has no multi-row insert.
-    for row in rows {
-        diesel::insert_into(lot_inputs::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(())
+    native!(conn, |c| {
+        // Chunked: PostgreSQL binds at most 65,535 parameters per statement.
+        for chunk in rows.chunks(1000) {
+            diesel::insert_into(lot_inputs::table).values(chunk).execute(c)?;
+        }
+        Ok(())
+    })
 }
 
 /// The lots `gtin`/`lot` was made from.

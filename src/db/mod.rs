@@ -1,6 +1,19 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, embedded migrations,
 //! and the queries (one module per table family). Rows are kept apart from API bodies.
 
+/// Runs `$body` with `$c` bound to the engine's own connection. Queries on the ingest path use it:
+/// through `MultiConnection` every statement's SQL text is rebuilt on each call (about twice the
+/// cost of the statement itself); the native connection hits its prepared-statement cache. The
+/// query is still written once; it is compiled for both engines.
+macro_rules! native {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+
 pub mod keys;
 pub mod lots;
 pub mod orgs;

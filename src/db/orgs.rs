@@ -16,7 +16,7 @@ pub fn find(conn: &mut DbConn, org_id: &str) -> QueryResult<Option<OrgRow>> {
     organizations
         .find(org_id)
         .select(OrgRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -24,16 +24,18 @@ pub fn find_by_gln(conn: &mut DbConn, wanted: &str) -> QueryResult<Option<OrgRow
     organizations
         .filter(gln.eq(wanted))
         .select(OrgRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn roles_of(conn: &mut DbConn, org_id: &str) -> QueryResult<Option<String>> {
-    organizations
-        .find(org_id)
-        .select(roles)
-        .first(conn)
-        .optional()
+    native!(conn, |c| {
+        organizations
+            .find(org_id)
+            .select(roles)
+            .get_result(c)
+            .optional()
+    })
 }
 
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<OrgRow>> {

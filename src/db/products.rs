@@ -17,12 +17,14 @@ pub fn find(conn: &mut DbConn, wanted: &str) -> QueryResult<Option<ProductRow>> 
     products
         .find(wanted)
         .select(ProductRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn exists_gtin(conn: &mut DbConn, wanted: &str) -> QueryResult<bool> {
-    diesel::select(exists(products.find(wanted))).get_result(conn)
+    native!(conn, |c| {
+        diesel::select(exists(products.find(wanted))).get_result(c)
+    })
 }
 
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<ProductRow>> {

@@ -6,50 +6,56 @@ use super::schema::{record_lots, records};
 use diesel::prelude::*;
 
 pub fn log_index_of(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<i64>> {
-    records::table
-        .filter(records::id.eq(record_id))
-        .select(records::log_index)
-        .first(conn)
-        .optional()
+    native!(conn, |c| {
+        records::table
+            .filter(records::id.eq(record_id))
+            .select(records::log_index)
+            .get_result(c)
+            .optional()
+    })
 }
 
 pub fn find(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<RecordRow>> {
     records::table
         .filter(records::id.eq(record_id))
         .select(RecordRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
 pub fn insert(conn: &mut DbConn, row: &RecordRow, lots: &[RecordLotRow]) -> QueryResult<()> {
-    diesel::insert_into(records::table)
-        .values(row)
-        .execute(conn)?;
-    // Row by row: diesel's MultiConnection has no multi-row insert.
-    for lot in lots {
-        diesel::insert_into(record_lots::table)
-            .values(lot)
-            .execute(conn)?;
-    }
-    Ok(())
+    native!(conn, |c| {
+        diesel::insert_into(records::table).values(row).execute(c)?;
+        // Chunked: PostgreSQL binds at most 65,535 parameters per statement.
+        for chunk in lots.chunks(1000) {
+            diesel::insert_into(record_lots::table).values(chunk).execute(c)?;
+        }
+        Ok(())
+    })
 }
 
-/// Takes the ledger's append lock for the rest of the transaction: a row lock on PostgreSQL
-/// (other servers' appends wait here, before they read any head), the write lock SQLite's
-/// `BEGIN IMMEDIATE` already holds.
-pub fn lock_log(conn: &mut DbConn) -> QueryResult<()> {
-    claim_log_indexes(conn, 0).map(|_| ())
+/// Takes the ledger's append lock for the rest of the transaction and returns the next log
+/// index: a row lock on PostgreSQL (other servers' appends wait here, before they read any head),
+/// under the write lock SQLite's `BEGIN IMMEDIATE` already holds.
+pub fn lock_log(conn: &mut DbConn) -> QueryResult<i64> {
+    native!(conn, |c| {
+        use super::schema::ledger_state::dsl::*;
+        diesel::update(ledger_state.find(1))
+            .set(next_index.eq(next_index))
+            .returning(next_index)
+            .get_result(c)
+    })
 }
 
-/// Claims `count` consecutive log indexes and returns the first. The single-row update is also
-/// what serializes appenders: on PostgreSQL it holds the row lock until commit.
-pub fn claim_log_indexes(conn: &mut DbConn, count: i64) -> QueryResult<i64> {
-    use super::schema::ledger_state::dsl::*;
-    let next: i64 = diesel::update(ledger_state.find(1))
-        .set(next_index.eq(next_index + count))
-        .returning(next_index)
-        .get_result(conn)?;
-    Ok(next - count)
+/// Records the next log index at the end of an append transaction.
+pub fn set_next_index(conn: &mut DbConn, next: i64) -> QueryResult<()> {
+    native!(conn, |c| {
+        use super::schema::ledger_state::dsl::*;
+        diesel::update(ledger_state.find(1))
+            .set(next_index.eq(next))
+            .execute(c)
+            .map(|_| ())
+    })
 }
 
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {

@@ -1,10 +1,13 @@
 //! Row structs, one per table, used to read and insert. Never serialized to clients as they are.
+//! `None` is inserted as NULL (not DEFAULT) so that every insert has one SQL text and its
+//! prepared statement is cached.
 
 use super::schema::*;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = organizations)]
 pub struct OrgRow {
     pub id: String,
@@ -16,6 +19,7 @@ pub struct OrgRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = signing_keys)]
 pub struct KeyRow {
     pub keyid: String,
@@ -27,6 +31,7 @@ pub struct KeyRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = products)]
 pub struct ProductRow {
     pub gtin: String,
@@ -42,6 +47,7 @@ pub struct ProductRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = records)]
 pub struct RecordRow {
     pub log_index: i64,
@@ -56,6 +62,7 @@ pub struct RecordRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = record_lots)]
 pub struct RecordLotRow {
     pub log_index: i64,
@@ -66,6 +73,7 @@ pub struct RecordLotRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lots)]
 pub struct LotRow {
     pub gtin: String,
@@ -79,6 +87,7 @@ pub struct LotRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lot_inputs)]
 pub struct LotInputRow {
     pub gtin: String,

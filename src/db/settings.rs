@@ -5,7 +5,7 @@ use super::schema::settings::dsl::*;
 use diesel::prelude::*;
 
 pub fn get(conn: &mut DbConn, key: &str) -> QueryResult<Option<String>> {
-    settings.find(key).select(value).first(conn).optional()
+    settings.find(key).select(value).get_result(conn).optional()
 }
 
 pub fn put(conn: &mut DbConn, key: &str, new_value: &str) -> QueryResult<()> {

@@ -6,8 +6,8 @@
 //! together: one durable commit (one fsync) for many records, never a weaker sync setting.
 
 pub use super::store::Submitted;
-use super::store::{self, Prepared, SignatureCheck};
-use crate::db::{self, DbPool, keys, records};
+use super::store::{self, Batch, Prepared, SignatureCheck};
+use crate::db::{self, DbPool, keys};
 use crate::domain::RecordId;
 use crate::envelope::{Envelope, KeyId};
 use crate::error::{AppError, AppResult};
@@ -180,11 +180,13 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
     };
     let now = Utc::now();
     let whole = db::write_transaction(&mut conn, |conn| {
-        records::lock_log(conn)?;
-        batch
+        let mut state = Batch::begin(conn)?;
+        let results = batch
             .iter()
-            .map(|job| store::append(conn, &job.prepared, now))
-            .collect::<Result<Vec<_>, _>>()
+            .map(|job| store::append(conn, &mut state, &job.prepared, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        state.finish(conn)?;
+        Ok::<_, diesel::result::Error>(results)
     });
     match whole {
         Ok(results) => results,
@@ -195,8 +197,10 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
                 .iter()
                 .map(|job| {
                     db::write_transaction(&mut conn, |conn| {
-                        records::lock_log(conn)?;
-                        store::append(conn, &job.prepared, now)
+                        let mut state = Batch::begin(conn)?;
+                        let result = store::append(conn, &mut state, &job.prepared, now)?;
+                        state.finish(conn)?;
+                        Ok::<_, diesel::result::Error>(result)
                     })
                     .unwrap_or_else(|e| Err(AppError::from(e)))
                 })

@@ -11,6 +11,7 @@ use crate::record::Record;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::QueryResult;
 use ed25519_dalek::VerifyingKey;
+use std::collections::HashMap;
 
 /// What the HTTP layer learned about a submission before it reached the writer: everything
 /// that needs no lock. Errors that must be reported later in DESIGN.md's order are kept, not raised.
@@ -39,9 +40,45 @@ pub struct Submitted {
     pub created: bool,
 }
 
+/// One append transaction: the next log index, and what the transaction has read of keys,
+/// organizations and products (which records never change), so a batch reads each once.
+pub struct Batch {
+    next_index: i64,
+    keys: HashMap<String, Option<KeyRow>>,
+    roles: HashMap<OrgId, Option<Roles>>,
+    products: HashMap<Gtin, bool>,
+}
+
+impl Batch {
+    /// Takes the append lock; call first in the transaction.
+    pub fn begin(conn: &mut DbConn) -> QueryResult<Self> {
+        Ok(Self {
+            next_index: records::lock_log(conn)?,
+            keys: HashMap::new(),
+            roles: HashMap::new(),
+            products: HashMap::new(),
+        })
+    }
+
+    /// Stores the next log index; call last in the transaction.
+    pub fn finish(self, conn: &mut DbConn) -> QueryResult<()> {
+        records::set_next_index(conn, self.next_index)
+    }
+
+    fn key(&mut self, conn: &mut DbConn, keyid: &str) -> QueryResult<Option<KeyRow>> {
+        if let Some(found) = self.keys.get(keyid) {
+            return Ok(found.clone());
+        }
+        let found = keys::find(conn, keyid)?;
+        self.keys.insert(keyid.to_owned(), found.clone());
+        Ok(found)
+    }
+}
+
 /// The rules' view of the database, inside the current transaction.
 pub struct DbView<'a> {
     pub conn: &'a mut DbConn,
+    pub batch: &'a mut Batch,
 }
 
 impl LedgerView for DbView<'_> {
@@ -54,13 +91,23 @@ impl LedgerView for DbView<'_> {
     }
 
     fn product_exists(&mut self, gtin: &Gtin) -> QueryResult<bool> {
-        products::exists_gtin(self.conn, gtin.as_str())
+        if let Some(known) = self.batch.products.get(gtin) {
+            return Ok(*known);
+        }
+        let exists = products::exists_gtin(self.conn, gtin.as_str())?;
+        self.batch.products.insert(gtin.clone(), exists);
+        Ok(exists)
     }
 
     fn org_roles(&mut self, org: OrgId) -> QueryResult<Option<Roles>> {
-        orgs::roles_of(self.conn, &org.to_string())?
+        if let Some(known) = self.batch.roles.get(&org) {
+            return Ok(known.clone());
+        }
+        let roles = orgs::roles_of(self.conn, &org.to_string())?
             .map(|stored| Roles::from_stored(&stored).map_err(corrupt))
-            .transpose()
+            .transpose()?;
+        self.batch.roles.insert(org, roles.clone());
+        Ok(roles)
     }
 }
 
@@ -101,6 +148,7 @@ pub fn verifying_key(row: &KeyRow) -> Result<VerifyingKey, String> {
 /// (the batch's transaction must roll back); the inner one is the verdict for the client.
 pub fn append(
     conn: &mut DbConn,
+    batch: &mut Batch,
     sub: &Prepared,
     now: DateTime<Utc>,
 ) -> QueryResult<Result<Submitted, AppError>> {
@@ -112,7 +160,7 @@ pub fn append(
             created: false,
         }));
     }
-    let Some(key) = keys::find(conn, sub.envelope.keyid.as_str())? else {
+    let Some(key) = batch.key(conn, sub.envelope.keyid.as_str())? else {
         return Ok(Err(AppError::UnknownKey(format!(
             "no key with keyid {} is enrolled",
             sub.envelope.keyid
@@ -147,13 +195,14 @@ pub fn append(
         Ok(record) => record,
         Err(message) => return Ok(Err(AppError::InvalidRecord(message.clone()))),
     };
-    let prior = match rules::check(record, &mut DbView { conn }, now) {
+    let prior = match rules::check(record, &mut DbView { conn, batch }, now) {
         Ok(prior) => prior,
         Err(CheckError::Rejected(rejection)) => return Ok(Err(rejection.into())),
         Err(CheckError::View(e)) => return Err(e),
     };
-    let log_index = records::claim_log_indexes(conn, 1)?;
+    let log_index = batch.next_index;
     write_record(conn, sub, record, &prior, log_index, now)?;
+    batch.next_index += 1;
     Ok(Ok(Submitted {
         id,
         log_index,

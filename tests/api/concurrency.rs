@@ -48,7 +48,7 @@ fn racing_records_on_one_lot_give_exactly_one_201_and_the_rest_409() {
         for round in 0..3 {
             let head = f.app.head(PADDY, f.lot);
             let statuses = race(
-                &[f.app.address.clone()],
+                std::slice::from_ref(&f.app.address),
                 racing_notes(&f.farm, f.lot, &head, 8),
             );
             assert_eq!(

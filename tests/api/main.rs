@@ -1,5 +1,9 @@
 //! Black-box tests of the HTTP API and the CLI: the real server on a random port, on SQLite and,
 //! when TRUETRACE_TEST_POSTGRES_URL is set, on PostgreSQL too.
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers and worker threads of tests fail loudly"
+)]
 
 mod admin;
 mod cli;

@@ -179,9 +179,9 @@ fn signature_problems_are_401() {
             0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
         ];
         let mut carry = 0u16;
-        for i in 0..32 {
-            let sum = u16::from(sig[32 + i]) + u16::from(L[i]) + carry;
-            sig[32 + i] = sum as u8;
+        for (byte, l) in sig[32..].iter_mut().zip(L) {
+            let sum = u16::from(*byte) + u16::from(l) + carry;
+            *byte = sum as u8;
             carry = sum >> 8;
         }
         env["signatures"][0]["sig"] = json!(B64.encode(&sig));

@@ -1,0 +1,241 @@
+//! Ingest throughput against the physical floor, in one run (`cargo bench --bench ingest`):
+//!
+//! 1. raw Ed25519 strict verifications per second, on as many threads as the server has workers;
+//! 2. signed records accepted per second through the real HTTP endpoint (`POST /api/v1/records`)
+//!    with concurrent clients on loopback, on SQLite (and PostgreSQL when
+//!    TRUETRACE_TEST_POSTGRES_URL is set), with the durability settings used in production;
+//! 3. their ratio. Target: ingest >= 40% of raw verification throughput.
+//!
+//! The load generator is wrk (Debian package `wrk`), 1 thread and BENCH_CLIENTS connections,
+//! replaying envelopes signed before the clock starts: each a harvest creating its own lot, so
+//! that no request waits for another's answer. Accepted records are counted by the server (the
+//! log's size), not by the client. BENCH_RECORDS, BENCH_CLIENTS and BENCH_SECONDS change the sizes.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use chrono::{Duration, Utc};
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use ed25519_dalek::SigningKey;
+use serde_json::json;
+use std::process::Command;
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::Instant;
+use truetrace::envelope::{self, Envelope};
+use truetrace::settings::Settings;
+use truetrace::startup::{Application, Services};
+
+const TOKEN: &str = "bench-token";
+const GTIN: &str = "04712345000015";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let records = env_usize("BENCH_RECORDS", 100_000);
+    let clients = env_usize("BENCH_CLIENTS", 64);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!(
+            "the ingest benchmark drives the server with wrk: install it (apt-get install wrk)"
+        );
+        std::process::exit(2);
+    }
+    println!("machine: {cores} cores; {records} records; {clients} concurrent HTTP clients");
+
+    let raw = raw_verifications_per_second(cores, 40_000);
+    println!("raw Ed25519 verify_strict:            {raw:>10.0} /s  ({cores} threads)");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let rate = ingest_per_second(&sqlite, cores, records, clients);
+    println!(
+        "ingest via HTTP, SQLite (FULL sync):  {rate:>10.0} /s  ratio to raw verify: {:.0}%",
+        100.0 * rate / raw
+    );
+
+    match std::env::var("TRUETRACE_TEST_POSTGRES_URL") {
+        Ok(base) if !base.is_empty() => {
+            let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL");
+            conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .expect("schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+            let rate = ingest_per_second(&url, cores, records, clients);
+            println!(
+                "ingest via HTTP, PostgreSQL:          {rate:>10.0} /s  ratio to raw verify: {:.0}%",
+                100.0 * rate / raw
+            );
+            conn.batch_execute(&format!(
+                "SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE"
+            ))
+            .expect("drop schema");
+        }
+        _ => println!(
+            "ingest via HTTP, PostgreSQL:          skipped (TRUETRACE_TEST_POSTGRES_URL is not set)"
+        ),
+    }
+}
+
+fn raw_verifications_per_second(threads: usize, total: usize) -> f64 {
+    let key = SigningKey::from_bytes(&[42; 32]);
+    let public = key.verifying_key();
+    let envelopes: Vec<Envelope> = (0..1000)
+        .map(|i| {
+            envelope::sign(
+                &key,
+                format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(400)).as_bytes(),
+            )
+        })
+        .collect();
+    let envelopes = Arc::new(envelopes);
+    let per_thread = total / threads;
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (envelopes, barrier) = (envelopes.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..per_thread {
+                    envelopes[i % envelopes.len()]
+                        .verify(&public)
+                        .expect("valid signature");
+                }
+            })
+        })
+        .collect();
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join().expect("verifier thread");
+    }
+    (per_thread * threads) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients: usize) -> f64 {
+    let settings = Settings {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".into(),
+        public_url: None,
+        admin_token: Some(TOKEN.into()),
+        workers: Some(workers),
+        db_pool_size: 16,
+    };
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let services = Services::open(&settings).expect("services");
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(&services).expect("server");
+            tx.send(app.port()).expect("port");
+            app.run_until_stopped().await.expect("run");
+        });
+    });
+    let base = format!("http://127.0.0.1:{}", rx.recv().expect("port"));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |path: &str, body: Option<serde_json::Value>| -> serde_json::Value {
+        let url = format!("{base}{path}");
+        let mut r = match body {
+            Some(body) => agent
+                .post(&url)
+                .header("Authorization", &format!("Bearer {TOKEN}"))
+                .send_json(body)
+                .expect("admin call"),
+            None => agent.get(&url).call().expect("get"),
+        };
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json")
+    };
+    call(
+        "/api/v1/products",
+        Some(json!({"gtin": GTIN, "name": "Paddy"})),
+    );
+    let org = call(
+        "/api/v1/orgs",
+        Some(json!({"name": "Bench Farm", "roles": ["producer"]})),
+    );
+    let org_id = org["id"].as_str().expect("org id").to_owned();
+    let key = SigningKey::from_bytes(&[7; 32]);
+    call(
+        &format!("/api/v1/orgs/{org_id}/keys"),
+        Some(json!({"public_key": B64.encode(key.verifying_key().as_bytes())})),
+    );
+
+    let time = (Utc::now() - Duration::hours(1)).to_rfc3339();
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let envelopes = dir.path().join("envelopes.txt");
+    let lines: Vec<String> = (0..records)
+        .map(|i| {
+            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time,
+                "new_lots": [{"gtin": GTIN, "lot": format!("B{}-{i}", &run[24..]), "quantity": {"amount": "100", "unit": "KGM"}}],
+                "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
+                "kde": {"harvest_date": "2026-11-20", "field": "3"}});
+            let payload = serde_json::to_vec(&record).expect("payload");
+            serde_json::to_string(&envelope::sign(&key, &payload).to_json()).expect("envelope")
+        })
+        .collect();
+    std::fs::write(&envelopes, lines.join("\n")).expect("write envelopes");
+    let script = dir.path().join("post.lua");
+    std::fs::write(
+        &script,
+        LUA.replace("ENVELOPES", &envelopes.display().to_string()),
+    )
+    .expect("write script");
+
+    let before = call("/api/v1/log", None)["size"].as_i64().expect("size");
+    let seconds = env_usize("BENCH_SECONDS", 5);
+    let start = Instant::now();
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{clients}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(&script)
+        .arg(format!("{base}/api/v1/records"))
+        .output()
+        .expect("wrk runs");
+    let elapsed = start.elapsed().as_secs_f64();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let after = call("/api/v1/log", None)["size"].as_i64().expect("size");
+    let accepted = (after - before) as usize;
+    assert!(
+        !report.contains("EXHAUSTED"),
+        "wrk used every prepared envelope before the time was up; raise BENCH_RECORDS"
+    );
+    assert!(
+        report.contains("refused 0"),
+        "every benchmark record must be accepted: {report}"
+    );
+    accepted as f64 / elapsed.min(seconds as f64 + 0.5)
+}
+
+/// Replays one envelope per request; counts non-201 answers; says when it ran out.
+const LUA: &str = r#"
+local envelopes = {}
+for line in io.lines("ENVELOPES") do envelopes[#envelopes + 1] = line end
+local next_one, refused = 1, 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  local body = envelopes[next_one]
+  if body == nil then return wrk.format("GET", "/health") end
+  next_one = next_one + 1
+  return wrk.format(nil, nil, nil, body)
+end
+response = function(status)
+  if status ~= 201 and status ~= 200 then refused = refused + 1 end
+end
+done = function()
+  io.write(string.format("refused %d\n", refused))
+  if next_one > #envelopes then io.write("EXHAUSTED\n") end
+end
+"#;
