@@ -1,5 +1,6 @@
 //! The demo story, seeded through the same signed submission path a real client uses: every
-//! record is signed with the organization's own key and submitted as an envelope.
+//! record is signed with the organization's own key, and the envelopes go through the ledger's
+//! parsing, verification and rules like any client's, committed together as one batch.
 //!
 //! Chishang rice: two farms harvest paddy, a mill receives both lots and mills them into 2 kg
 //! bags, a cold-chain carrier moves the bags with temperature notes, two Taipei stores receive
@@ -78,12 +79,12 @@ struct Actor {
     key: SigningKey,
 }
 
-struct Story<'a> {
-    services: &'a Services,
+/// The story as it is written: each line signed at once, all of them submitted together at the end.
+struct Story {
     actors: HashMap<&'static str, Actor>,
     heads: HashMap<String, String>,
     start: DateTime<Utc>,
-    records: usize,
+    envelopes: Vec<Vec<u8>>,
 }
 
 fn taipei(t: DateTime<Utc>) -> String {
@@ -92,8 +93,8 @@ fn taipei(t: DateTime<Utc>) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-impl Story<'_> {
-    /// Signs and submits one record `hours` after the story's start; returns its id.
+impl Story {
+    /// Signs one record `hours` after the story's start; returns its id.
     #[expect(
         clippy::too_many_arguments,
         reason = "one call per story line reads best with every field in view"
@@ -149,15 +150,9 @@ impl Story<'_> {
         };
         let payload = serde_json::to_vec(&json).map_err(|e| e.to_string())?;
         let envelope = envelope::sign(&signer.key, &payload);
-        let body = serde_json::to_vec(&envelope.to_json()).map_err(|e| e.to_string())?;
-        let submitted = self.services.ledger.submit_blocking(&body).map_err(|e| {
-            format!(
-                "demo record {event} by {actor} was refused: {e} ({})",
-                e.code()
-            )
-        })?;
+        self.envelopes
+            .push(serde_json::to_vec(&envelope.to_json()).map_err(|e| e.to_string())?);
         let id = RecordId::of_payload(&payload).to_hex();
-        debug_assert_eq!(submitted.id, id);
         for (gtin, lot) in lots
             .iter()
             .copied()
@@ -165,7 +160,6 @@ impl Story<'_> {
         {
             self.heads.insert(format!("{gtin}/{lot}"), id.clone());
         }
-        self.records += 1;
         Ok(id)
     }
 }
@@ -309,14 +303,30 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
     drop(conn);
 
     let mut story = Story {
-        services,
         actors,
         heads: HashMap::new(),
         start: Utc::now() - Duration::days(12),
-        records: 0,
+        envelopes: Vec::new(),
     };
     tell_rice(&mut story)?;
     tell_greens(&mut story)?;
+    // Judged one by one, in order, and committed together like any batch of client submissions.
+    for (i, verdict) in services
+        .ledger
+        .submit_all_blocking(&story.envelopes)
+        .into_iter()
+        .enumerate()
+    {
+        match verdict {
+            Ok(submitted) if submitted.created => {}
+            Ok(_) => {
+                return Err(format!(
+                    "demo record {i} was already stored: is this database half-seeded?"
+                ));
+            }
+            Err(e) => return Err(format!("demo record {i} was refused: {e} ({})", e.code())),
+        }
+    }
 
     let summary = Summary {
         lots: vec![
@@ -337,7 +347,7 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
             ),
         ],
         orgs: org_list,
-        records: story.records,
+        records: story.envelopes.len(),
         key_dir: dir.display().to_string(),
     };
     let mut conn = pool

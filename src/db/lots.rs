@@ -15,12 +15,27 @@ pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotR
     })
 }
 
-pub fn insert(conn: &mut DbConn, row: &LotRow) -> QueryResult<()> {
+/// The stored lots among `names` of one GTIN.
+pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<Vec<LotRow>> {
     native!(conn, |c| {
-        diesel::insert_into(lots::table)
-            .values(row)
-            .execute(c)
-            .map(|_| ())
+        let mut found = Vec::new();
+        for chunk in names.chunks(1000) {
+            let part: Vec<LotRow> = lots::table
+                .filter(lots::gtin.eq(gtin).and(lots::lot.eq_any(chunk)))
+                .select(LotRow::as_select())
+                .load(c)?;
+            found.extend(part);
+        }
+        Ok(found)
+    })
+}
+
+pub fn insert_many(conn: &mut DbConn, rows: &[LotRow]) -> QueryResult<()> {
+    native!(conn, |c| {
+        for chunk in rows.chunks(1000) {
+            diesel::insert_into(lots::table).values(chunk).execute(c)?;
+        }
+        Ok(())
     })
 }
 
@@ -48,7 +63,9 @@ pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()>
     native!(conn, |c| {
         // Chunked: PostgreSQL binds at most 65,535 parameters per statement.
         for chunk in rows.chunks(1000) {
-            diesel::insert_into(lot_inputs::table).values(chunk).execute(c)?;
+            diesel::insert_into(lot_inputs::table)
+                .values(chunk)
+                .execute(c)?;
         }
         Ok(())
     })

@@ -5,13 +5,18 @@ use super::rows::{RecordLotRow, RecordRow};
 use super::schema::{record_lots, records};
 use diesel::prelude::*;
 
-pub fn log_index_of(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<i64>> {
+/// The log indexes of those of `ids` that are stored.
+pub fn log_indexes_of(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<(String, i64)>> {
     native!(conn, |c| {
-        records::table
-            .filter(records::id.eq(record_id))
-            .select(records::log_index)
-            .get_result(c)
-            .optional()
+        let mut found = Vec::new();
+        for chunk in ids.chunks(1000) {
+            let part: Vec<(String, i64)> = records::table
+                .filter(records::id.eq_any(chunk))
+                .select((records::id, records::log_index))
+                .load(c)?;
+            found.extend(part);
+        }
+        Ok(found)
     })
 }
 
@@ -23,12 +28,23 @@ pub fn find(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<RecordRow>
         .optional()
 }
 
-pub fn insert(conn: &mut DbConn, row: &RecordRow, lots: &[RecordLotRow]) -> QueryResult<()> {
+/// Inserts records and the lots they name, many rows per statement.
+pub fn insert_many(
+    conn: &mut DbConn,
+    rows: &[RecordRow],
+    lots: &[RecordLotRow],
+) -> QueryResult<()> {
     native!(conn, |c| {
-        diesel::insert_into(records::table).values(row).execute(c)?;
-        // Chunked: PostgreSQL binds at most 65,535 parameters per statement.
+        // Chunked: SQLite binds at most 32,766 and PostgreSQL 65,535 parameters per statement.
+        for chunk in rows.chunks(500) {
+            diesel::insert_into(records::table)
+                .values(chunk)
+                .execute(c)?;
+        }
         for chunk in lots.chunks(1000) {
-            diesel::insert_into(record_lots::table).values(chunk).execute(c)?;
+            diesel::insert_into(record_lots::table)
+                .values(chunk)
+                .execute(c)?;
         }
         Ok(())
     })

@@ -35,7 +35,8 @@ pub struct Ledger {
     /// Public keys by keyid. A keyid is the hash of its key, so an entry can never go stale;
     /// revocation is always read from the database inside the append transaction.
     keys: Arc<RwLock<HashMap<KeyId, VerifyingKey>>>,
-    writer: mpsc::Sender<Job>,
+    /// Each message is committed in one batch (with whatever else is waiting).
+    writer: mpsc::Sender<Vec<Job>>,
 }
 
 impl Ledger {
@@ -74,17 +75,45 @@ impl Ledger {
             .map_err(|_| AppError::internal("the ledger writer stopped"))?
     }
 
-    /// Submits an envelope from a thread that may block (CLI, demo seeding).
-    pub fn submit_blocking(&self, body: &[u8]) -> AppResult<Submitted> {
-        let parsed = parse(body)?;
-        let key = match self.cached_key(&parsed.0.keyid) {
-            Some(key) => Some(key),
-            None => self.load_key(&parsed.0.keyid)?,
-        };
-        let reply = self.enqueue(prepare(parsed, key))?;
-        reply
-            .blocking_recv()
-            .map_err(|_| AppError::internal("the ledger writer stopped"))?
+    /// Submits several envelopes to be judged in order and committed in one transaction, so a
+    /// chain of records (a harvest, then its shipment, then the receipt) lands together. Each
+    /// still gets its own verdict.
+    pub fn submit_all_blocking(&self, bodies: &[Vec<u8>]) -> Vec<AppResult<Submitted>> {
+        let mut verdicts: Vec<Option<AppResult<Submitted>>> = Vec::with_capacity(bodies.len());
+        let mut jobs = Vec::new();
+        let mut replies = Vec::new();
+        for body in bodies {
+            let prepared = parse(body).and_then(|parsed| {
+                let key = match self.cached_key(&parsed.0.keyid) {
+                    Some(key) => Some(key),
+                    None => self.load_key(&parsed.0.keyid)?,
+                };
+                Ok(prepare(parsed, key))
+            });
+            match prepared {
+                Ok(prepared) => {
+                    let (reply, receiver) = oneshot::channel();
+                    jobs.push(Job { prepared, reply });
+                    replies.push((verdicts.len(), receiver));
+                    verdicts.push(None);
+                }
+                Err(e) => verdicts.push(Some(Err(e))),
+            }
+        }
+        if self.writer.send(jobs).is_err() {
+            return bodies
+                .iter()
+                .map(|_| Err(AppError::internal("the ledger writer stopped")))
+                .collect();
+        }
+        for (i, receiver) in replies {
+            verdicts[i] = Some(
+                receiver
+                    .blocking_recv()
+                    .unwrap_or_else(|_| Err(AppError::internal("the ledger writer stopped"))),
+            );
+        }
+        verdicts.into_iter().flatten().collect()
     }
 
     fn cached_key(&self, keyid: &KeyId) -> Option<VerifyingKey> {
@@ -106,7 +135,7 @@ impl Ledger {
     fn enqueue(&self, prepared: Prepared) -> AppResult<oneshot::Receiver<AppResult<Submitted>>> {
         let (reply, receiver) = oneshot::channel();
         self.writer
-            .send(Job { prepared, reply })
+            .send(vec![Job { prepared, reply }])
             .map_err(|_| AppError::internal("the ledger writer stopped"))?;
         Ok(receiver)
     }
@@ -147,12 +176,11 @@ fn prepare(
     }
 }
 
-fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
+fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>) {
+    while let Ok(mut batch) = jobs.recv() {
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(more) => batch.extend(more),
                 Err(_) => break,
             }
         }
@@ -180,7 +208,7 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
     };
     let now = Utc::now();
     let whole = db::write_transaction(&mut conn, |conn| {
-        let mut state = Batch::begin(conn)?;
+        let mut state = Batch::begin(conn, batch.iter().map(|job| &job.prepared))?;
         let results = batch
             .iter()
             .map(|job| store::append(conn, &mut state, &job.prepared, now))
@@ -197,7 +225,7 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
                 .iter()
                 .map(|job| {
                     db::write_transaction(&mut conn, |conn| {
-                        let mut state = Batch::begin(conn)?;
+                        let mut state = Batch::begin(conn, [&job.prepared])?;
                         let result = store::append(conn, &mut state, &job.prepared, now)?;
                         state.finish(conn)?;
                         Ok::<_, diesel::result::Error>(result)

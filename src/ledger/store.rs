@@ -1,17 +1,22 @@
-//! The ledger over the database: the rules' view of lots, products and organizations, and the
-//! append of one record inside the batch's write transaction.
+//! The ledger over the database: one append transaction judges a batch of submissions.
+//!
+//! A batch reads in bulk first (every record id and every lot the batch names, one query each),
+//! judges each submission in order against that state plus the batch's own changes (an in-memory
+//! overlay, so the second record on a lot sees the first), and writes everything at the end with
+//! multi-row inserts and one compare-and-set per lot touched. The rules are the pure functions of
+//! `rules`; this module only loads and stores.
 
 use super::rules::{self, CheckError, LedgerView, LotState};
 use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecordLotRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products, records};
-use crate::domain::{Gtin, LotKey, OrgId, RecordId, Roles};
+use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::envelope::Envelope;
 use crate::error::AppError;
 use crate::record::Record;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::QueryResult;
 use ed25519_dalek::VerifyingKey;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What the HTTP layer learned about a submission before it reached the writer: everything
 /// that needs no lock. Errors that must be reported later in DESIGN.md's order are kept, not raised.
@@ -40,28 +45,120 @@ pub struct Submitted {
     pub created: bool,
 }
 
-/// One append transaction: the next log index, and what the transaction has read of keys,
-/// organizations and products (which records never change), so a batch reads each once.
+/// A lot as the batch sees it: its state now, and its head when the batch began (None when the
+/// batch created it), against which the final write is a compare-and-set.
+struct LotEntry {
+    state: Option<LotState>,
+    head_before: Option<RecordId>,
+    created_log_index: Option<i64>,
+    touched: bool,
+}
+
+/// One append transaction.
 pub struct Batch {
     next_index: i64,
     keys: HashMap<String, Option<KeyRow>>,
     roles: HashMap<OrgId, Option<Roles>>,
     products: HashMap<Gtin, bool>,
+    /// Record ids known to be stored, with their log index (read at the start, then appended).
+    stored: HashMap<String, i64>,
+    lots: BTreeMap<LotKey, LotEntry>,
+    records: Vec<RecordRow>,
+    record_lots: Vec<RecordLotRow>,
+    lineage: Vec<LotInputRow>,
 }
 
 impl Batch {
-    /// Takes the append lock; call first in the transaction.
-    pub fn begin(conn: &mut DbConn) -> QueryResult<Self> {
-        Ok(Self {
-            next_index: records::lock_log(conn)?,
+    /// Takes the append lock (first, before reading anything) and reads what the submissions name.
+    pub fn begin<'a>(
+        conn: &mut DbConn,
+        subs: impl IntoIterator<Item = &'a Prepared>,
+    ) -> QueryResult<Self> {
+        let next_index = records::lock_log(conn)?;
+        let mut ids = Vec::new();
+        let mut by_gtin: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for sub in subs {
+            ids.push(sub.id.to_hex());
+            if let Ok(record) = &sub.record {
+                let keys = record
+                    .lots
+                    .iter()
+                    .map(|l| &l.key)
+                    .chain(record.new_lots.iter().map(|l| &l.key));
+                for key in keys {
+                    by_gtin
+                        .entry(key.gtin.as_str())
+                        .or_default()
+                        .push(key.lot.as_str());
+                }
+            }
+        }
+        let stored = records::log_indexes_of(conn, &ids)?.into_iter().collect();
+        let mut batch = Self {
+            next_index,
             keys: HashMap::new(),
             roles: HashMap::new(),
             products: HashMap::new(),
-        })
+            stored,
+            lots: BTreeMap::new(),
+            records: Vec::new(),
+            record_lots: Vec::new(),
+            lineage: Vec::new(),
+        };
+        for (gtin, names) in by_gtin {
+            let found: HashMap<String, LotRow> = lots::find_many(conn, gtin, &names)?
+                .into_iter()
+                .map(|row| (row.lot.clone(), row))
+                .collect();
+            for name in names {
+                let (Ok(g), Ok(l)) = (Gtin::parse(gtin), LotCode::parse(name)) else {
+                    continue;
+                };
+                let state = found.get(name).map(lot_state).transpose()?;
+                batch.lots.insert(
+                    LotKey { gtin: g, lot: l },
+                    LotEntry {
+                        head_before: state.as_ref().map(|s| s.head),
+                        state,
+                        created_log_index: None,
+                        touched: false,
+                    },
+                );
+            }
+        }
+        Ok(batch)
     }
 
-    /// Stores the next log index; call last in the transaction.
+    /// Writes what the batch accepted and the next log index; call last in the transaction.
     pub fn finish(self, conn: &mut DbConn) -> QueryResult<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        records::insert_many(conn, &self.records, &self.record_lots)?;
+        let mut created = Vec::new();
+        for (key, entry) in self.lots.iter().filter(|(_, e)| e.touched) {
+            let Some(state) = &entry.state else { continue };
+            let row = LotRow {
+                gtin: key.gtin.to_string(),
+                lot: key.lot.to_string(),
+                custodian: state.custodian.to_string(),
+                head: state.head.to_hex(),
+                head_time: state.head_time.naive_utc(),
+                shipped_to: state.shipped_to.map(|o| o.to_string()),
+                created_log_index: entry.created_log_index.unwrap_or_default(),
+            };
+            match entry.head_before {
+                None => created.push(row),
+                // Only false if the append lock failed; abort rather than fork the lot.
+                Some(before) => {
+                    if !lots::advance(conn, &row, &before.to_hex())? {
+                        return Err(diesel::result::Error::RollbackTransaction);
+                    }
+                }
+            }
+        }
+        lots::insert_many(conn, &created)?;
+        lots::insert_inputs(conn, &self.lineage)?;
         records::set_next_index(conn, self.next_index)
     }
 
@@ -75,19 +172,30 @@ impl Batch {
     }
 }
 
-/// The rules' view of the database, inside the current transaction.
-pub struct DbView<'a> {
-    pub conn: &'a mut DbConn,
-    pub batch: &'a mut Batch,
+/// The rules' view: the batch's overlay first, the database for anything not read yet.
+struct DbView<'a> {
+    conn: &'a mut DbConn,
+    batch: &'a mut Batch,
 }
 
 impl LedgerView for DbView<'_> {
     type Error = diesel::result::Error;
 
     fn lot(&mut self, key: &LotKey) -> QueryResult<Option<LotState>> {
-        lots::find(self.conn, key.gtin.as_str(), key.lot.as_str())?
+        if let Some(entry) = self.batch.lots.get(key) {
+            return Ok(entry.state.clone());
+        }
+        let state = lots::find(self.conn, key.gtin.as_str(), key.lot.as_str())?
             .map(|row| lot_state(&row))
-            .transpose()
+            .transpose()?;
+        let entry = LotEntry {
+            head_before: state.as_ref().map(|s| s.head),
+            state: state.clone(),
+            created_log_index: None,
+            touched: false,
+        };
+        self.batch.lots.insert(key.clone(), entry);
+        Ok(state)
     }
 
     fn product_exists(&mut self, gtin: &Gtin) -> QueryResult<bool> {
@@ -144,8 +252,8 @@ pub fn verifying_key(row: &KeyRow) -> Result<VerifyingKey, String> {
         .map_err(|_| format!("stored key {} is not a valid point", row.keyid))
 }
 
-/// Judges one submission and, if accepted, appends it. The outer error is a database failure
-/// (the batch's transaction must roll back); the inner one is the verdict for the client.
+/// Judges one submission and, if accepted, adds it to the batch. The outer error is a database
+/// failure (the batch's transaction must roll back); the inner one is the verdict for the client.
 pub fn append(
     conn: &mut DbConn,
     batch: &mut Batch,
@@ -153,10 +261,10 @@ pub fn append(
     now: DateTime<Utc>,
 ) -> QueryResult<Result<Submitted, AppError>> {
     let id = sub.id.to_hex();
-    if let Some(log_index) = records::log_index_of(conn, &id)? {
+    if let Some(log_index) = batch.stored.get(&id) {
         return Ok(Ok(Submitted {
             id,
-            log_index,
+            log_index: *log_index,
             created: false,
         }));
     }
@@ -201,8 +309,9 @@ pub fn append(
         Err(CheckError::View(e)) => return Err(e),
     };
     let log_index = batch.next_index;
-    write_record(conn, sub, record, &prior, log_index, now)?;
     batch.next_index += 1;
+    stage_record(batch, sub, record, &prior, log_index, now);
+    batch.stored.insert(id.clone(), log_index);
     Ok(Ok(Submitted {
         id,
         log_index,
@@ -210,18 +319,18 @@ pub fn append(
     }))
 }
 
-fn write_record(
-    conn: &mut DbConn,
+/// Adds an accepted record's rows to the batch and moves the overlay to the lots' new states.
+fn stage_record(
+    batch: &mut Batch,
     sub: &Prepared,
     record: &Record,
     prior: &[LotState],
     log_index: i64,
     now: DateTime<Utc>,
-) -> QueryResult<()> {
-    let id = sub.id.to_hex();
-    let row = RecordRow {
+) {
+    batch.records.push(RecordRow {
         log_index,
-        id: id.clone(),
+        id: sub.id.to_hex(),
         payload: sub.envelope.payload.clone(),
         keyid: sub.envelope.keyid.to_string(),
         sig: sub.envelope.signature.to_vec(),
@@ -229,53 +338,55 @@ fn write_record(
         actor: record.actor.to_string(),
         event_time: record.time.naive_utc(),
         accepted_at: now.naive_utc(),
-    };
+    });
     let named = record
         .lots
         .iter()
         .map(|l| (&l.key, Some(l.prev.to_hex())))
         .chain(record.new_lots.iter().map(|l| (&l.key, None)));
-    let lot_rows: Vec<RecordLotRow> = named
-        .enumerate()
-        .map(|(position, (key, prev))| RecordLotRow {
-            log_index,
-            position: position as i32,
-            gtin: key.gtin.to_string(),
-            lot: key.lot.to_string(),
-            prev,
-        })
-        .collect();
-    records::insert(conn, &row, &lot_rows)?;
-
+    batch.record_lots.extend(
+        named
+            .enumerate()
+            .map(|(position, (key, prev))| RecordLotRow {
+                log_index,
+                position: position as i32,
+                gtin: key.gtin.to_string(),
+                lot: key.lot.to_string(),
+                prev,
+            }),
+    );
     let transition = rules::next_states(record, sub.id, prior);
-    let to_row = |key: &LotKey, state: &LotState| LotRow {
-        gtin: key.gtin.to_string(),
-        lot: key.lot.to_string(),
-        custodian: state.custodian.to_string(),
-        head: state.head.to_hex(),
-        head_time: state.head_time.naive_utc(),
-        shipped_to: state.shipped_to.map(|o| o.to_string()),
-        created_log_index: log_index,
-    };
-    for ((key, state), before) in transition.updated.iter().zip(prior) {
-        if !lots::advance(conn, &to_row(key, state), &before.head.to_hex())? {
-            // Only reachable if the append lock failed; abort rather than fork the lot.
-            return Err(diesel::result::Error::RollbackTransaction);
-        }
+    for (key, state) in transition.updated {
+        let entry = batch.lots.entry(key).or_insert(LotEntry {
+            state: None,
+            head_before: None,
+            created_log_index: None,
+            touched: false,
+        });
+        entry.state = Some(state);
+        entry.touched = true;
     }
-    for (key, state) in &transition.created {
-        lots::insert(conn, &to_row(key, state))?;
+    for (key, state) in transition.created {
+        batch.lots.insert(
+            key,
+            LotEntry {
+                state: Some(state),
+                head_before: None,
+                created_log_index: Some(log_index),
+                touched: true,
+            },
+        );
     }
-    let lineage: Vec<LotInputRow> = transition
-        .lineage
-        .iter()
-        .map(|(out, input)| LotInputRow {
-            gtin: out.gtin.to_string(),
-            lot: out.lot.to_string(),
-            input_gtin: input.gtin.to_string(),
-            input_lot: input.lot.to_string(),
-            log_index,
-        })
-        .collect();
-    lots::insert_inputs(conn, &lineage)
+    batch.lineage.extend(
+        transition
+            .lineage
+            .into_iter()
+            .map(|(out, input)| LotInputRow {
+                gtin: out.gtin.to_string(),
+                lot: out.lot.to_string(),
+                input_gtin: input.gtin.to_string(),
+                input_lot: input.lot.to_string(),
+                log_index,
+            }),
+    );
 }
