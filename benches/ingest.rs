@@ -19,11 +19,11 @@ use diesel::connection::SimpleConnection;
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 use std::process::Command;
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Barrier};
 use std::time::Instant;
 use truetrace::envelope::{self, Envelope};
 use truetrace::settings::Settings;
-use truetrace::startup::{Application, Services};
+use truetrace::startup::Application;
 
 const TOKEN: &str = "bench-token";
 const GTIN: &str = "04712345000015";
@@ -126,16 +126,8 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         workers: Some(workers),
         db_pool_size: 16,
     };
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let services = Services::open(&settings).expect("services");
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(&services).expect("server");
-            tx.send(app.port()).expect("port");
-            app.run_until_stopped().await.expect("run");
-        });
-    });
-    let base = format!("http://127.0.0.1:{}", rx.recv().expect("port"));
+    let port = Application::spawn(settings).expect("the server starts");
+    let base = format!("http://127.0.0.1:{port}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

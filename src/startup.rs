@@ -88,4 +88,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+
+    /// Opens the services and runs a server in a thread of its own (tests, benchmarks, embedding);
+    /// returns its port once it listens. The server lives as long as the process.
+    pub fn spawn(settings: Settings) -> Result<u16, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let services = match Services::open(&settings) {
+                Ok(services) => services,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            actix_web::rt::System::new().block_on(async move {
+                match Application::build(&services) {
+                    Ok(app) => {
+                        let _ = tx.send(Ok(app.port()));
+                        if let Err(e) = app.run_until_stopped().await {
+                            tracing::error!(error = %e, "server stopped");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(format!("cannot listen: {e}")));
+                    }
+                }
+            });
+        });
+        rx.recv()
+            .map_err(|_| "the server thread ended before listening".to_owned())?
+    }
 }

@@ -6,10 +6,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::Connection;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
-use std::sync::mpsc;
 use truetrace::envelope;
 use truetrace::settings::Settings;
-use truetrace::startup::{Application, Services};
+use truetrace::startup::Application;
 
 pub const TOKEN: &str = "test-admin-token";
 pub const PADDY: &str = "04712345000015";
@@ -94,17 +93,7 @@ pub fn settings(database_url: &str) -> Settings {
 
 /// Starts a server on a random port, in its own thread and actix system, over `database_url`.
 pub fn serve(database_url: &str) -> String {
-    let settings = settings(database_url);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let services = Services::open(&settings).expect("services open");
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(&services).expect("server builds");
-            tx.send(app.port()).expect("report the port");
-            app.run_until_stopped().await.expect("server runs");
-        });
-    });
-    let port = rx.recv().expect("the server reports its port");
+    let port = Application::spawn(settings(database_url)).expect("the server starts");
     format!("http://127.0.0.1:{port}")
 }
 
