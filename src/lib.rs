@@ -12,6 +12,8 @@ pub mod envelope;
 pub mod error;
 pub mod keyfile;
 pub mod ledger;
+pub mod pages;
+pub mod provenance;
 pub mod record;
 pub mod routes;
 pub mod settings;

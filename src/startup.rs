@@ -15,6 +15,7 @@ pub struct AppState {
     pub ledger: Ledger,
     pub admin_token: AdminToken,
     pub public_url: String,
+    pub verdicts: std::sync::Arc<crate::provenance::VerdictCache>,
 }
 
 /// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
@@ -65,6 +66,7 @@ impl Application {
             ledger: services.ledger.clone(),
             admin_token: services.admin_token,
             public_url,
+            verdicts: Default::default(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

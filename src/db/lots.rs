@@ -80,6 +80,14 @@ pub fn inputs_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Lo
         .load(conn)
 }
 
+/// Every lot of a product.
+pub fn of_gtin(conn: &mut DbConn, gtin: &str) -> QueryResult<Vec<LotRow>> {
+    lots::table
+        .filter(lots::gtin.eq(gtin))
+        .select(LotRow::as_select())
+        .load(conn)
+}
+
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<LotRow>> {
     lots::table.select(LotRow::as_select()).load(conn)
 }

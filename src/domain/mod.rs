@@ -2,6 +2,7 @@
 //! no diesel, no actix, no I/O.
 
 pub mod check_digit;
+pub mod digital_link;
 pub mod event;
 pub mod gln;
 pub mod gtin;

@@ -98,17 +98,8 @@ fn verify_record(
     replay: &mut Replay,
     lineage: &mut BTreeSet<Edge>,
 ) -> Vec<String> {
-    let mut problems = Vec::new();
+    let mut problems = check_stored_record(row, keys.get(&row.keyid));
     let id = RecordId::of_payload(&row.payload);
-    if id.to_hex() != row.id {
-        problems.push(format!(
-            "its payload hashes to {id}, not to its id: the payload was altered"
-        ));
-    }
-    match keys.get(&row.keyid) {
-        None => problems.push(format!("it names key {}, which is not enrolled", row.keyid)),
-        Some(key) => problems.extend(check_key_and_signature(row, key)),
-    }
     let record = match record::parse_json(&row.payload).and_then(Record::from_value) {
         Ok(record) => record,
         Err(e) => {
@@ -190,6 +181,23 @@ fn verify_record(
         ));
     }
     replay.apply(transition);
+    problems
+}
+
+/// The checks on one stored record that need no other record: its id is the hash of its payload,
+/// its key was valid when it was accepted, and its signature verifies. Empty when all hold.
+pub fn check_stored_record(row: &RecordRow, key: Option<&KeyRow>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let id = RecordId::of_payload(&row.payload);
+    if id.to_hex() != row.id {
+        problems.push(format!(
+            "its payload hashes to {id}, not to its id: the payload was altered"
+        ));
+    }
+    match key {
+        None => problems.push(format!("it names key {}, which is not enrolled", row.keyid)),
+        Some(key) => problems.extend(check_key_and_signature(row, key)),
+    }
     problems
 }
 

@@ -1,6 +1,7 @@
 //! HTTP routes: the JSON API under /api/v1, one module per resource.
 
 pub mod api;
+pub mod pages;
 
 use crate::error::AppError;
 use actix_web::{HttpResponse, web};
@@ -8,15 +9,39 @@ use actix_web::{HttpResponse, web};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(api::json_config())
         .route("/health", web::get().to(health))
+        .route(
+            "/.well-known/gs1resolver",
+            web::get().to(pages::resolver::well_known),
+        )
+        .route(
+            "/api/v1/lots/{gtin}/{lot}/qr.svg",
+            web::get().to(pages::qr::svg),
+        )
+        .route(
+            "/api/v1/lots/{gtin}/{lot}/qr.png",
+            web::get().to(pages::qr::png),
+        )
         .service(api::scope())
-        .default_service(web::to(not_found));
+        .service(
+            actix_files::Files::new("/static", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+                .use_etag(true)
+                .use_last_modified(true),
+        )
+        .default_service(web::to(fallback));
 }
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+/// Digital Link paths (anything holding `/01/`) go to the resolver; the rest is a JSON 404.
+async fn fallback(
+    req: actix_web::HttpRequest,
+    state: web::Data<crate::startup::AppState>,
+) -> Result<HttpResponse, AppError> {
+    if req.path().split('/').any(|segment| segment == "01") {
+        return Ok(pages::resolver::resolve(req, state).await);
+    }
     Err(AppError::NotFound(format!(
         "no such resource: {}",
         req.path()

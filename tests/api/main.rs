@@ -6,9 +6,11 @@
 )]
 
 mod admin;
+mod browser;
 mod cli;
 mod concurrency;
 mod helpers;
 mod lots;
 mod other_language;
+mod pages;
 mod records;

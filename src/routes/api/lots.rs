@@ -5,6 +5,7 @@ use crate::api::{
     LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
 };
 use crate::db::{DbConn, orgs, products};
+use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
 use crate::startup::AppState;
@@ -113,11 +114,15 @@ fn lot_response(
         .as_deref()
         .map(|id| names.get(conn, id))
         .transpose()?;
-    let digital_link = format!(
-        "{public_url}/01/{}/10/{}",
-        lot.gtin,
-        percent_encoding::utf8_percent_encode(&lot.lot, crate::domain::lot_code::PATH_SEGMENT)
-    );
+    let digital_link = match (Gtin::parse(&lot.gtin), LotCode::parse(&lot.lot)) {
+        (Ok(gtin), Ok(code)) => lot_uri(public_url, &gtin, &code),
+        _ => {
+            return Err(AppError::internal(format!(
+                "stored lot ({}, {}) is not a valid key",
+                lot.gtin, lot.lot
+            )));
+        }
+    };
     Ok(LotResponse {
         digital_link,
         product,

@@ -1,0 +1,225 @@
+//! GS1 Digital Link URIs: `[/stem]/01/{gtin}[/10/{lot}][/21/{serial}]` with data attributes in the
+//! query string (GS1 Digital Link standard 1.2, uncompressed form).
+
+use super::gtin::Gtin;
+use super::lot_code::{LotCode, PATH_SEGMENT, is_cset82};
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
+
+/// A parsed Digital Link: the primary key (GTIN), its key qualifiers and the query's data attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigitalLink {
+    pub gtin: Gtin,
+    pub lot: Option<LotCode>,
+    pub serial: Option<String>,
+    /// Query parameters in their order, decoded (`linkType`, AI data attributes such as `17`).
+    pub query: Vec<(String, String)>,
+}
+
+/// Decodes one path segment; refuses bad escapes, NUL, invalid UTF-8 and characters outside set 82.
+fn decode(segment: &str, what: &str) -> Result<String, String> {
+    if segment.is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    // Every % must start an escape of two hex digits (percent_decode_str would pass it through).
+    let escapes_ok = segment
+        .split('%')
+        .skip(1)
+        .all(|after| after.len() >= 2 && after.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit));
+    if !escapes_ok {
+        return Err(format!(
+            "the {what} {segment:?} has a malformed percent-escape"
+        ));
+    }
+    let bytes: Vec<u8> = percent_decode_str(segment).collect();
+    let text = String::from_utf8(bytes)
+        .map_err(|_| format!("the {what} is not valid UTF-8 once decoded"))?;
+    if let Some(bad) = text.chars().find(|c| !is_cset82(*c)) {
+        return Err(format!(
+            "the {what} {text:?} contains {bad:?}, which is outside the GS1 character set 82"
+        ));
+    }
+    Ok(text)
+}
+
+impl DigitalLink {
+    /// Parses the path (and optional query) of a request. An optional stem may come before `/01/`;
+    /// one trailing slash is tolerated; qualifiers must come in the order 10 then 21.
+    pub fn parse(path: &str, query: Option<&str>) -> Result<Self, String> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        let segments: Vec<&str> = path.split('/').skip(1).collect();
+        let start = segments
+            .iter()
+            .position(|s| *s == "01")
+            .ok_or("a GS1 Digital Link path contains /01/ followed by a GTIN")?;
+        if segments[..start].iter().any(|s| s.is_empty()) {
+            return Err("the path stem has an empty segment".into());
+        }
+        let rest = &segments[start..];
+        if !rest.len().is_multiple_of(2) {
+            return Err("every application identifier in the path needs a value: /01/{gtin}/10/{lot}/21/{serial}".into());
+        }
+        let gtin_text = rest[1];
+        if gtin_text.is_empty() {
+            return Err("the GTIN is empty".into());
+        }
+        if !gtin_text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("the GTIN {gtin_text:?} must be digits only"));
+        }
+        let gtin = Gtin::parse_any_length(gtin_text)?;
+        let mut link = Self {
+            gtin,
+            lot: None,
+            serial: None,
+            query: Vec::new(),
+        };
+        let mut last_rank = 0;
+        for pair in rest[2..].chunks(2) {
+            let (ai, value) = (pair[0], pair[1]);
+            let rank = match ai {
+                "10" => 1,
+                "21" => 2,
+                "" => return Err("the path has an empty segment".into()),
+                other => {
+                    return Err(format!(
+                        "application identifier ({other}) is not a key qualifier of a GTIN here; use (10) lot and (21) serial"
+                    ));
+                }
+            };
+            if rank <= last_rank {
+                return Err(
+                    "key qualifiers must come in the order (10) lot, then (21) serial, each once"
+                        .into(),
+                );
+            }
+            last_rank = rank;
+            if rank == 1 {
+                link.lot = Some(LotCode::parse(&decode(value, "lot")?)?);
+            } else {
+                let serial = decode(value, "serial")?;
+                if serial.chars().count() > 20 {
+                    return Err(format!(
+                        "the serial {serial:?} is longer than 20 characters"
+                    ));
+                }
+                link.serial = Some(serial);
+            }
+        }
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode_query = |s: &str| {
+                let plus_as_space = s.replace('+', " ");
+                percent_decode_str(&plus_as_space)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| format!("the query parameter {key:?} is not valid UTF-8"))
+            };
+            let (key, value) = (decode_query(key)?, decode_query(value)?);
+            if key.contains('\0') || value.contains('\0') {
+                return Err("the query string contains a NUL character".into());
+            }
+            link.query.push((key, value));
+        }
+        Ok(link)
+    }
+
+    /// The first value of a query parameter.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The canonical URI at `origin` (no trailing slash), without the query.
+    pub fn uri(&self, origin: &str) -> String {
+        let mut uri = format!("{origin}/01/{}", self.gtin);
+        if let Some(lot) = &self.lot {
+            uri.push_str(&format!(
+                "/10/{}",
+                utf8_percent_encode(lot.as_str(), PATH_SEGMENT)
+            ));
+        }
+        if let Some(serial) = &self.serial {
+            uri.push_str(&format!(
+                "/21/{}",
+                utf8_percent_encode(serial, PATH_SEGMENT)
+            ));
+        }
+        uri
+    }
+}
+
+/// The Digital Link path of a lot.
+pub fn lot_uri(origin: &str, gtin: &Gtin, lot: &LotCode) -> String {
+    format!(
+        "{origin}/01/{gtin}/10/{}",
+        utf8_percent_encode(lot.as_str(), PATH_SEGMENT)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(path: &str) -> Result<DigitalLink, String> {
+        DigitalLink::parse(path, None)
+    }
+
+    #[test]
+    fn parses_keys_qualifiers_stems_and_queries() {
+        let link = DigitalLink::parse(
+            "/01/04712345000022/10/RICE-2611-01",
+            Some("linkType=gs1:pip&17=261231"),
+        )
+        .unwrap();
+        assert_eq!(link.gtin.as_str(), "04712345000022");
+        assert_eq!(link.lot.as_ref().unwrap().as_str(), "RICE-2611-01");
+        assert_eq!(link.param("linkType"), Some("gs1:pip"));
+        assert_eq!(link.param("17"), Some("261231"));
+        let link = parse("/shop/products/01/4712345000022/10/A%2FB/21/S1/").unwrap();
+        assert_eq!(link.gtin.as_str(), "04712345000022", "GTIN-13 padded to 14");
+        assert_eq!(link.lot.unwrap().as_str(), "A/B");
+        assert_eq!(link.serial.as_deref(), Some("S1"));
+        assert!(parse("/01/95012346").is_ok(), "GTIN-8");
+        assert!(parse("/01/012345678905").is_ok(), "GTIN-12");
+    }
+
+    #[test]
+    fn refuses_malformed_links_with_a_reason() {
+        for (path, part) in [
+            ("/01/04712345000023/10/A", "check digit"),
+            ("/01/0471234500002X", "digits only"),
+            ("/01/04712345000022/10/ABCDEFGHIJKLMNOPQRSTU", "at most 20"),
+            ("/01/04712345000022/10/A%20B", "character set 82"),
+            ("/01/04712345000022/10/A%00", "character set 82"),
+            ("/01/04712345000022/21/S/10/A", "order"),
+            ("/01/04712345000022/10/A/10/B", "order"),
+            ("/01/04712345000022/10", "needs a value"),
+            ("/01/04712345000022/10/", "needs a value"),
+            ("/01//10/A", "empty"),
+            ("/x//01/04712345000022", "empty segment"),
+            ("/01/04712345000022/10/%E2%28", "UTF-8"),
+            ("/01/04712345000022/10/A%2", "percent-escape"),
+            ("/01/04712345000022/17/261231", "key qualifier"),
+            ("/products/123", "/01/"),
+        ] {
+            let err = parse(path).unwrap_err();
+            assert!(err.contains(part), "{path}: {err}");
+        }
+        assert!(DigitalLink::parse("/01/04712345000022", Some("a=%00")).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn any_valid_lot_round_trips_through_the_uri(lot in "[A-Za-z0-9!\"%&'()*+,./:;<=>?_-]{1,20}") {
+            let gtin = Gtin::parse("04712345000022").unwrap();
+            let code = LotCode::parse(&lot).unwrap();
+            let uri = lot_uri("", &gtin, &code);
+            let back = parse(&uri).unwrap();
+            let back_lot = back.lot.unwrap();
+            prop_assert_eq!(back_lot.as_str(), lot.as_str());
+            prop_assert_eq!(back.gtin, gtin);
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The provenance of a lot as a consumer sees it: its journey through every upstream lot, each
+//! record checked (id, key, signature, chain link), the stores that hold the product, and an
+//! ETag that changes when any lot in the journey gets a new record. Loaded from the database;
+//! rendered by the page templates and the JSON answers.
+
+use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
+use crate::db::{DbConn, keys, lots, orgs, products};
+use crate::domain::{Gtin, LotCode, Role, Roles};
+use crate::ledger::audit::check_stored_record;
+use crate::record::{self, Record};
+use crate::trace;
+use diesel::QueryResult;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Clone)]
+pub struct OrgView {
+    pub id: String,
+    pub name: String,
+    pub name_zh: Option<String>,
+}
+
+impl From<&OrgRow> for OrgView {
+    fn from(row: &OrgRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            name_zh: row.name_zh.clone(),
+        }
+    }
+}
+
+/// One event of the journey.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub event: String,
+    /// The time as its signer wrote it, `2026-11-11 06:30 (UTC+08:00)`.
+    pub time: String,
+    pub time_iso: String,
+    pub actor: Option<OrgView>,
+    pub to: Option<OrgView>,
+    pub location: Option<String>,
+    pub lots: Vec<String>,
+    pub new_lots: Vec<String>,
+    pub quantities: Vec<String>,
+    pub kde: Vec<(String, String)>,
+    pub hosted_key: bool,
+    pub problems: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub gtin: Gtin,
+    pub lot: LotCode,
+    pub product: Option<ProductRow>,
+    pub custodian: Option<OrgView>,
+    /// Every record of the lot and the lots it was made from, oldest first.
+    pub steps: Vec<Step>,
+    /// The producers whose harvests the lot came from.
+    pub origins: Vec<OrgView>,
+    pub records_checked: usize,
+    pub broken: usize,
+    /// Retailers holding a lot of this product now.
+    pub stores: Vec<OrgView>,
+    pub etag: String,
+    pub truncated: bool,
+}
+
+/// Verdicts on stored records, keyed by a digest of everything the verdict depends on, so a row
+/// edited behind the server's back misses the cache and is checked again.
+#[derive(Default)]
+pub struct VerdictCache(Mutex<HashMap<[u8; 32], Arc<Vec<String>>>>);
+
+const VERDICT_CACHE_MAX: usize = 200_000;
+
+impl VerdictCache {
+    fn check(&self, row: &RecordRow, key: Option<&KeyRow>) -> Arc<Vec<String>> {
+        let mut digest = Sha256::new();
+        for part in [
+            row.id.as_bytes(),
+            &row.payload,
+            &row.sig,
+            row.keyid.as_bytes(),
+        ] {
+            digest.update((part.len() as u64).to_le_bytes());
+            digest.update(part);
+        }
+        digest.update(row.accepted_at.and_utc().timestamp_micros().to_le_bytes());
+        if let Some(key) = key {
+            digest.update(&key.public_key);
+            digest.update(
+                key.revoked_at
+                    .map_or(0, |t| t.and_utc().timestamp_micros())
+                    .to_le_bytes(),
+            );
+        }
+        let digest: [u8; 32] = digest.finalize().into();
+        if let Some(found) = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&digest).cloned())
+        {
+            return found;
+        }
+        let verdict = Arc::new(check_stored_record(row, key));
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= VERDICT_CACHE_MAX {
+                cache.clear();
+            }
+            cache.insert(digest, verdict.clone());
+        }
+        verdict
+    }
+}
+
+/// Loads the provenance of a lot; None when the lot does not exist.
+pub fn load(
+    conn: &mut DbConn,
+    gtin: &Gtin,
+    lot: &LotCode,
+    verdicts: &VerdictCache,
+) -> QueryResult<Option<Provenance>> {
+    let Some(dag) = trace::upstream(conn, gtin.as_str(), lot.as_str())? else {
+        return Ok(None);
+    };
+    let mut etag = Sha256::new();
+    etag.update(b"provenance-v1");
+    let mut rows: BTreeMap<i64, RecordRow> = BTreeMap::new();
+    // For each record, the problems found in the chains it belongs to.
+    let mut link_problems: HashMap<String, Vec<String>> = HashMap::new();
+    for chain in &dag.lots {
+        etag.update(chain.lot.gtin.as_bytes());
+        etag.update(chain.lot.lot.as_bytes());
+        etag.update(chain.lot.head.as_bytes());
+        check_links(chain, &mut link_problems);
+        for row in &chain.records {
+            rows.entry(row.log_index).or_insert_with(|| row.clone());
+        }
+    }
+    let org_ids: HashSet<String> = rows
+        .values()
+        .map(|r| r.actor.clone())
+        .chain(dag.lots.iter().map(|c| c.lot.custodian.clone()))
+        .collect();
+    let org_rows = orgs::by_ids(conn, &org_ids.into_iter().collect::<Vec<_>>())?;
+    let mut org_map: HashMap<String, OrgRow> =
+        org_rows.into_iter().map(|o| (o.id.clone(), o)).collect();
+    let mut key_map: HashMap<String, Option<KeyRow>> = HashMap::new();
+    let mut steps = Vec::new();
+    let mut origins: Vec<OrgView> = Vec::new();
+    let mut broken = 0;
+    for row in rows.values() {
+        if !key_map.contains_key(&row.keyid) {
+            key_map.insert(row.keyid.clone(), keys::find(conn, &row.keyid)?);
+        }
+        let key = key_map.get(&row.keyid).and_then(Option::as_ref);
+        let mut problems: Vec<String> = verdicts.check(row, key).as_ref().clone();
+        problems.extend(link_problems.remove(&row.id).unwrap_or_default());
+        let step = match record::parse_json(&row.payload).and_then(Record::from_value) {
+            Ok(record) => step_of(row, &record, &mut org_map, conn, key, problems)?,
+            Err(e) => Step {
+                id: row.id.clone(),
+                event: row.event.clone(),
+                time: String::new(),
+                time_iso: String::new(),
+                actor: org_map.get(&row.actor).map(OrgView::from),
+                to: None,
+                location: None,
+                lots: Vec::new(),
+                new_lots: Vec::new(),
+                quantities: Vec::new(),
+                kde: Vec::new(),
+                hosted_key: false,
+                problems: vec![format!("its payload is not a valid record: {e}")],
+            },
+        };
+        if !step.problems.is_empty() {
+            broken += 1;
+        }
+        if step.event == "harvest"
+            && let Some(actor) = &step.actor
+            && !origins.iter().any(|o| o.id == actor.id)
+        {
+            origins.push(actor.clone());
+        }
+        steps.push(step);
+    }
+    steps.sort_by(|a, b| a.time_iso.cmp(&b.time_iso));
+    let root = &dag.lots[0].lot;
+    let custodian = org_map.get(&root.custodian).map(OrgView::from);
+    let product = products::find(conn, gtin.as_str())?;
+    let stores = stores_holding(conn, gtin)?;
+    let etag = format!("\"{}\"", hex::encode(&etag.finalize()[..16]));
+    Ok(Some(Provenance {
+        gtin: gtin.clone(),
+        lot: lot.clone(),
+        product,
+        custodian,
+        records_checked: steps.len(),
+        broken,
+        steps,
+        origins,
+        stores,
+        etag,
+        truncated: dag.truncated,
+    }))
+}
+
+/// Each record of a lot's chain must name the record before it as that lot's prev; the first
+/// must create the lot.
+fn check_links(chain: &trace::LotChain, problems: &mut HashMap<String, Vec<String>>) {
+    let mut previous: Option<&str> = None;
+    for row in &chain.records {
+        let named = record::parse_json(&row.payload).ok().map(|value| {
+            let prev_of = |list: &str| {
+                value[list].as_array().and_then(|items| {
+                    items
+                        .iter()
+                        .find(|l| {
+                            l["gtin"] == chain.lot.gtin.as_str()
+                                && l["lot"] == chain.lot.lot.as_str()
+                        })
+                        .map(|l| l["prev"].as_str().map(str::to_owned))
+                })
+            };
+            (prev_of("lots"), prev_of("new_lots"))
+        });
+        let linked = match (previous, named) {
+            (None, Some((None, Some(_)))) => true,
+            (Some(before), Some((Some(Some(prev)), None))) => prev == before,
+            _ => false,
+        };
+        if !linked {
+            problems.entry(row.id.clone()).or_default().push(format!(
+                "the chain of lot {} is broken at this record",
+                chain.lot.lot
+            ));
+        }
+        previous = Some(&row.id);
+    }
+    if previous != Some(chain.lot.head.as_str())
+        && let Some(last) = chain.records.last()
+    {
+        problems.entry(last.id.clone()).or_default().push(format!(
+            "lot {}'s head is not its last record",
+            chain.lot.lot
+        ));
+    }
+}
+
+fn step_of(
+    row: &RecordRow,
+    record: &Record,
+    orgs_by_id: &mut HashMap<String, OrgRow>,
+    conn: &mut DbConn,
+    key: Option<&KeyRow>,
+    mut problems: Vec<String>,
+) -> QueryResult<Step> {
+    let actor_id = record.actor.to_string();
+    if actor_id != row.actor {
+        problems.push("its stored actor differs from its signed payload".into());
+    }
+    let to = match record.to {
+        Some(to) => {
+            let id = to.to_string();
+            if !orgs_by_id.contains_key(&id)
+                && let Some(found) = orgs::find(conn, &id)?
+            {
+                orgs_by_id.insert(id.clone(), found);
+            }
+            orgs_by_id.get(&id).map(OrgView::from)
+        }
+        None => None,
+    };
+    let quantities = record
+        .lots
+        .iter()
+        .filter_map(|l| l.quantity.as_ref().map(|q| (l.key.lot.as_str(), q)))
+        .chain(
+            record
+                .new_lots
+                .iter()
+                .filter_map(|l| l.quantity.as_ref().map(|q| (l.key.lot.as_str(), q))),
+        )
+        .map(|(lot, q)| format!("{lot}: {} {}", q.amount, q.unit))
+        .collect();
+    Ok(Step {
+        id: row.id.clone(),
+        event: record.event.as_str().to_owned(),
+        time: format!(
+            "{} (UTC{})",
+            record.time.format("%Y-%m-%d %H:%M"),
+            record.time.format("%:z")
+        ),
+        time_iso: record.time.with_timezone(&chrono::Utc).to_rfc3339(),
+        actor: orgs_by_id.get(&actor_id).map(OrgView::from),
+        to,
+        location: record.location.as_ref().and_then(|l| l.name.clone()),
+        lots: record.lots.iter().map(|l| l.key.lot.to_string()).collect(),
+        new_lots: record
+            .new_lots
+            .iter()
+            .map(|l| l.key.lot.to_string())
+            .collect(),
+        quantities,
+        kde: record
+            .kde
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        hosted_key: key.is_some_and(|k| k.hosted),
+        problems,
+    })
+}
+
+/// Retailers that hold a lot of this product now (received and not yet sold out).
+fn stores_holding(conn: &mut DbConn, gtin: &Gtin) -> QueryResult<Vec<OrgView>> {
+    let holders: HashSet<String> = lots::of_gtin(conn, gtin.as_str())?
+        .into_iter()
+        .map(|l| l.custodian)
+        .collect();
+    let rows = orgs::by_ids(conn, &holders.into_iter().collect::<Vec<_>>())?;
+    let mut stores: Vec<OrgView> = rows
+        .iter()
+        .filter(|o| Roles::from_stored(&o.roles).is_ok_and(|r| r.contains(Role::Retailer)))
+        .map(OrgView::from)
+        .collect();
+    stores.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(stores)
+}

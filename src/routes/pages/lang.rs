@@ -1,0 +1,106 @@
+//! Choosing the page language: `?lang=` (remembered in a cookie), then the cookie, then
+//! `Accept-Language`; Traditional Chinese when nothing says otherwise (the first market is Taiwan).
+
+use actix_web::HttpRequest;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+
+pub const COOKIE: &str = "lang";
+
+/// The language chosen, and the cookie to set when the request asked for one explicitly.
+pub struct Choice {
+    pub zh: bool,
+    pub remember: Option<Cookie<'static>>,
+}
+
+fn parse_tag(tag: &str) -> Option<bool> {
+    let tag = tag.trim().to_ascii_lowercase();
+    if tag.starts_with("zh") {
+        Some(true)
+    } else if tag.starts_with("en") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
+    if let Some(zh) = explicit.and_then(parse_tag) {
+        let value = if zh { "zh-Hant" } else { "en" };
+        let cookie = Cookie::build(COOKIE, value)
+            .path("/")
+            .max_age(Duration::days(365))
+            .same_site(SameSite::Lax)
+            .http_only(true)
+            .finish();
+        return Choice {
+            zh,
+            remember: Some(cookie),
+        };
+    }
+    if let Some(zh) = req.cookie(COOKIE).and_then(|c| parse_tag(c.value())) {
+        return Choice { zh, remember: None };
+    }
+    let header = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mut best: Option<(f32, bool)> = None;
+    for (position, item) in header.split(',').enumerate() {
+        let mut parts = item.split(';');
+        let Some(zh) = parts.next().and_then(parse_tag) else {
+            continue;
+        };
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0)
+            // Earlier entries win ties.
+            - position as f32 * 1e-4;
+        if best.is_none_or(|(b, _)| q > b) {
+            best = Some((q, zh));
+        }
+    }
+    Choice {
+        zh: best.is_none_or(|(_, zh)| zh),
+        remember: None,
+    }
+}
+
+/// The link that switches the page to the other language.
+pub fn switch_link(path: &str, zh: bool) -> String {
+    format!("{path}?lang={}", if zh { "en" } else { "zh-Hant" })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn explicit_then_cookie_then_header() {
+        let req = TestRequest::default()
+            .insert_header(("Accept-Language", "en-US,en;q=0.9,zh-TW;q=0.8"))
+            .to_http_request();
+        assert!(!choose(&req, None).zh);
+        let req = TestRequest::default()
+            .insert_header(("Accept-Language", "zh-TW,zh;q=0.9,en;q=0.8"))
+            .to_http_request();
+        assert!(choose(&req, None).zh);
+        let req = TestRequest::default()
+            .insert_header(("Accept-Language", "fr, en;q=0.5"))
+            .to_http_request();
+        assert!(!choose(&req, None).zh);
+        assert!(
+            choose(&TestRequest::default().to_http_request(), None).zh,
+            "Taiwan first"
+        );
+        let req = TestRequest::default()
+            .cookie(Cookie::new(COOKIE, "en"))
+            .insert_header(("Accept-Language", "zh-TW"))
+            .to_http_request();
+        assert!(!choose(&req, None).zh);
+        let chosen = choose(&req, Some("zh-Hant"));
+        assert!(chosen.zh && chosen.remember.is_some());
+    }
+}

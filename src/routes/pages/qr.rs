@@ -1,0 +1,90 @@
+//! QR codes of a lot's Digital Link, as SVG and PNG: error correction level M, 4-module quiet zone.
+
+use crate::domain::digital_link::lot_uri;
+use crate::domain::{Gtin, LotCode};
+use crate::error::AppError;
+use crate::startup::AppState;
+use actix_web::{HttpResponse, web};
+use qrcode::{Color, EcLevel, QrCode};
+use serde::Deserialize;
+
+const QUIET_ZONE: usize = 4;
+
+#[derive(Deserialize)]
+pub struct SizeQuery {
+    /// Approximate width in pixels (64 to 2048).
+    size: Option<u32>,
+}
+
+fn code_for(state: &AppState, gtin: &str, lot: &str) -> Result<QrCode, AppError> {
+    let gtin = Gtin::parse(gtin).map_err(AppError::Malformed)?;
+    let lot = LotCode::parse(lot).map_err(AppError::Malformed)?;
+    QrCode::with_error_correction_level(lot_uri(&state.public_url, &gtin, &lot), EcLevel::M)
+        .map_err(|e| AppError::InvalidField(format!("cannot encode the link as a QR code: {e}")))
+}
+
+fn size(query: &SizeQuery) -> Result<u32, AppError> {
+    match query.size.unwrap_or(320) {
+        s @ 64..=2048 => Ok(s),
+        s => Err(AppError::InvalidField(format!(
+            "size {s} must be between 64 and 2048 pixels"
+        ))),
+    }
+}
+
+pub async fn svg(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<SizeQuery>,
+) -> Result<HttpResponse, AppError> {
+    let code = code_for(&state, &path.0, &path.1)?;
+    let size = size(&query)?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(size, size)
+        .quiet_zone(true)
+        .build();
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(svg))
+}
+
+pub async fn png(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<SizeQuery>,
+) -> Result<HttpResponse, AppError> {
+    let code = code_for(&state, &path.0, &path.1)?;
+    let modules = code.width();
+    let total = modules + 2 * QUIET_ZONE;
+    let scale = (size(&query)? as usize / total).max(1);
+    let side = total * scale;
+    let colors = code.to_colors();
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in colors.iter().enumerate() {
+        if *color == Color::Dark {
+            let (x, y) = (
+                (i % modules + QUIET_ZONE) * scale,
+                (i / modules + QUIET_ZONE) * scale,
+            );
+            for row in pixels[y * side..].chunks_mut(side).take(scale) {
+                row[x..x + scale].fill(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(AppError::internal)?;
+        writer
+            .write_image_data(&pixels)
+            .map_err(AppError::internal)?;
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("image/png")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(out))
+}

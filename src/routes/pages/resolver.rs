@@ -1,0 +1,349 @@
+//! The GS1 Digital Link resolver (GS1-Conformant Resolver 1.2): `/01/{gtin}[/10/{lot}]` answers
+//! with the provenance page, a product page, an RFC 9264 linkset, or a redirect to the listing,
+//! by `linkType` and content negotiation. Every answer carries a `Link` header to the linkset.
+
+use super::lang::{self, Choice};
+use crate::db::{lots, products};
+use crate::domain::LotCode;
+use crate::domain::digital_link::{DigitalLink, lot_uri};
+use crate::pages::{ErrorPage, ProductPage, ProvenancePage, script_json};
+use crate::provenance::{self, Provenance};
+use crate::startup::AppState;
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use askama::Template;
+use serde_json::json;
+
+const LINKSET: &str = "application/linkset+json";
+
+fn wants(req: &HttpRequest, media: &str) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|m| m.trim().starts_with(media)))
+}
+
+fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+    builder
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link, ETag"))
+}
+
+/// Renders a template into an HTML response with the given status.
+fn html(status: StatusCode, choice: &Choice, body: Result<String, askama::Error>) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_LANGUAGE,
+            if choice.zh { "zh-Hant" } else { "en" },
+        ))
+        .insert_header((header::VARY, "Accept, Accept-Language, Cookie"));
+    if let Some(cookie) = &choice.remember {
+        response.cookie(cookie.clone());
+    }
+    match body {
+        Ok(body) => response.body(body),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+fn error_page(
+    req: &HttpRequest,
+    choice: &Choice,
+    status: StatusCode,
+    detail: String,
+) -> HttpResponse {
+    let page = ErrorPage {
+        zh: choice.zh,
+        lang_switch: lang::switch_link(req.path(), choice.zh),
+        status: status.as_u16(),
+        detail,
+    };
+    html(status, choice, page.render())
+}
+
+/// The entry point for every path holding `/01/`.
+pub async fn resolve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
+        return with_cors(&mut HttpResponse::NoContent())
+            .insert_header((header::ALLOW, "GET, HEAD, OPTIONS"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "Accept, Accept-Language",
+            ))
+            .finish();
+    }
+    let query = req.uri().query();
+    let parsed = DigitalLink::parse(req.path(), query);
+    let explicit = parsed
+        .as_ref()
+        .ok()
+        .and_then(|l| l.param("lang").map(str::to_owned));
+    let choice = lang::choose(&req, explicit.as_deref());
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return error_page(
+            &req,
+            &choice,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "GET, HEAD or OPTIONS".into(),
+        );
+    }
+    let link = match parsed {
+        Ok(link) => link,
+        Err(message) => return error_page(&req, &choice, StatusCode::BAD_REQUEST, message),
+    };
+    match &link.lot {
+        Some(lot) => lot_answer(&req, &state, &link, lot.clone(), &choice).await,
+        None => product_answer(&req, &state, &link, &choice).await,
+    }
+}
+
+async fn lot_answer(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    link: &DigitalLink,
+    lot: LotCode,
+    choice: &Choice,
+) -> HttpResponse {
+    let uri = lot_uri(&state.public_url, &link.gtin, &lot);
+    let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
+    let (gtin, code) = (link.gtin.clone(), lot.clone());
+    let verdicts = state.verdicts.clone();
+    let loaded = crate::routes::api::with_conn(state, move |conn| {
+        Ok(provenance::load(conn, &gtin, &code, &verdicts)?)
+    })
+    .await;
+    let p = match loaded {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            let detail = format!("GTIN {} lot {}", link.gtin, lot);
+            let mut page = error_page(req, choice, StatusCode::NOT_FOUND, detail);
+            page.headers_mut().insert(
+                header::LINK,
+                header::HeaderValue::from_str(&linkset_link)
+                    .unwrap_or(header::HeaderValue::from_static("")),
+            );
+            return page;
+        }
+        Err(e) => return error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    let listing = p
+        .product
+        .as_ref()
+        .and_then(|product| product.listing_url.clone());
+    let buy_url = listing.map(|url| {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        format!(
+            "{url}{sep}gtin={}&lot={}&utm_source=truetrace&utm_medium=qr",
+            p.gtin,
+            urlencode(lot.as_str())
+        )
+    });
+    let link_type = link.param("linkType");
+    if link_type == Some("linkset") || (link_type.is_none() && wants(req, LINKSET)) {
+        let body = linkset(&uri, &p, buy_url.as_deref());
+        return with_cors(&mut HttpResponse::Ok())
+            .content_type(LINKSET)
+            .insert_header((header::LINK, linkset_link))
+            .body(body.to_string());
+    }
+    if link_type == Some("gs1:pip") {
+        return match buy_url {
+            Some(url) => HttpResponse::TemporaryRedirect()
+                .insert_header((header::LOCATION, url))
+                .insert_header((header::LINK, linkset_link))
+                .finish(),
+            None => error_page(
+                req,
+                choice,
+                StatusCode::NOT_FOUND,
+                "no online listing for this product".into(),
+            ),
+        };
+    }
+    let etag = format!(
+        "{}-{}\"",
+        p.etag.trim_end_matches('"'),
+        if choice.zh { "zh" } else { "en" }
+    );
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if fresh {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .insert_header((header::LINK, linkset_link))
+            .finish();
+    }
+    let product_name = product_name(&p, choice.zh);
+    let lot_path = urlencode(lot.as_str());
+    let page = ProvenancePage {
+        zh: choice.zh,
+        lang_switch: lang::switch_link(req.path(), choice.zh),
+        json_ld: script_json(&schema_org(&uri, &p, &product_name)),
+        pickup_url: format!("/pickup/01/{}/10/{lot_path}", p.gtin),
+        product_name,
+        uri,
+        lot_path,
+        buy_url,
+        p: &p,
+    };
+    let mut response = html(StatusCode::OK, choice, page.render());
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::ETAG, etag),
+        (
+            header::CACHE_CONTROL,
+            "public, max-age=60, stale-while-revalidate=300".to_owned(),
+        ),
+        (header::LINK, linkset_link),
+    ] {
+        if let Ok(value) = header::HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+    response
+}
+
+async fn product_answer(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    link: &DigitalLink,
+    choice: &Choice,
+) -> HttpResponse {
+    let uri = link.uri(&state.public_url);
+    let gtin = link.gtin.clone();
+    let loaded = crate::routes::api::with_conn(state, move |conn| {
+        let product = products::find(conn, gtin.as_str())?;
+        let lots = lots::of_gtin(conn, gtin.as_str())?;
+        Ok((product, lots))
+    })
+    .await;
+    let (product, mut lot_rows) = match loaded {
+        Ok((Some(product), lots)) => (product, lots),
+        Ok((None, _)) => {
+            return error_page(
+                req,
+                choice,
+                StatusCode::NOT_FOUND,
+                format!("GTIN {}", link.gtin),
+            );
+        }
+        Err(e) => return error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    };
+    if link.param("linkType") == Some("gs1:pip")
+        && let Some(url) = &product.listing_url
+    {
+        return HttpResponse::TemporaryRedirect()
+            .insert_header((header::LOCATION, url.clone()))
+            .finish();
+    }
+    lot_rows.sort_by_key(|l| std::cmp::Reverse(l.head_time));
+    let lots = lot_rows
+        .into_iter()
+        .take(20)
+        .map(|l| {
+            let href = format!("/01/{}/10/{}", l.gtin, urlencode(&l.lot));
+            (l.lot, href)
+        })
+        .collect();
+    let page = ProductPage {
+        zh: choice.zh,
+        lang_switch: lang::switch_link(req.path(), choice.zh),
+        product_name: if choice.zh {
+            product
+                .name_zh
+                .clone()
+                .unwrap_or_else(|| product.name.clone())
+        } else {
+            product.name.clone()
+        },
+        product: &product,
+        uri,
+        lots,
+    };
+    html(StatusCode::OK, choice, page.render())
+}
+
+fn urlencode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, crate::domain::lot_code::PATH_SEGMENT).to_string()
+}
+
+fn product_name(p: &Provenance, zh: bool) -> String {
+    match &p.product {
+        Some(product) if zh => product
+            .name_zh
+            .clone()
+            .unwrap_or_else(|| product.name.clone()),
+        Some(product) => product.name.clone(),
+        None => format!("GTIN {}", p.gtin),
+    }
+}
+
+/// schema.org Product with its Digital Link, for search engines and link previews.
+fn schema_org(uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
+    let mut product = json!({
+        "@context": "https://schema.org",
+        "@type": "Product",
+        "@id": uri,
+        "name": name,
+        "gtin": p.gtin.as_str(),
+        "hasGS1DigitalLink": uri,
+        "url": uri,
+    });
+    if let Some(row) = &p.product {
+        if let Some(d) = &row.description {
+            product["description"] = json!(d);
+        }
+        if let Some(img) = &row.image_url {
+            product["image"] = json!(img);
+        }
+        if let (Some(price), Some(listing)) = (&row.price, &row.listing_url) {
+            product["offers"] = json!({"@type": "Offer", "price": price,
+                "priceCurrency": row.currency.as_deref().unwrap_or("TWD"), "url": listing});
+        }
+    }
+    product
+}
+
+/// RFC 9264 linkset of every link the resolver has for the lot.
+fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Value {
+    let page = json!([{"href": uri, "type": "text/html", "hreflang": ["zh-Hant", "en"], "title": "Provenance"}]);
+    let mut links = json!({
+        "anchor": uri,
+        "https://gs1.org/voc/defaultLink": page,
+        "https://gs1.org/voc/traceability": page,
+    });
+    if let Some(url) = buy_url {
+        links["https://gs1.org/voc/pip"] =
+            json!([{"href": url, "type": "text/html", "title": "Buy online"}]);
+    }
+    let api = format!(
+        "/api/v1/lots/{}/{}/upstream",
+        p.gtin,
+        urlencode(p.lot.as_str())
+    );
+    links["https://gs1.org/voc/masterData"] =
+        json!([{"href": api, "type": "application/json", "title": "Records"}]);
+    json!({"linkset": [links]})
+}
+
+/// `/.well-known/gs1resolver`: what this resolver is and supports.
+pub async fn well_known(state: web::Data<AppState>) -> HttpResponse {
+    with_cors(&mut HttpResponse::Ok()).json(json!({
+        "name": "truetrace",
+        "resolverRoot": state.public_url,
+        "supportedPrimaryKeys": ["01"],
+        "supportedQualifiers": ["10", "21"],
+        "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:masterData", "linkset"],
+        "linkTypeDefaultCanBeLinkset": false,
+        "supportedContextValuesEnumerated": ["zh-Hant", "en"],
+    }))
+}
