@@ -42,7 +42,7 @@ impl Summary {
         );
         for (label, gtin, lot) in &self.lots {
             out.push_str(&format!(
-                "  {label}\n    lot:      {base}/api/v1/lots/{gtin}/{lot}\n    upstream: {base}/api/v1/lots/{gtin}/{lot}/upstream\n"
+                "  {label}\n    page (what the QR code opens): {base}/01/{gtin}/10/{lot}\n    labels to print:               {base}/labels/01/{gtin}/10/{lot}\n    records (JSON):                {base}/api/v1/lots/{gtin}/{lot}/upstream\n"
             ));
         }
         out.push_str("Organizations:\n");

@@ -9,6 +9,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod envelope;
+pub mod epcis;
 pub mod error;
 pub mod keyfile;
 pub mod ledger;

@@ -308,3 +308,77 @@ fn qr_codes_encode_the_digital_link() {
         400
     );
 }
+
+#[test]
+fn epcis_events_validate_against_the_official_schema() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let (status, headers, by_link_type) =
+        get_with(&app, &format!("/01/{RICE}/10/R1?linkType=gs1:epcis"), &[]);
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/ld+json");
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let document: serde_json::Value = serde_json::from_str(&by_link_type).unwrap();
+    assert_eq!(document["type"], "EPCISDocument");
+    assert_eq!(
+        document["epcisBody"]["eventList"][0]["type"],
+        "TransformationEvent"
+    );
+    let (_, _, paddy) = get_with(
+        &app,
+        &format!("/01/{PADDY}/10/P%3Cscript%3E"),
+        &[("Accept", "application/ld+json")],
+    );
+    let paddy: serde_json::Value = serde_json::from_str(&paddy).unwrap();
+    let steps: Vec<&str> = paddy["epcisBody"]["eventList"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["bizStep"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["commissioning", "shipping", "receiving", "commissioning"]
+    );
+
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema, referencing"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "note: EPCIS schema validation skipped: python3 with `jsonschema` is not installed (pip install jsonschema)"
+        );
+        return;
+    }
+    let schemas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/epcis/JSON-Schema"
+    );
+    if !std::path::Path::new(schemas).is_dir() {
+        eprintln!(
+            "note: EPCIS schema validation skipped: ../shared/conformance is not beside the repository"
+        );
+        return;
+    }
+    for body in [by_link_type, paddy.to_string()] {
+        let mut child = std::process::Command::new("python3")
+            .args([
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/support/validate_epcis.py"
+                ),
+                schemas,
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "EPCIS schema errors:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -152,6 +152,22 @@ async fn lot_answer(
             .insert_header((header::LINK, linkset_link))
             .body(body.to_string());
     }
+    if link_type == Some("gs1:epcis") || (link_type.is_none() && wants(req, "application/ld+json"))
+    {
+        let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), state.public_url.clone());
+        let events = crate::routes::api::with_conn(state, move |conn| {
+            let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
+            Ok(crate::epcis::document(&rows, &public_url))
+        })
+        .await;
+        return match events {
+            Ok(document) => with_cors(&mut HttpResponse::Ok())
+                .content_type("application/ld+json")
+                .insert_header((header::LINK, linkset_link))
+                .body(document.to_string()),
+            Err(e) => error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+    }
     if link_type == Some("gs1:pip") {
         return match buy_url {
             Some(url) => HttpResponse::TemporaryRedirect()
@@ -342,7 +358,7 @@ pub async fn well_known(state: web::Data<AppState>) -> HttpResponse {
         "resolverRoot": state.public_url,
         "supportedPrimaryKeys": ["01"],
         "supportedQualifiers": ["10", "21"],
-        "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:masterData", "linkset"],
+        "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "linkset"],
         "linkTypeDefaultCanBeLinkset": false,
         "supportedContextValuesEnumerated": ["zh-Hant", "en"],
     }))
