@@ -31,6 +31,19 @@ pub struct ProductPage<'a> {
     pub lots: Vec<(String, String)>,
 }
 
+/// A printable sheet of QR labels for one lot.
+#[derive(Template, askama_web::WebTemplate)]
+#[template(path = "labels.html")]
+pub struct LabelsPage {
+    pub name: String,
+    pub name_zh: Option<String>,
+    pub gtin: String,
+    pub lot: String,
+    pub uri: String,
+    pub qr: String,
+    pub count: u32,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

@@ -21,6 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/lots/{gtin}/{lot}/qr.png",
             web::get().to(pages::qr::png),
         )
+        .route(
+            "/labels/01/{gtin}/10/{lot}",
+            web::get().to(pages::qr::labels),
+        )
         .service(api::scope())
         .service(
             actix_files::Files::new("/static", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))

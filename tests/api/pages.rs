@@ -382,3 +382,40 @@ fn epcis_events_validate_against_the_official_schema() {
         );
     }
 }
+
+#[test]
+fn a_lot_has_a_printable_label_sheet() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let (status, headers, sheet) =
+        get_with(&app, &format!("/labels/01/{RICE}/10/R1?count=42"), &[]);
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(sheet.matches("class=\"label\"").count(), 42);
+    assert!(
+        sheet.contains("池上米 2 公斤")
+            && sheet.contains("Chishang rice 2 kg")
+            && sheet.contains("/qr.svg")
+    );
+    let (_, _, page) = get_with(
+        &app,
+        &format!("/01/{RICE}/10/R1"),
+        &[("Accept-Language", "en")],
+    );
+    assert!(
+        page.contains(&format!("href=\"/labels/01/{RICE}/10/R1\"")),
+        "reachable from the lot's page"
+    );
+    let (status, _, body) = get_with(&app, &format!("/labels/01/{RICE}/10/R1?count=1000"), &[]);
+    assert_eq!(status, 422);
+    assert!(body.contains("between 1 and 210"));
+    assert_eq!(
+        get_with(&app, &format!("/labels/01/{RICE}/10/NOPE"), &[]).0,
+        404
+    );
+}

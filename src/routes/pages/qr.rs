@@ -3,12 +3,15 @@
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
+use crate::pages::LabelsPage;
 use crate::startup::AppState;
 use actix_web::{HttpResponse, web};
 use qrcode::{Color, EcLevel, QrCode};
 use serde::Deserialize;
 
 const QUIET_ZONE: usize = 4;
+/// At most ten A4 sheets of labels at once.
+const MAX_LABELS: u32 = 210;
 
 #[derive(Deserialize)]
 pub struct SizeQuery {
@@ -87,4 +90,47 @@ pub async fn png(
         .content_type("image/png")
         .insert_header(("Cache-Control", "public, max-age=86400"))
         .body(out))
+}
+
+#[derive(Deserialize)]
+pub struct LabelsQuery {
+    count: Option<u32>,
+}
+
+/// `/labels/01/{gtin}/10/{lot}`: a printable sheet of labels (21 per A4 page) for a lot.
+pub async fn labels(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<LabelsQuery>,
+) -> Result<LabelsPage, AppError> {
+    let gtin = Gtin::parse(&path.0).map_err(AppError::Malformed)?;
+    let lot = LotCode::parse(&path.1).map_err(AppError::Malformed)?;
+    let count = match query.count.unwrap_or(21) {
+        c @ 1..=MAX_LABELS => c,
+        c => {
+            return Err(AppError::InvalidField(format!(
+                "count {c} must be between 1 and {MAX_LABELS}"
+            )));
+        }
+    };
+    let (g, l) = (gtin.clone(), lot.clone());
+    let product = crate::routes::api::with_conn(&state, move |conn| {
+        crate::db::lots::find(conn, g.as_str(), l.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no lot {l} of GTIN {g}")))?;
+        Ok(crate::db::products::find(conn, g.as_str())?)
+    })
+    .await?;
+    let encoded =
+        percent_encoding::utf8_percent_encode(lot.as_str(), crate::domain::lot_code::PATH_SEGMENT);
+    Ok(LabelsPage {
+        name: product
+            .as_ref()
+            .map_or_else(|| format!("GTIN {gtin}"), |p| p.name.clone()),
+        name_zh: product.and_then(|p| p.name_zh),
+        uri: lot_uri(&state.public_url, &gtin, &lot),
+        qr: format!("/api/v1/lots/{gtin}/{encoded}/qr.svg?size=240"),
+        gtin: gtin.to_string(),
+        lot: lot.to_string(),
+        count,
+    })
 }
