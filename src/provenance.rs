@@ -331,3 +331,42 @@ fn stores_holding(conn: &mut DbConn, gtin: &Gtin) -> QueryResult<Vec<OrgView>> {
     stores.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(stores)
 }
+
+/// Rendered provenance pages, by (GTIN, lot, language). An entry is used while the ledger has
+/// stored nothing since it was rendered (this server's writer generation) and for at most
+/// `PAGE_TTL`, which bounds staleness when other servers write to the same database.
+#[derive(Default)]
+pub struct PageCache(Mutex<HashMap<(String, String, bool), CachedPage>>);
+
+#[derive(Clone)]
+pub struct CachedPage {
+    pub generation: u64,
+    pub rendered: std::time::Instant,
+    pub etag: String,
+    pub body: actix_web::web::Bytes,
+}
+
+pub const PAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+const PAGE_CACHE_MAX: usize = 20_000;
+
+impl PageCache {
+    pub fn get(&self, key: &(String, String, bool), generation: u64) -> Option<CachedPage> {
+        let cache = self.0.lock().ok()?;
+        cache
+            .get(key)
+            .filter(|page| page.generation == generation && page.rendered.elapsed() < PAGE_TTL)
+            .cloned()
+    }
+
+    pub fn put(&self, key: (String, String, bool), page: CachedPage) {
+        if let Ok(mut cache) = self.0.lock() {
+            if cache.len() >= PAGE_CACHE_MAX {
+                cache.retain(|_, p| p.rendered.elapsed() < PAGE_TTL);
+                if cache.len() >= PAGE_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, page);
+        }
+    }
+}

@@ -16,6 +16,7 @@ pub struct AppState {
     pub admin_token: AdminToken,
     pub public_url: String,
     pub verdicts: std::sync::Arc<crate::provenance::VerdictCache>,
+    pub pages: crate::provenance::PageCache,
 }
 
 /// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
@@ -67,6 +68,7 @@ impl Application {
             admin_token: services.admin_token,
             public_url,
             verdicts: Default::default(),
+            pages: Default::default(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

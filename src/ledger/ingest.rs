@@ -15,6 +15,7 @@ use crate::record::{self, Record};
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use tokio::sync::oneshot;
 
@@ -37,6 +38,8 @@ pub struct Ledger {
     keys: Arc<RwLock<HashMap<KeyId, VerifyingKey>>>,
     /// Each message is committed in one batch (with whatever else is waiting).
     writer: mpsc::Sender<Vec<Job>>,
+    /// Incremented after every commit that stored a record: what page caches check for freshness.
+    generation: Arc<AtomicU64>,
 }
 
 impl Ledger {
@@ -44,18 +47,26 @@ impl Ledger {
     pub fn start(pool: DbPool) -> std::io::Result<Self> {
         let (writer, jobs) = mpsc::channel();
         let writer_pool = pool.clone();
+        let generation = Arc::new(AtomicU64::new(0));
+        let bump = generation.clone();
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || write_loop(&writer_pool, &jobs))?;
+            .spawn(move || write_loop(&writer_pool, &jobs, &bump))?;
         Ok(Self {
             pool,
             keys: Arc::default(),
             writer,
+            generation,
         })
     }
 
     pub fn pool(&self) -> &DbPool {
         &self.pool
+    }
+
+    /// Changes whenever this server has stored a record.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Submits an envelope from an async handler.
@@ -176,7 +187,7 @@ fn prepare(
     }
 }
 
-fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>) {
+fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &AtomicU64) {
     while let Ok(mut batch) = jobs.recv() {
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -185,6 +196,9 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>) {
             }
         }
         let results = commit_batch(pool, &batch);
+        if results.iter().any(|r| r.as_ref().is_ok_and(|s| s.created)) {
+            generation.fetch_add(1, Ordering::Release);
+        }
         for (job, result) in batch.into_iter().zip(results) {
             // The client may have gone away; the record is stored all the same.
             let _ = job.reply.send(result);

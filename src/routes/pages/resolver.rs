@@ -7,7 +7,7 @@ use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_uri};
 use crate::pages::{ErrorPage, ProductPage, ProvenancePage, script_json};
-use crate::provenance::{self, Provenance};
+use crate::provenance::{self, CachedPage, Provenance};
 use crate::startup::AppState;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -29,10 +29,10 @@ fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
         .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link, ETag"))
 }
 
-/// Renders a template into an HTML response with the given status.
-fn html(status: StatusCode, choice: &Choice, body: Result<String, askama::Error>) -> HttpResponse {
-    let mut response = HttpResponse::build(status);
-    response
+/// An HTML response in the chosen language (remembering an explicit choice in a cookie).
+fn html_builder(status: StatusCode, choice: &Choice) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder
         .content_type("text/html; charset=utf-8")
         .insert_header((
             header::CONTENT_LANGUAGE,
@@ -40,10 +40,15 @@ fn html(status: StatusCode, choice: &Choice, body: Result<String, askama::Error>
         ))
         .insert_header((header::VARY, "Accept, Accept-Language, Cookie"));
     if let Some(cookie) = &choice.remember {
-        response.cookie(cookie.clone());
+        builder.cookie(cookie.clone());
     }
+    builder
+}
+
+/// Renders a template into an HTML response with the given status.
+fn html(status: StatusCode, choice: &Choice, body: Result<String, askama::Error>) -> HttpResponse {
     match body {
-        Ok(body) => response.body(body),
+        Ok(body) => html_builder(status, choice).body(body),
         Err(e) => {
             tracing::error!(error = %e, "template failed");
             HttpResponse::InternalServerError().finish()
@@ -112,6 +117,17 @@ async fn lot_answer(
 ) -> HttpResponse {
     let uri = lot_uri(&state.public_url, &link.gtin, &lot);
     let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
+    let wants_page = match link.param("linkType") {
+        Some("linkset" | "gs1:epcis" | "gs1:pip") => false,
+        Some(_) => true,
+        None => !wants(req, LINKSET) && !wants(req, "application/ld+json"),
+    };
+    let cache_key = (link.gtin.to_string(), lot.to_string(), choice.zh);
+    // Read before loading, so that a record stored meanwhile makes this render stale at once.
+    let generation = state.ledger.generation();
+    if wants_page && let Some(cached) = state.pages.get(&cache_key, generation) {
+        return page_response(req, choice, &cached.etag, cached.body, &linkset_link);
+    }
     let (gtin, code) = (link.gtin.clone(), lot.clone());
     let verdicts = state.verdicts.clone();
     let loaded = crate::routes::api::with_conn(state, move |conn| {
@@ -187,17 +203,6 @@ async fn lot_answer(
         p.etag.trim_end_matches('"'),
         if choice.zh { "zh" } else { "en" }
     );
-    let fresh = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    if fresh {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .insert_header((header::LINK, linkset_link))
-            .finish();
-    }
     let product_name = product_name(&p, choice.zh);
     let lot_path = urlencode(lot.as_str());
     let page = ProvenancePage {
@@ -211,17 +216,48 @@ async fn lot_answer(
         buy_url,
         p: &p,
     };
-    let mut response = html(StatusCode::OK, choice, page.render());
+    let body = match page.render() {
+        Ok(body) => web::Bytes::from(body),
+        Err(e) => return html(StatusCode::INTERNAL_SERVER_ERROR, choice, Err(e)),
+    };
+    let cached = CachedPage {
+        generation,
+        rendered: std::time::Instant::now(),
+        etag: etag.clone(),
+        body: body.clone(),
+    };
+    state.pages.put(cache_key, cached);
+    page_response(req, choice, &etag, body, &linkset_link)
+}
+
+/// The provenance page as HTML, or 304 when the client holds this version.
+fn page_response(
+    req: &HttpRequest,
+    choice: &Choice,
+    etag: &str,
+    body: web::Bytes,
+    linkset_link: &str,
+) -> HttpResponse {
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        HttpResponse::NotModified().finish()
+    } else {
+        html_builder(StatusCode::OK, choice).body(body)
+    };
     let headers = response.headers_mut();
     for (name, value) in [
         (header::ETAG, etag),
         (
             header::CACHE_CONTROL,
-            "public, max-age=60, stale-while-revalidate=300".to_owned(),
+            "public, max-age=60, stale-while-revalidate=300",
         ),
         (header::LINK, linkset_link),
     ] {
-        if let Ok(value) = header::HeaderValue::from_str(&value) {
+        if let Ok(value) = header::HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     }
