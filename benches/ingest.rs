@@ -124,6 +124,7 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         public_url: None,
         admin_token: Some(TOKEN.into()),
         workers: Some(workers),
+        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 16,
     };
     let port = Application::spawn(settings).expect("the server starts");

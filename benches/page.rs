@@ -105,6 +105,7 @@ fn main() {
         public_url: None,
         admin_token: Some(TOKEN.into()),
         workers: None,
+        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 16,
     };
     let port = Application::spawn(settings.clone()).expect("server");

@@ -235,7 +235,10 @@ fn products() -> Vec<NewProductRequest> {
         name: name.into(),
         name_zh: Some(name_zh.into()),
         description: Some(description.into()),
-        image_url: None,
+        image_url: match gtin {
+            RICE_GTIN | "04712345000015" => Some("/static/img/rice.svg".into()),
+            _ => Some("/static/img/greens.svg".into()),
+        },
         price: price.map(Into::into),
         currency: price.map(|_| "TWD".into()),
         listing_url: listing.map(Into::into),

@@ -41,6 +41,10 @@ pub struct Settings {
     #[arg(long, env = "TRUETRACE_WORKERS", global = true)]
     pub workers: Option<usize>,
 
+    /// The directory of static files (CSS, images) served under /static.
+    #[arg(long, env = "TRUETRACE_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"), global = true)]
+    pub static_dir: std::path::PathBuf,
+
     /// Database connections in the pool.
     #[arg(
         long,

@@ -17,6 +17,7 @@ pub struct AppState {
     pub public_url: String,
     pub verdicts: std::sync::Arc<crate::provenance::VerdictCache>,
     pub pages: crate::provenance::PageCache,
+    pub static_dir: std::path::PathBuf,
 }
 
 /// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
@@ -69,11 +70,13 @@ impl Application {
             public_url,
             verdicts: Default::default(),
             pages: Default::default(),
+            static_dir: services.settings.static_dir.clone(),
         });
         let mut server = HttpServer::new(move || {
+            let static_dir = state.static_dir.clone();
             App::new()
                 .app_data(state.clone())
-                .configure(routes::configure)
+                .configure(|cfg| routes::configure(cfg, &static_dir))
         })
         .listen(listener)?;
         if let Some(workers) = services.settings.workers {

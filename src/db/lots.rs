@@ -80,6 +80,16 @@ pub fn inputs_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Lo
         .load(conn)
 }
 
+/// The lots of a product with the latest records first.
+pub fn recent_of_gtin(conn: &mut DbConn, gtin: &str, limit: i64) -> QueryResult<Vec<LotRow>> {
+    lots::table
+        .filter(lots::gtin.eq(gtin))
+        .order(lots::head_time.desc())
+        .limit(limit)
+        .select(LotRow::as_select())
+        .load(conn)
+}
+
 /// Every lot of a product.
 pub fn of_gtin(conn: &mut DbConn, gtin: &str) -> QueryResult<Vec<LotRow>> {
     lots::table

@@ -4,9 +4,11 @@ pub mod api;
 pub mod pages;
 
 use crate::error::AppError;
+use actix_files::Files;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     cfg.app_data(api::json_config())
         .route("/health", web::get().to(health))
         .route(
@@ -27,9 +29,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(api::scope())
         .service(
-            actix_files::Files::new("/static", concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
-                .use_etag(true)
-                .use_last_modified(true),
+            web::scope("/static")
+                .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
+                .service(
+                    Files::new("", static_dir)
+                        .use_etag(true)
+                        .use_last_modified(true),
+                ),
         )
         .default_service(web::to(fallback));
 }

@@ -87,6 +87,7 @@ pub fn settings(database_url: &str) -> Settings {
         public_url: None,
         admin_token: Some(TOKEN.into()),
         workers: Some(2),
+        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 4,
     }
 }

@@ -209,7 +209,8 @@ async fn lot_answer(
         zh: choice.zh,
         lang_switch: lang::switch_link(req.path(), choice.zh),
         json_ld: script_json(&schema_org(&uri, &p, &product_name)),
-        pickup_url: format!("/pickup/01/{}/10/{lot_path}", p.gtin),
+        // The stores holding the product, on this page, until in-store reservations exist.
+        pickup_url: "#stores".to_owned(),
         product_name,
         uri,
         lot_path,
@@ -274,11 +275,11 @@ async fn product_answer(
     let gtin = link.gtin.clone();
     let loaded = crate::routes::api::with_conn(state, move |conn| {
         let product = products::find(conn, gtin.as_str())?;
-        let lots = lots::of_gtin(conn, gtin.as_str())?;
+        let lots = lots::recent_of_gtin(conn, gtin.as_str(), 20)?;
         Ok((product, lots))
     })
     .await;
-    let (product, mut lot_rows) = match loaded {
+    let (product, lot_rows) = match loaded {
         Ok((Some(product), lots)) => (product, lots),
         Ok((None, _)) => {
             return error_page(
@@ -297,15 +298,14 @@ async fn product_answer(
             .insert_header((header::LOCATION, url.clone()))
             .finish();
     }
-    lot_rows.sort_by_key(|l| std::cmp::Reverse(l.head_time));
     let lots = lot_rows
         .into_iter()
-        .take(20)
         .map(|l| {
             let href = format!("/01/{}/10/{}", l.gtin, urlencode(&l.lot));
             (l.lot, href)
         })
         .collect();
+    let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
     let page = ProductPage {
         zh: choice.zh,
         lang_switch: lang::switch_link(req.path(), choice.zh),
@@ -321,7 +321,11 @@ async fn product_answer(
         uri,
         lots,
     };
-    html(StatusCode::OK, choice, page.render())
+    let mut response = html(StatusCode::OK, choice, page.render());
+    if let Ok(value) = header::HeaderValue::from_str(&linkset_link) {
+        response.headers_mut().insert(header::LINK, value);
+    }
+    response
 }
 
 fn urlencode(text: &str) -> String {

@@ -1,0 +1,1 @@
+DROP INDEX lots_by_gtin_recency;
