@@ -318,11 +318,8 @@ fn step_of(
 
 /// Retailers that hold a lot of this product now (received and not yet sold out).
 fn stores_holding(conn: &mut DbConn, gtin: &Gtin) -> QueryResult<Vec<OrgView>> {
-    let holders: HashSet<String> = lots::of_gtin(conn, gtin.as_str())?
-        .into_iter()
-        .map(|l| l.custodian)
-        .collect();
-    let rows = orgs::by_ids(conn, &holders.into_iter().collect::<Vec<_>>())?;
+    let holders = lots::custodians_of_gtin(conn, gtin.as_str())?;
+    let rows = orgs::by_ids(conn, &holders)?;
     let mut stores: Vec<OrgView> = rows
         .iter()
         .filter(|o| Roles::from_stored(&o.roles).is_ok_and(|r| r.contains(Role::Retailer)))

@@ -90,11 +90,12 @@ pub fn recent_of_gtin(conn: &mut DbConn, gtin: &str, limit: i64) -> QueryResult<
         .load(conn)
 }
 
-/// Every lot of a product.
-pub fn of_gtin(conn: &mut DbConn, gtin: &str) -> QueryResult<Vec<LotRow>> {
+/// The organizations holding at least one lot of a product.
+pub fn custodians_of_gtin(conn: &mut DbConn, gtin: &str) -> QueryResult<Vec<String>> {
     lots::table
         .filter(lots::gtin.eq(gtin))
-        .select(LotRow::as_select())
+        .select(lots::custodian)
+        .distinct()
         .load(conn)
 }
 
