@@ -10,6 +10,8 @@ use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     cfg.app_data(api::json_config())
+        .app_data(api::query_config())
+        .app_data(api::path_config())
         .route("/health", web::get().to(health))
         .route(
             "/.well-known/gs1resolver",

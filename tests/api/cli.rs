@@ -231,3 +231,95 @@ fn the_demo_seeds_a_verifiable_story_once() {
     assert_eq!(lot["custodian"]["name"], "Green Leaf Market Xinyi");
     assert_eq!(lot["product"]["name_zh"], "池上米 2 公斤");
 }
+
+/// Starts `truetrace serve` on a random port; returns the child, its base URL and what it printed.
+fn start_serve(database_url: &str) -> (std::process::Child, String, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_truetrace"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TRUETRACE_DATABASE_URL", database_url)
+        .env_remove("TRUETRACE_ADMIN_TOKEN")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = Vec::new();
+    let reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    for line in reader.lines() {
+        let line = line.expect("a line");
+        let done = line.starts_with("truetrace is serving on ");
+        lines.push(line);
+        if done {
+            break;
+        }
+    }
+    let base = lines
+        .last()
+        .and_then(|l| l.strip_prefix("truetrace is serving on "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the server says where it listens")
+        .to_owned();
+    (child, base, lines)
+}
+
+fn stored_token_hash(path: &std::path::Path) -> String {
+    let conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut conn = truetrace::db::DbConn::Sqlite(conn);
+    truetrace::db::settings::get(&mut conn, "admin_token_sha256")
+        .unwrap()
+        .expect("a stored hash")
+}
+
+#[test]
+fn serve_generates_an_admin_token_once_and_stores_only_its_hash() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token.db");
+    let db = format!("sqlite://{}", path.display());
+    let (mut child, base, lines) = start_serve(&db);
+    let token = lines
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("admin token (generated now, shown once; only its hash is stored): ")
+        })
+        .expect("the first start prints the token")
+        .to_owned();
+    let agent = agent();
+    let create = |token: &str| {
+        agent
+            .post(&format!("{base}/api/v1/orgs"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(serde_json::json!({"name": "Farm", "roles": ["producer"]}))
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(create(&token), 201);
+    assert_eq!(create("tt_wrong"), 401);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let stored = stored_token_hash(&path);
+    assert_eq!(stored, hex::encode(sha2::Sha256::digest(token.as_bytes())));
+    for file in [path.clone(), path.with_extension("db-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+            "the token itself is never stored"
+        );
+    }
+
+    let (mut child, _, lines) = start_serve(&db);
+    assert!(
+        lines.iter().any(|l| l.contains("set at first start")),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains(&token)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let rotated = truetrace(&db, &["admin", "rotate-token"]);
+    assert!(rotated.status.success());
+    assert!(stdout(&rotated).contains("new admin token"));
+    assert_ne!(stored_token_hash(&path), stored);
+}

@@ -32,6 +32,20 @@ pub fn json_config() -> web::JsonConfig {
         })
 }
 
+/// Query strings: a value of the wrong type answers in the API's error shape.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        AppError::Malformed(format!("the query string is not valid: {err}")).into()
+    })
+}
+
+/// Path segments that do not fit their type answer in the API's error shape.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        AppError::Malformed(format!("the path is not valid: {err}")).into()
+    })
+}
+
 pub fn scope() -> Scope {
     web::scope("/api/v1")
         .service(orgs::scope())
