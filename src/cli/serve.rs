@@ -6,6 +6,15 @@ use crate::settings::Settings;
 use crate::startup::{Application, Services};
 use std::path::Path;
 
+/// Prints a status line. A long-running server must not die because whoever started it closed
+/// its output (`truetrace serve | head`, a supervisor that stopped reading), so errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub fn serve(settings: &Settings, demo_dir: Option<&Path>) -> Result<(), String> {
     let services = Services::open(settings)?;
     announce_token(&services, demo_dir)?;
@@ -27,14 +36,14 @@ pub fn serve(settings: &Settings, demo_dir: Option<&Path>) -> Result<(), String>
             };
             format!("http://{host}:{}", app.port())
         };
-        println!(
+        say!(
             "truetrace is serving on {base}  (database: {})",
             settings.database_url
         );
         if let Some(summary) = &summary {
-            println!("\n{}", summary.describe(&base));
+            say!("\n{}", summary.describe(&base));
         }
-        println!("Stop with Ctrl-C.");
+        say!("Stop with Ctrl-C.");
         app.run_until_stopped()
             .await
             .map_err(|e| format!("server error: {e}"))
@@ -45,7 +54,7 @@ pub fn demo(settings: &Settings, dir: &Path) -> Result<(), String> {
     let services = Services::open(settings)?;
     announce_token(&services, Some(dir))?;
     let summary = demo::seed(&services, dir)?;
-    println!("{}", summary.describe(&settings.public_url()));
+    say!("{}", summary.describe(&settings.public_url()));
     Ok(())
 }
 
@@ -53,23 +62,21 @@ pub fn demo(settings: &Settings, dir: &Path) -> Result<(), String> {
 fn announce_token(services: &Services, demo_dir: Option<&Path>) -> Result<(), String> {
     match (&services.token_source, demo_dir) {
         (TokenSource::Generated(token), dir) => {
-            println!("admin token (generated now, shown once; only its hash is stored): {token}");
+            say!("admin token (generated now, shown once; only its hash is stored): {token}");
             if let Some(dir) = dir {
                 demo::save_admin_token(dir, token)?;
             }
         }
         (TokenSource::Stored, Some(dir)) => match demo::load_admin_token(dir) {
-            Some(token) => println!("admin token (from {}): {token}", dir.display()),
-            None => println!(
+            Some(token) => say!("admin token (from {}): {token}", dir.display()),
+            None => say!(
                 "admin token: set at first start; `truetrace admin rotate-token` makes a new one"
             ),
         },
         (TokenSource::Stored, None) => {
-            println!(
-                "admin token: set at first start; `truetrace admin rotate-token` makes a new one"
-            )
+            say!("admin token: set at first start; `truetrace admin rotate-token` makes a new one")
         }
-        (TokenSource::Configured, _) => println!("admin token: from TRUETRACE_ADMIN_TOKEN"),
+        (TokenSource::Configured, _) => say!("admin token: from TRUETRACE_ADMIN_TOKEN"),
     }
     Ok(())
 }

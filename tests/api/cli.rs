@@ -244,8 +244,8 @@ fn start_serve(database_url: &str) -> (std::process::Child, String, Vec<String>)
         .spawn()
         .expect("serve starts");
     let mut lines = Vec::new();
-    let reader = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    for line in reader.lines() {
+    let mut reader = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for line in reader.by_ref() {
         let line = line.expect("a line");
         let done = line.starts_with("truetrace is serving on ");
         lines.push(line);
@@ -253,6 +253,8 @@ fn start_serve(database_url: &str) -> (std::process::Child, String, Vec<String>)
             break;
         }
     }
+    // Keep reading what the server prints for as long as it runs.
+    std::thread::spawn(move || reader.for_each(drop));
     let base = lines
         .last()
         .and_then(|l| l.strip_prefix("truetrace is serving on "))
