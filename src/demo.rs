@@ -715,10 +715,3 @@ fn tell_greens(s: &mut Story) -> Result<(), String> {
     )?;
     Ok(())
 }
-
-/// Opens the configured store just to tell whether the demo was seeded (used by tests).
-pub fn is_seeded(conn: &mut DbConn) -> Result<bool, String> {
-    Ok(settings::get(conn, SEEDED)
-        .map_err(|e| e.to_string())?
-        .is_some())
-}

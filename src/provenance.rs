@@ -5,7 +5,7 @@
 
 use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products};
-use crate::domain::{Gtin, LotCode, Role, Roles};
+use crate::domain::{Gtin, LotCode, LotKey, Role, Roles};
 use crate::ledger::audit::check_stored_record;
 use crate::record::{self, Record};
 use crate::trace;
@@ -55,7 +55,6 @@ pub struct Provenance {
     pub gtin: Gtin,
     pub lot: LotCode,
     pub product: Option<ProductRow>,
-    pub custodian: Option<OrgView>,
     /// Every record of the lot and the lots it was made from, oldest first.
     pub steps: Vec<Step>,
     /// The producers whose harvests the lot came from.
@@ -129,23 +128,31 @@ pub fn load(
     let mut etag = Sha256::new();
     etag.update(b"provenance-v1");
     let mut rows: BTreeMap<i64, RecordRow> = BTreeMap::new();
-    // For each record, the problems found in the chains it belongs to.
-    let mut link_problems: HashMap<String, Vec<String>> = HashMap::new();
+    // Each payload parsed once, though a record may belong to several chains.
+    let mut parsed: HashMap<String, Result<Record, String>> = HashMap::new();
     for chain in &dag.lots {
         etag.update(chain.lot.gtin.as_bytes());
         etag.update(chain.lot.lot.as_bytes());
         etag.update(chain.lot.head.as_bytes());
-        check_links(chain, &mut link_problems);
         for row in &chain.records {
             rows.entry(row.log_index).or_insert_with(|| row.clone());
+            parsed
+                .entry(row.id.clone())
+                .or_insert_with(|| record::parse_json(&row.payload).and_then(Record::from_value));
         }
     }
-    let org_ids: HashSet<String> = rows
+    // For each record, the problems found in the chains it belongs to.
+    let mut link_problems: HashMap<String, Vec<String>> = HashMap::new();
+    for chain in &dag.lots {
+        check_links(chain, &parsed, &mut link_problems);
+    }
+    let org_ids: Vec<String> = rows
         .values()
         .map(|r| r.actor.clone())
-        .chain(dag.lots.iter().map(|c| c.lot.custodian.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    let org_rows = orgs::by_ids(conn, &org_ids.into_iter().collect::<Vec<_>>())?;
+    let org_rows = orgs::by_ids(conn, &org_ids)?;
     let mut org_map: HashMap<String, OrgRow> =
         org_rows.into_iter().map(|o| (o.id.clone(), o)).collect();
     let mut key_map: HashMap<String, Option<KeyRow>> = HashMap::new();
@@ -159,9 +166,9 @@ pub fn load(
         let key = key_map.get(&row.keyid).and_then(Option::as_ref);
         let mut problems: Vec<String> = verdicts.check(row, key).as_ref().clone();
         problems.extend(link_problems.remove(&row.id).unwrap_or_default());
-        let step = match record::parse_json(&row.payload).and_then(Record::from_value) {
-            Ok(record) => step_of(row, &record, &mut org_map, conn, key, problems)?,
-            Err(e) => Step {
+        let step = match parsed.get(&row.id) {
+            Some(Ok(record)) => step_of(row, record, &mut org_map, conn, key, problems)?,
+            other => Step {
                 id: row.id.clone(),
                 event: row.event.clone(),
                 time: String::new(),
@@ -174,7 +181,12 @@ pub fn load(
                 quantities: Vec::new(),
                 kde: Vec::new(),
                 hosted_key: false,
-                problems: vec![format!("its payload is not a valid record: {e}")],
+                problems: vec![format!(
+                    "its payload is not a valid record: {}",
+                    other
+                        .and_then(|r| r.as_ref().err())
+                        .map_or("missing", String::as_str)
+                )],
             },
         };
         if !step.problems.is_empty() {
@@ -189,8 +201,6 @@ pub fn load(
         steps.push(step);
     }
     steps.sort_by(|a, b| a.time_iso.cmp(&b.time_iso));
-    let root = &dag.lots[0].lot;
-    let custodian = org_map.get(&root.custodian).map(OrgView::from);
     let product = products::find(conn, gtin.as_str())?;
     let stores = stores_holding(conn, gtin)?;
     let etag = format!("\"{}\"", hex::encode(&etag.finalize()[..16]));
@@ -198,7 +208,6 @@ pub fn load(
         gtin: gtin.clone(),
         lot: lot.clone(),
         product,
-        custodian,
         records_checked: steps.len(),
         broken,
         steps,
@@ -211,26 +220,21 @@ pub fn load(
 
 /// Each record of a lot's chain must name the record before it as that lot's prev; the first
 /// must create the lot.
-fn check_links(chain: &trace::LotChain, problems: &mut HashMap<String, Vec<String>>) {
+fn check_links(
+    chain: &trace::LotChain,
+    parsed: &HashMap<String, Result<Record, String>>,
+    problems: &mut HashMap<String, Vec<String>>,
+) {
+    let names_this_lot =
+        |key: &LotKey| key.gtin.as_str() == chain.lot.gtin && key.lot.as_str() == chain.lot.lot;
     let mut previous: Option<&str> = None;
     for row in &chain.records {
-        let named = record::parse_json(&row.payload).ok().map(|value| {
-            let prev_of = |list: &str| {
-                value[list].as_array().and_then(|items| {
-                    items
-                        .iter()
-                        .find(|l| {
-                            l["gtin"] == chain.lot.gtin.as_str()
-                                && l["lot"] == chain.lot.lot.as_str()
-                        })
-                        .map(|l| l["prev"].as_str().map(str::to_owned))
-                })
-            };
-            (prev_of("lots"), prev_of("new_lots"))
-        });
-        let linked = match (previous, named) {
-            (None, Some((None, Some(_)))) => true,
-            (Some(before), Some((Some(Some(prev)), None))) => prev == before,
+        let linked = match (previous, parsed.get(&row.id)) {
+            (None, Some(Ok(record))) => record.new_lots.iter().any(|l| names_this_lot(&l.key)),
+            (Some(before), Some(Ok(record))) => record
+                .lots
+                .iter()
+                .any(|l| names_this_lot(&l.key) && l.prev.to_hex() == before),
             _ => false,
         };
         if !linked {

@@ -35,7 +35,7 @@ pub fn all(conn: &mut DbConn) -> QueryResult<Vec<KeyRow>> {
     signing_keys.select(KeyRow::as_select()).load(conn)
 }
 
-/// Marks a key revoked at `at`, unless it already is. Returns the key as it now stands.
+/// Marks a key revoked at `at`, unless it already is (the first revocation time stays).
 pub fn revoke(conn: &mut DbConn, wanted: &str, at: NaiveDateTime) -> QueryResult<()> {
     diesel::update(signing_keys.find(wanted).filter(revoked_at.is_null()))
         .set(revoked_at.eq(Some(at)))

@@ -134,27 +134,23 @@ impl DigitalLink {
     pub fn uri(&self, origin: &str) -> String {
         let mut uri = format!("{origin}/01/{}", self.gtin);
         if let Some(lot) = &self.lot {
-            uri.push_str(&format!(
-                "/10/{}",
-                utf8_percent_encode(lot.as_str(), PATH_SEGMENT)
-            ));
+            uri.push_str(&format!("/10/{}", path_segment(lot.as_str())));
         }
         if let Some(serial) = &self.serial {
-            uri.push_str(&format!(
-                "/21/{}",
-                utf8_percent_encode(serial, PATH_SEGMENT)
-            ));
+            uri.push_str(&format!("/21/{}", path_segment(serial)));
         }
         uri
     }
 }
 
+/// A value (lot code, serial) as one percent-encoded path segment of a Digital Link.
+pub fn path_segment(value: &str) -> String {
+    utf8_percent_encode(value, PATH_SEGMENT).to_string()
+}
+
 /// The Digital Link path of a lot.
 pub fn lot_uri(origin: &str, gtin: &Gtin, lot: &LotCode) -> String {
-    format!(
-        "{origin}/01/{gtin}/10/{}",
-        utf8_percent_encode(lot.as_str(), PATH_SEGMENT)
-    )
+    format!("{origin}/01/{gtin}/10/{}", path_segment(lot.as_str()))
 }
 
 #[cfg(test)]

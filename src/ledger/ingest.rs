@@ -5,8 +5,7 @@
 //! submission waiting, judges each on its own inside a single write transaction and commits them
 //! together: one durable commit (one fsync) for many records, never a weaker sync setting.
 
-pub use super::store::Submitted;
-use super::store::{self, Batch, Prepared, SignatureCheck};
+use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
 use crate::db::{self, DbPool, keys};
 use crate::domain::RecordId;
 use crate::envelope::{Envelope, KeyId};

@@ -7,4 +7,5 @@ pub mod ingest;
 pub mod rules;
 pub mod store;
 
-pub use ingest::{Ledger, Submitted};
+pub use ingest::Ledger;
+pub use store::Submitted;

@@ -1,6 +1,6 @@
 //! QR codes of a lot's Digital Link, as SVG and PNG: error correction level M, 4-module quiet zone.
 
-use crate::domain::digital_link::lot_uri;
+use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
 use crate::pages::LabelsPage;
@@ -120,8 +120,7 @@ pub async fn labels(
         Ok(crate::db::products::find(conn, g.as_str())?)
     })
     .await?;
-    let encoded =
-        percent_encoding::utf8_percent_encode(lot.as_str(), crate::domain::lot_code::PATH_SEGMENT);
+    let encoded = path_segment(lot.as_str());
     Ok(LabelsPage {
         name: product
             .as_ref()

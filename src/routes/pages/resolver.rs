@@ -5,7 +5,7 @@
 use super::lang::{self, Choice};
 use crate::db::{lots, products};
 use crate::domain::LotCode;
-use crate::domain::digital_link::{DigitalLink, lot_uri};
+use crate::domain::digital_link::{DigitalLink, lot_uri, path_segment};
 use crate::pages::{ErrorPage, ProductPage, ProvenancePage, script_json};
 use crate::provenance::{self, CachedPage, Provenance};
 use crate::startup::AppState;
@@ -157,7 +157,7 @@ async fn lot_answer(
         format!(
             "{url}{sep}gtin={}&lot={}&utm_source=truetrace&utm_medium=qr",
             p.gtin,
-            urlencode(lot.as_str())
+            path_segment(lot.as_str())
         )
     });
     let link_type = link.param("linkType");
@@ -204,7 +204,7 @@ async fn lot_answer(
         if choice.zh { "zh" } else { "en" }
     );
     let product_name = product_name(&p, choice.zh);
-    let lot_path = urlencode(lot.as_str());
+    let lot_path = path_segment(lot.as_str());
     let page = ProvenancePage {
         zh: choice.zh,
         lang_switch: lang::switch_link(req.path(), choice.zh),
@@ -301,7 +301,7 @@ async fn product_answer(
     let lots = lot_rows
         .into_iter()
         .map(|l| {
-            let href = format!("/01/{}/10/{}", l.gtin, urlencode(&l.lot));
+            let href = format!("/01/{}/10/{}", l.gtin, path_segment(&l.lot));
             (l.lot, href)
         })
         .collect();
@@ -326,10 +326,6 @@ async fn product_answer(
         response.headers_mut().insert(header::LINK, value);
     }
     response
-}
-
-fn urlencode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, crate::domain::lot_code::PATH_SEGMENT).to_string()
 }
 
 fn product_name(p: &Provenance, zh: bool) -> String {
@@ -384,7 +380,7 @@ fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Valu
     let api = format!(
         "/api/v1/lots/{}/{}/upstream",
         p.gtin,
-        urlencode(p.lot.as_str())
+        path_segment(p.lot.as_str())
     );
     links["https://gs1.org/voc/masterData"] =
         json!([{"href": api, "type": "application/json", "title": "Records"}]);
