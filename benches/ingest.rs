@@ -126,6 +126,9 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         workers: Some(workers),
         static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 16,
+        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key_file: "unused-secret.key".into(),
+        reservation_minutes: 120,
     };
     let port = Application::spawn(settings).expect("the server starts");
     let base = format!("http://127.0.0.1:{port}");

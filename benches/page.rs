@@ -107,6 +107,9 @@ fn main() {
         workers: None,
         static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 16,
+        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key_file: "unused-secret.key".into(),
+        reservation_minutes: 120,
     };
     let port = Application::spawn(settings.clone()).expect("server");
     let mut c = Client {

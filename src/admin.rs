@@ -201,9 +201,61 @@ pub fn register_product(conn: &mut DbConn, req: &NewProductRequest) -> AppResult
     Ok(row)
 }
 
+/// Origins allowed to frame embeds: `https://host[:port]` (or `http://localhost...`), no path;
+/// at most 20.
+pub fn embed_origins(origins: &[String]) -> AppResult<Vec<String>> {
+    if origins.len() > 20 {
+        return Err(invalid("at most 20 embed origins".into()));
+    }
+    let mut out = Vec::new();
+    for origin in origins {
+        let origin = origin.trim().trim_end_matches('/');
+        let rest = origin.strip_prefix("https://").or_else(|| {
+            origin
+                .strip_prefix("http://")
+                .filter(|r| r.starts_with("localhost") || r.starts_with("127.0.0.1"))
+        });
+        let valid = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host.len() <= 253
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
+        });
+        if !valid {
+            return Err(invalid(format!(
+                "embed origin {origin:?} must look like https://shop.example.com (no path; http only for localhost)"
+            )));
+        }
+        if !out.iter().any(|o| o == origin) {
+            out.push(origin.to_owned());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embed_origins_are_bare_https_origins() {
+        let ok = embed_origins(&[
+            "https://shop.example.com/".into(),
+            "http://localhost:3000".into(),
+        ])
+        .unwrap();
+        assert_eq!(ok, ["https://shop.example.com", "http://localhost:3000"]);
+        for bad in [
+            "http://shop.example.com",
+            "https://shop.example.com/path",
+            "javascript:alert(1)",
+            "https://",
+            "https://a b",
+        ] {
+            assert!(embed_origins(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn urls_and_texts() {

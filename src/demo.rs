@@ -32,6 +32,9 @@ pub struct Summary {
     pub orgs: Vec<(String, String)>,
     pub records: usize,
     pub key_dir: String,
+    /// Staff logins made for the demo: (organization, e-mail, password).
+    #[serde(default)]
+    pub accounts: Vec<(String, String, String)>,
 }
 
 impl Summary {
@@ -44,6 +47,18 @@ impl Summary {
             out.push_str(&format!(
                 "  {label}\n    page (what the QR code opens): {base}/01/{gtin}/10/{lot}\n    labels to print:               {base}/labels/01/{gtin}/10/{lot}\n    records (JSON):                {base}/api/v1/lots/{gtin}/{lot}/upstream\n"
             ));
+        }
+        out.push_str(&format!(
+            "Storefront: {base}/shop\nEmbed card:  {base}/embed/01/{RICE_GTIN}/10/RICE-2611-01 (how to paste it: docs/embed.md)\n"
+        ));
+        if !self.accounts.is_empty() {
+            out.push_str(&format!(
+                "Staff logins at {base}/login (also in {}/accounts.txt):\n",
+                self.key_dir
+            ));
+            for (org, email, password) in &self.accounts {
+                out.push_str(&format!("  {org}: {email} / {password}\n"));
+            }
         }
         out.push_str("Organizations:\n");
         for (name, id) in &self.orgs {
@@ -191,7 +206,7 @@ const ORGS: &[DemoOrg] = &[
         slug: "chishang-mill",
         name: "Chishang Rice Mill",
         name_zh: "池上碾米廠",
-        roles: &["processor"],
+        roles: &["processor", "brand"],
         gln: "4712345000039",
     },
     DemoOrg {
@@ -219,12 +234,12 @@ const ORGS: &[DemoOrg] = &[
         slug: "yilan-greens",
         name: "Lanyang Greens Farm",
         name_zh: "蘭陽青蔬農場",
-        roles: &["producer"],
+        roles: &["producer", "brand"],
         gln: "4712345000077",
     },
 ];
 
-fn products() -> Vec<NewProductRequest> {
+fn products(brand_of: impl Fn(&str) -> Option<String>) -> Vec<NewProductRequest> {
     let p = |gtin: &str,
              name: &str,
              name_zh: &str,
@@ -242,7 +257,7 @@ fn products() -> Vec<NewProductRequest> {
         price: price.map(Into::into),
         currency: price.map(|_| "TWD".into()),
         listing_url: listing.map(Into::into),
-        brand_org: None,
+        brand_org: brand_of(gtin),
     };
     vec![
         p(
@@ -300,7 +315,15 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
         org_list.push((format!("{} {}", org.name_zh, org.name), id.clone()));
         actors.insert(org.slug, Actor { id, key });
     }
-    for product in products() {
+    let brand_of = |gtin: &str| {
+        let slug = if gtin == RICE_GTIN {
+            "chishang-mill"
+        } else {
+            "yilan-greens"
+        };
+        actors.get(slug).map(|a: &Actor| a.id.clone())
+    };
+    for product in products(brand_of) {
         admin::register_product(&mut conn, &product).map_err(|e| format!("demo product: {e}"))?;
     }
     drop(conn);
@@ -331,6 +354,7 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
         }
     }
 
+    let accounts = demo_staff(services, &story.actors, dir)?;
     let summary = Summary {
         lots: vec![
             (
@@ -352,6 +376,7 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
         orgs: org_list,
         records: story.envelopes.len(),
         key_dir: dir.display().to_string(),
+        accounts,
     };
     let mut conn = pool
         .get()
@@ -359,6 +384,59 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
     let json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
     settings::put(&mut conn, SEEDED, &json).map_err(|e| e.to_string())?;
     Ok(summary)
+}
+
+/// One staff login per organization (an admin of it), with a random password written to
+/// accounts.txt in the demo folder, and hosted keys for the two stores so that pickups can be
+/// handed over from the browser.
+fn demo_staff(
+    services: &Services,
+    actors: &HashMap<&'static str, Actor>,
+    dir: &Path,
+) -> Result<Vec<(String, String, String)>, String> {
+    let mut conn = services
+        .ledger
+        .pool()
+        .get()
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    let sealer = crate::hosted::Sealer::load(&services.settings)?;
+    let mut accounts = Vec::new();
+    for org in ORGS {
+        let id = &actors[org.slug].id;
+        let password = crate::accounts::random_token().map_err(|e| e.to_string())?[..16].to_owned();
+        let email = format!("{}@demo.truetrace.tw", org.slug);
+        crate::accounts::create_user(
+            &mut conn,
+            id,
+            &email,
+            &format!("{} staff", org.name),
+            &password,
+            true,
+        )
+        .map_err(|e| format!("demo account: {e}"))?;
+        if org.roles.contains(&"retailer") {
+            crate::hosted::enable(&mut conn, &sealer, id)
+                .map_err(|e| format!("demo hosted key: {e}"))?;
+        }
+        accounts.push((format!("{} {}", org.name_zh, org.name), email, password));
+    }
+    let text: String = accounts
+        .iter()
+        .map(|(org, email, password)| format!("{org}\t{email}\t{password}\n"))
+        .collect();
+    let path = dir.join("accounts.txt");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(
+        &mut options
+            .open(&path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        text.as_bytes(),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(accounts)
 }
 
 fn create_org(

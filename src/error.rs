@@ -35,6 +35,9 @@ pub enum AppError {
     /// A field of a request that is not a record (an organization, a product, a key).
     #[error("{0}")]
     InvalidField(String),
+    /// A request the caller may not make (a forged form, another organization's data).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -63,6 +66,7 @@ impl AppError {
             Self::InvalidTime(_) => "invalid_time",
             Self::UnknownProduct(_) => "unknown_product",
             Self::InvalidField(_) => "invalid_field",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unauthorized(_) => "unauthorized",
@@ -124,9 +128,10 @@ impl ResponseError for AppError {
             | Self::BadSignature(_)
             | Self::RevokedKey(_)
             | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::ActorMismatch(_) | Self::NotCustodian(_) | Self::RoleNotAllowed(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::ActorMismatch(_)
+            | Self::NotCustodian(_)
+            | Self::RoleNotAllowed(_)
+            | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::StalePrev { .. } | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidRecord(_)

@@ -4,8 +4,8 @@
 //! rendered by the page templates and the JSON answers.
 
 use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
-use crate::db::{DbConn, keys, lots, orgs, products};
-use crate::domain::{Gtin, LotCode, LotKey, Role, Roles};
+use crate::db::{DbConn, keys, orgs, products};
+use crate::domain::{Gtin, LotCode, LotKey};
 use crate::ledger::audit::check_stored_record;
 use crate::record::{self, Record};
 use crate::trace;
@@ -320,15 +320,14 @@ fn step_of(
     })
 }
 
-/// Retailers that hold a lot of this product now (received and not yet sold out).
+/// Retailers that have this product in stock now (received and not sold out).
 fn stores_holding(conn: &mut DbConn, gtin: &Gtin) -> QueryResult<Vec<OrgView>> {
-    let holders = lots::custodians_of_gtin(conn, gtin.as_str())?;
-    let rows = orgs::by_ids(conn, &holders)?;
-    let mut stores: Vec<OrgView> = rows
-        .iter()
-        .filter(|o| Roles::from_stored(&o.roles).is_ok_and(|r| r.contains(Role::Retailer)))
-        .map(OrgView::from)
-        .collect();
+    let mut stores: Vec<OrgView> = Vec::new();
+    for line in crate::stock::of_product(conn, gtin.as_str())? {
+        if !stores.iter().any(|s| s.id == line.store.id) {
+            stores.push(OrgView::from(&line.store));
+        }
+    }
     stores.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(stores)
 }

@@ -53,6 +53,36 @@ pub struct Settings {
         global = true
     )]
     pub db_pool_size: u32,
+
+    /// The secret key (32 bytes, standard base64) that seals hosted signing keys. When unset,
+    /// it is read from TRUETRACE_SECRET_KEY_FILE, which is created on first use.
+    #[arg(
+        long,
+        env = "TRUETRACE_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<String>,
+
+    /// The file holding the secret key when TRUETRACE_SECRET_KEY is unset. Keep it out of the
+    /// database's backups, and back it up: without it hosted keys cannot sign.
+    #[arg(
+        long,
+        env = "TRUETRACE_SECRET_KEY_FILE",
+        default_value = "truetrace-secret.key",
+        global = true
+    )]
+    pub secret_key_file: std::path::PathBuf,
+
+    /// How long an in-store pickup reservation holds its units, in minutes.
+    #[arg(
+        long,
+        env = "TRUETRACE_RESERVATION_MINUTES",
+        default_value_t = 120,
+        value_parser = clap::value_parser!(u32).range(1..=10080),
+        global = true
+    )]
+    pub reservation_minutes: u32,
 }
 
 impl Settings {
@@ -67,5 +97,10 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
         url.trim_end_matches('/').to_owned()
+    }
+
+    /// Cookies are `Secure` when the public origin is HTTPS.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
     }
 }

@@ -18,6 +18,23 @@ pub struct AppState {
     pub verdicts: std::sync::Arc<crate::provenance::VerdictCache>,
     pub pages: crate::provenance::PageCache,
     pub static_dir: std::path::PathBuf,
+    pub activity: std::sync::Arc<crate::activity::Activity>,
+    /// Loaded on first use, so that a server without hosted keys needs no secret key.
+    sealer: std::sync::OnceLock<crate::hosted::Sealer>,
+    pub settings: Settings,
+}
+
+impl AppState {
+    /// The server's secret key for hosted signing keys.
+    pub fn sealer(&self) -> Result<crate::hosted::Sealer, crate::error::AppError> {
+        if let Some(sealer) = self.sealer.get() {
+            return Ok(sealer.clone());
+        }
+        let sealer = crate::hosted::Sealer::load(&self.settings).map_err(|e| {
+            crate::error::AppError::Unavailable(format!("the server's secret key: {e}"))
+        })?;
+        Ok(self.sealer.get_or_init(|| sealer).clone())
+    }
 }
 
 /// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
@@ -27,6 +44,7 @@ pub struct Services {
     pub admin_token: AdminToken,
     pub token_source: TokenSource,
     pub settings: Settings,
+    pub activity: std::sync::Arc<crate::activity::Activity>,
 }
 
 impl Services {
@@ -39,9 +57,11 @@ impl Services {
         let (admin_token, token_source) = auth::resolve(settings.admin_token.as_deref(), &mut conn)
             .map_err(|e| format!("cannot set up the admin token: {e:?}"))?;
         drop(conn);
+        let activity = crate::activity::Activity::start(pool.clone());
         let ledger =
             Ledger::start(pool).map_err(|e| format!("cannot start the ledger writer: {e}"))?;
         Ok(Self {
+            activity,
             ledger,
             admin_token,
             token_source,
@@ -71,6 +91,9 @@ impl Application {
             verdicts: Default::default(),
             pages: Default::default(),
             static_dir: services.settings.static_dir.clone(),
+            activity: services.activity.clone(),
+            sealer: std::sync::OnceLock::new(),
+            settings: services.settings.clone(),
         });
         let mut server = HttpServer::new(move || {
             let static_dir = state.static_dir.clone();

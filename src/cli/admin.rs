@@ -70,6 +70,30 @@ pub enum AdminCommand {
         #[arg(long)]
         brand_org: Option<String>,
     },
+    /// Let the platform hold a signing key for an organization (a store's pickup handovers are
+    /// signed with it). Needs the server's secret key (TRUETRACE_SECRET_KEY or its file).
+    EnableHostedKey {
+        #[arg(long)]
+        org: String,
+    },
+    /// Invite a person to an organization's staff; prints the link to send them.
+    Invite {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// The person may invite others.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set the sites allowed to embed a brand's provenance cards (frame-ancestors); none = any.
+    SetEmbedOrigins {
+        #[arg(long)]
+        org: String,
+        /// https://shop.example.com; repeat for several, or give none to allow any site.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
     /// Replace the stored admin token with a new one and print it.
     RotateToken,
 }
@@ -142,6 +166,26 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
             };
             let row = admin::register_product(&mut conn, &req).map_err(fail)?;
             json(&ProductResponse::from(row))
+        }
+        AdminCommand::EnableHostedKey { org } => {
+            let sealer = crate::hosted::Sealer::load(settings)?;
+            let keyid = crate::hosted::enable(&mut conn, &sealer, &org).map_err(fail)?;
+            json(&serde_json::json!({"org": org, "keyid": keyid, "hosted": true}))
+        }
+        AdminCommand::Invite { org, email, admin } => {
+            let invitation =
+                crate::accounts::invite(&mut conn, &org, &email, admin, &settings.public_url())
+                    .map_err(fail)?;
+            format!(
+                "send this link to {} (valid until {} UTC, once): {}",
+                invitation.email, invitation.expires_at, invitation.url
+            )
+        }
+        AdminCommand::SetEmbedOrigins { org, origins } => {
+            let origins = admin::embed_origins(&origins).map_err(fail)?;
+            let org = admin::find_org(&mut conn, &org).map_err(fail)?;
+            orgs::set_embed_origins(&mut conn, &org.id, &origins).map_err(|e| fail(e.into()))?;
+            json(&serde_json::json!({"org": org.id, "origins": origins}))
         }
         AdminCommand::RotateToken => {
             let token = auth::rotate(&mut conn).map_err(fail)?;

@@ -108,3 +108,46 @@ pub fn all_inputs(conn: &mut DbConn) -> QueryResult<Vec<LotInputRow>> {
         .select(LotInputRow::as_select())
         .load(conn)
 }
+
+/// The lots of a product held by any of these organizations.
+pub fn of_gtin_held_by(
+    conn: &mut DbConn,
+    gtin: &str,
+    holders: &[String],
+) -> QueryResult<Vec<LotRow>> {
+    lots::table
+        .filter(lots::gtin.eq(gtin).and(lots::custodian.eq_any(holders)))
+        .order(lots::head_time.asc())
+        .select(LotRow::as_select())
+        .load(conn)
+}
+
+/// Every lot one organization holds.
+pub fn held_by(conn: &mut DbConn, holder: &str) -> QueryResult<Vec<LotRow>> {
+    lots::table
+        .filter(lots::custodian.eq(holder))
+        .order((lots::gtin.asc(), lots::head_time.asc()))
+        .select(LotRow::as_select())
+        .load(conn)
+}
+
+/// The lots made from any of these lots (one step forward through transforms).
+pub fn outputs_of(
+    conn: &mut DbConn,
+    inputs: &[(String, String)],
+) -> QueryResult<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (gtin, lot) in inputs {
+        out.extend(
+            lot_inputs::table
+                .filter(
+                    lot_inputs::input_gtin
+                        .eq(gtin)
+                        .and(lot_inputs::input_lot.eq(lot)),
+                )
+                .select((lot_inputs::gtin, lot_inputs::lot))
+                .load::<(String, String)>(conn)?,
+        );
+    }
+    Ok(out)
+}

@@ -14,11 +14,15 @@ macro_rules! native {
     };
 }
 
+pub mod accounts;
+pub mod activity;
+pub mod hosted_keys;
 pub mod keys;
 pub mod lots;
 pub mod orgs;
 pub mod products;
 pub mod records;
+pub mod reservations;
 pub mod rows;
 pub mod schema;
 pub mod settings;

@@ -52,3 +52,24 @@ pub fn by_ids(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<OrgRow>> {
         .select(OrgRow::as_select())
         .load(conn)
 }
+
+/// The origins allowed to frame an organization's embeds.
+pub fn embed_origins(conn: &mut DbConn, org: &str) -> QueryResult<Vec<String>> {
+    use super::schema::embed_origins::dsl as e;
+    e::embed_origins
+        .filter(e::org_id.eq(org))
+        .order(e::origin.asc())
+        .select(e::origin)
+        .load(conn)
+}
+
+pub fn set_embed_origins(conn: &mut DbConn, org: &str, origins: &[String]) -> QueryResult<()> {
+    use super::schema::embed_origins::dsl as e;
+    diesel::delete(e::embed_origins.filter(e::org_id.eq(org))).execute(conn)?;
+    for origin in origins {
+        diesel::insert_into(e::embed_origins)
+            .values((e::org_id.eq(org), e::origin.eq(origin)))
+            .execute(conn)?;
+    }
+    Ok(())
+}

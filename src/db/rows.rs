@@ -96,3 +96,74 @@ pub struct LotInputRow {
     pub input_lot: String,
     pub log_index: i64,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: String,
+    pub org_id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = invites)]
+pub struct InviteRow {
+    pub token_hash: String,
+    pub org_id: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub accepted_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = hosted_keys)]
+pub struct HostedKeyRow {
+    pub org_id: String,
+    pub keyid: String,
+    pub nonce: Vec<u8>,
+    pub sealed_seed: Vec<u8>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = reservations)]
+pub struct ReservationRow {
+    pub code: String,
+    pub store_org: String,
+    pub gtin: String,
+    pub lot: String,
+    pub quantity: i64,
+    pub unit: String,
+    pub customer_name: String,
+    pub customer_phone: String,
+    pub channel: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub confirmed_by: Option<String>,
+    pub sell_record: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = activity_daily)]
+pub struct ActivityRow {
+    pub day: chrono::NaiveDate,
+    pub gtin: String,
+    pub lot: String,
+    pub store: String,
+    pub kind: String,
+    pub channel: String,
+    pub count: i64,
+}

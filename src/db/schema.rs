@@ -97,8 +97,91 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> Text,
+        org_id -> Text,
+        email -> Text,
+        display_name -> Text,
+        password_hash -> Text,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    invites (token_hash) {
+        token_hash -> Text,
+        org_id -> Text,
+        email -> Text,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        accepted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    hosted_keys (org_id) {
+        org_id -> Text,
+        keyid -> Text,
+        nonce -> Binary,
+        sealed_seed -> Binary,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reservations (code) {
+        code -> Text,
+        store_org -> Text,
+        gtin -> Text,
+        lot -> Text,
+        quantity -> BigInt,
+        unit -> Text,
+        customer_name -> Text,
+        customer_phone -> Text,
+        channel -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        updated_at -> Timestamp,
+        confirmed_by -> Nullable<Text>,
+        sell_record -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    activity_daily (day, gtin, lot, store, kind, channel) {
+        day -> Date,
+        gtin -> Text,
+        lot -> Text,
+        store -> Text,
+        kind -> Text,
+        channel -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    embed_origins (org_id, origin) {
+        org_id -> Text,
+        origin -> Text,
+    }
+}
+
 diesel::joinable!(signing_keys -> organizations (org_id));
 diesel::joinable!(record_lots -> records (log_index));
+diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
@@ -110,4 +193,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     lots,
     lot_inputs,
     ledger_state,
+    users,
+    sessions,
+    invites,
+    hosted_keys,
+    reservations,
+    activity_daily,
+    embed_origins,
 );

@@ -26,6 +26,15 @@ pub struct LotKey {
     pub lot: LotCode,
 }
 
+impl LotKey {
+    pub fn parse(gtin: &str, lot: &str) -> Result<Self, String> {
+        Ok(Self {
+            gtin: Gtin::parse(gtin)?,
+            lot: LotCode::parse(lot)?,
+        })
+    }
+}
+
 impl std::fmt::Display for LotKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "(01){}(10){}", self.gtin, self.lot)

@@ -44,6 +44,41 @@ impl Quantity {
     }
 }
 
+/// One millionth of a unit: amounts have at most six decimals, so stock arithmetic on
+/// micro-units is exact.
+pub const MICRO: i128 = 1_000_000;
+
+impl Quantity {
+    /// The amount in micro-units; None when the amount is not a valid decimal.
+    pub fn micro_units(&self) -> Option<i128> {
+        let (int, frac) = self.amount.split_once('.').unwrap_or((&self.amount, ""));
+        if frac.len() > 6 || int.len() > 15 {
+            return None;
+        }
+        let whole: i128 = int.parse().ok()?;
+        let mut fraction: i128 = 0;
+        for (i, digit) in frac.bytes().enumerate() {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            fraction += i128::from(digit - b'0') * 10i128.pow(5 - i as u32);
+        }
+        Some(whole * MICRO + fraction)
+    }
+}
+
+/// Micro-units back to a decimal string without trailing zeros ("12", "0.5").
+pub fn format_micro(value: i128) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let value = value.abs();
+    let (whole, fraction) = (value / MICRO, value % MICRO);
+    if fraction == 0 {
+        return format!("{sign}{whole}");
+    }
+    let digits = format!("{fraction:06}");
+    format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,5 +91,25 @@ mod tests {
             assert!(Quantity::parse(bad, "KGM").is_err(), "{bad}");
         }
         assert!(Quantity::parse("1", "kg").is_err());
+    }
+
+    #[test]
+    fn micro_units_are_exact() {
+        let q = |a: &str| Quantity::parse(a, "KGM").unwrap().micro_units().unwrap();
+        assert_eq!(q("12"), 12 * MICRO);
+        assert_eq!(q("0.5"), MICRO / 2);
+        assert_eq!(q("980.000001"), 980 * MICRO + 1);
+        assert_eq!(format_micro(q("980.5")), "980.5");
+        assert_eq!(format_micro(q("3")), "3");
+        assert_eq!(format_micro(-MICRO / 4), "-0.25");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn format_then_parse_round_trips(micro in 1i128..1_000_000_000_000_000) {
+            let text = format_micro(micro);
+            let back = Quantity::parse(&text, "H87").unwrap().micro_units().unwrap();
+            proptest::prop_assert_eq!(back, micro);
+        }
     }
 }

@@ -29,6 +29,50 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             "/labels/01/{gtin}/10/{lot}",
             web::get().to(pages::qr::labels),
         )
+        .route("/shop", web::get().to(pages::shop::list))
+        .route("/shop/{gtin}", web::get().to(pages::shop::product))
+        .route("/shop/{gtin}/pickup", web::get().to(pages::pickup::form))
+        .route(
+            "/shop/{gtin}/pickup",
+            web::post().to(pages::pickup::reserve),
+        )
+        .route("/stores/{id}", web::get().to(pages::shop::store))
+        .route("/go/{gtin}", web::get().to(pages::shop::go))
+        .route("/pickup/{code}", web::get().to(pages::pickup::reservation))
+        .route("/staff/pickups", web::get().to(pages::pickup::counter))
+        .route("/staff/pickups/{code}", web::get().to(pages::pickup::show))
+        .route(
+            "/staff/pickups/{code}/confirm",
+            web::post().to(pages::pickup::confirm),
+        )
+        .route(
+            "/embed/01/{gtin}",
+            web::get().to(pages::embed::product_card),
+        )
+        .route(
+            "/embed/01/{gtin}/10/{lot}",
+            web::get().to(pages::embed::lot_card),
+        )
+        .route("/oembed", web::get().to(pages::embed::oembed))
+        .route("/login", web::get().to(pages::account::login_form))
+        .route("/login", web::post().to(pages::account::login))
+        .route("/logout", web::post().to(pages::account::logout))
+        .route(
+            "/invite/{token}",
+            web::get().to(pages::account::invite_form),
+        )
+        .route(
+            "/invite/{token}",
+            web::post().to(pages::account::accept_invite),
+        )
+        .route("/account", web::get().to(pages::account::account))
+        .route("/account/invites", web::post().to(pages::account::invite))
+        .route("/dashboard", web::get().to(pages::account::dashboard))
+        .route(
+            "/dashboard.csv",
+            web::get().to(pages::account::dashboard_csv),
+        )
+        .app_data(web::FormConfig::default().limit(16 * 1024))
         .service(api::scope())
         .service(
             web::scope("/static")

@@ -89,6 +89,9 @@ pub fn settings(database_url: &str) -> Settings {
         workers: Some(2),
         static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 4,
+        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key_file: "unused-secret.key".into(),
+        reservation_minutes: 120,
     }
 }
 

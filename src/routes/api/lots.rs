@@ -17,6 +17,7 @@ pub fn scope() -> Scope {
     web::scope("/lots")
         .route("/{gtin}/{lot}", web::get().to(show))
         .route("/{gtin}/{lot}/upstream", web::get().to(upstream))
+        .route("/{gtin}/{lot}/provenance", web::get().to(provenance_json))
 }
 
 /// Parses the path; a lot code may hold `/`, sent as `%2F`.
@@ -137,4 +138,66 @@ fn lot_response(
         gtin: lot.gtin,
         lot: lot.lot,
     })
+}
+
+fn org_json(org: &crate::provenance::OrgView) -> serde_json::Value {
+    serde_json::json!({"id": org.id, "name": org.name, "name_zh": org.name_zh})
+}
+
+/// `GET /api/v1/lots/{gtin}/{lot}/provenance`: the provenance page's content as JSON, for
+/// e-commerce pages that render their own (CORS open). Each step says whether its record
+/// verified; the records themselves are under `/upstream` for checking without trusting us.
+async fn provenance_json(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (gtin, lot) = lot_path(path.into_inner())?;
+    let (public_url, verdicts) = (state.public_url.clone(), state.verdicts.clone());
+    let body = with_conn(&state, move |conn| {
+        let p = crate::provenance::load(conn, &gtin, &lot, &verdicts)?
+            .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
+        let uri = lot_uri(&public_url, &gtin, &lot);
+        let encoded = crate::domain::digital_link::path_segment(lot.as_str());
+        let product = p.product.clone().map(ProductResponse::from);
+        Ok(serde_json::json!({
+            "gtin": p.gtin.as_str(),
+            "lot": p.lot.as_str(),
+            "digital_link": uri,
+            "product": product,
+            "verified": p.broken == 0,
+            "records_checked": p.records_checked,
+            "records_failing": p.broken,
+            "truncated": p.truncated,
+            "origins": p.origins.iter().map(org_json).collect::<Vec<_>>(),
+            "stores_in_stock": p.stores.iter().map(org_json).collect::<Vec<_>>(),
+            "steps": p.steps.iter().map(|s| serde_json::json!({
+                "record_id": s.id,
+                "event": s.event,
+                "time": s.time_iso,
+                "actor": s.actor.as_ref().map(org_json),
+                "to": s.to.as_ref().map(org_json),
+                "location": s.location,
+                "lots": s.lots,
+                "new_lots": s.new_lots,
+                "quantities": s.quantities,
+                "kde": s.kde.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
+                "hosted_key": s.hosted_key,
+                "verified": s.problems.is_empty(),
+                "problems": s.problems,
+            })).collect::<Vec<_>>(),
+            "links": {
+                "page": uri,
+                "embed": format!("{public_url}/embed/01/{}/10/{encoded}", p.gtin),
+                "records": format!("{public_url}/api/v1/lots/{}/{encoded}/upstream", p.gtin),
+                "epcis": format!("{uri}?linkType=gs1:epcis"),
+                "buy_online": p.product.as_ref().and_then(|pr| pr.listing_url.as_ref()).map(|_| format!("{public_url}/go/{}?lot={encoded}&ch=embed", p.gtin)),
+                "pickup": format!("{public_url}/shop/{}/pickup?lot={encoded}&ch=embed", p.gtin),
+            },
+        }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("Cache-Control", "public, max-age=60"))
+        .json(body))
 }

@@ -15,6 +15,9 @@ pub fn scope() -> Scope {
         .route("/{id}", web::get().to(show))
         .route("/{id}/keys", web::post().to(enroll))
         .route("/{id}/keys/{keyid}", web::delete().to(revoke))
+        .route("/{id}/hosted-key", web::post().to(enable_hosted_key))
+        .route("/{id}/invites", web::post().to(invite))
+        .route("/{id}/embed-origins", web::put().to(set_embed_origins))
 }
 
 async fn create(
@@ -63,4 +66,70 @@ async fn revoke(
     let (id, keyid) = path.into_inner();
     let row = with_conn(&state, move |conn| admin::revoke_key(conn, &id, &keyid)).await?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(row)))
+}
+
+/// Lets the platform hold a signing key for the organization (for pickups handed over in the
+/// web UI). Idempotent: answers the key it already holds.
+async fn enable_hosted_key(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let sealer = state.sealer()?;
+    let keyid = with_conn(&state, move |conn| {
+        crate::hosted::enable(conn, &sealer, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({"keyid": keyid, "hosted": true})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InviteRequest {
+    email: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+/// Invites a person to the organization's staff; answers the link to send them.
+async fn invite(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<InviteRequest>,
+) -> Result<HttpResponse, AppError> {
+    let public_url = state.public_url.clone();
+    let invitation = with_conn(&state, move |conn| {
+        crate::accounts::invite(conn, &id, &body.email, body.admin, &public_url)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "email": invitation.email,
+        "url": invitation.url,
+        "expires_at": crate::api::rfc3339(invitation.expires_at),
+    })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedOriginsRequest {
+    origins: Vec<String>,
+}
+
+/// Sets the origins allowed to frame the embeds of the organization's products.
+async fn set_embed_origins(
+    _: AdminAuth,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    body: web::Json<EmbedOriginsRequest>,
+) -> Result<HttpResponse, AppError> {
+    let origins = admin::embed_origins(&body.origins)?;
+    let saved = origins.clone();
+    with_conn(&state, move |conn| {
+        let org = admin::find_org(conn, &id)?;
+        crate::db::orgs::set_embed_origins(conn, &org.id, &saved)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"origins": origins})))
 }

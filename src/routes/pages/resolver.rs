@@ -3,16 +3,18 @@
 //! by `linkType` and content negotiation. Every answer carries a `Link` header to the linkset.
 
 use super::lang::{self, Choice};
+use super::{error_page, html, html_builder};
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_uri, path_segment};
-use crate::pages::{ErrorPage, ProductPage, ProvenancePage, script_json};
+use crate::pages::{ProductPage, ProvenancePage, script_json};
 use crate::provenance::{self, CachedPage, Provenance};
 use crate::startup::AppState;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
 use serde_json::json;
+use sha2::Digest as _;
 
 const LINKSET: &str = "application/linkset+json";
 
@@ -27,48 +29,6 @@ fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link, ETag"))
-}
-
-/// An HTML response in the chosen language (remembering an explicit choice in a cookie).
-fn html_builder(status: StatusCode, choice: &Choice) -> HttpResponseBuilder {
-    let mut builder = HttpResponse::build(status);
-    builder
-        .content_type("text/html; charset=utf-8")
-        .insert_header((
-            header::CONTENT_LANGUAGE,
-            if choice.zh { "zh-Hant" } else { "en" },
-        ))
-        .insert_header((header::VARY, "Accept, Accept-Language, Cookie"));
-    if let Some(cookie) = &choice.remember {
-        builder.cookie(cookie.clone());
-    }
-    builder
-}
-
-/// Renders a template into an HTML response with the given status.
-fn html(status: StatusCode, choice: &Choice, body: Result<String, askama::Error>) -> HttpResponse {
-    match body {
-        Ok(body) => html_builder(status, choice).body(body),
-        Err(e) => {
-            tracing::error!(error = %e, "template failed");
-            HttpResponse::InternalServerError().finish()
-        }
-    }
-}
-
-fn error_page(
-    req: &HttpRequest,
-    choice: &Choice,
-    status: StatusCode,
-    detail: String,
-) -> HttpResponse {
-    let page = ErrorPage {
-        zh: choice.zh,
-        lang_switch: lang::switch_link(req.path(), choice.zh),
-        status: status.as_u16(),
-        detail,
-    };
-    html(status, choice, page.render())
 }
 
 /// The entry point for every path holding `/01/`.
@@ -122,7 +82,27 @@ async fn lot_answer(
         Some(_) => true,
         None => !wants(req, LINKSET) && !wants(req, "application/ld+json"),
     };
-    let cache_key = (link.gtin.to_string(), lot.to_string(), choice.zh);
+    // The channel the visitor came by: it is counted, and carried in the page's links.
+    let visit = super::shop::Visit {
+        ch: link.param("src").map(str::to_owned),
+        store: link.param("store").map(str::to_owned),
+        lot: None,
+    };
+    let visit_query = visit.query();
+    if wants_page && req.method() == Method::GET {
+        state.activity.record(
+            crate::activity::Kind::Scan,
+            visit.channel(),
+            link.gtin.as_str(),
+            lot.as_str(),
+            visit.store().unwrap_or(""),
+        );
+    }
+    let cache_key = (
+        link.gtin.to_string(),
+        format!("{lot}?{visit_query}"),
+        choice.zh,
+    );
     // Read before loading, so that a record stored meanwhile makes this render stale at once.
     let generation = state.ledger.generation();
     if wants_page && let Some(cached) = state.pages.get(&cache_key, generation) {
@@ -185,6 +165,15 @@ async fn lot_answer(
         };
     }
     if link_type == Some("gs1:pip") {
+        if buy_url.is_some() {
+            state.activity.record(
+                crate::activity::Kind::ListingClick,
+                visit.channel(),
+                link.gtin.as_str(),
+                lot.as_str(),
+                visit.store().unwrap_or(""),
+            );
+        }
         return match buy_url {
             Some(url) => HttpResponse::TemporaryRedirect()
                 .insert_header((header::LOCATION, url))
@@ -198,10 +187,12 @@ async fn lot_answer(
             ),
         };
     }
+    // One version per language and channel (the links differ).
     let etag = format!(
-        "{}-{}\"",
+        "{}-{}-{}\"",
         p.etag.trim_end_matches('"'),
-        if choice.zh { "zh" } else { "en" }
+        if choice.zh { "zh" } else { "en" },
+        hex::encode(&sha2::Sha256::digest(visit_query.as_bytes())[..4])
     );
     let product_name = product_name(&p, choice.zh);
     let lot_path = path_segment(lot.as_str());
@@ -209,12 +200,26 @@ async fn lot_answer(
         zh: choice.zh,
         lang_switch: lang::switch_link(req.path(), choice.zh),
         json_ld: script_json(&schema_org(&uri, &p, &product_name)),
-        // The stores holding the product, on this page, until in-store reservations exist.
-        pickup_url: "#stores".to_owned(),
+        pickup_url: format!(
+            "/shop/{}/pickup?lot={}&{visit_query}",
+            p.gtin,
+            path_segment(lot.as_str())
+        ),
+        oembed_url: format!(
+            "{}/oembed?url={}",
+            state.public_url,
+            percent_encoding::utf8_percent_encode(&uri, percent_encoding::NON_ALPHANUMERIC)
+        ),
         product_name,
         uri,
         lot_path,
-        buy_url,
+        buy_url: buy_url.as_ref().map(|_| {
+            format!(
+                "/go/{}?lot={}&{visit_query}",
+                p.gtin,
+                path_segment(lot.as_str())
+            )
+        }),
         p: &p,
     };
     let body = match page.render() {

@@ -1,0 +1,430 @@
+//! Accounts for people: organizations' staff log in with a password (argon2id hashes), hold a
+//! session cookie (only its SHA-256 is stored), and join by invitation. Every form carries a
+//! CSRF token: derived from the session when there is one, else a double-submit cookie.
+
+use crate::db::rows::{InviteRow, OrgRow, UserRow};
+use crate::db::{DbConn, accounts, orgs, write_transaction};
+use crate::error::{AppError, AppResult};
+use crate::startup::AppState;
+use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{Duration, Utc};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const SESSION_COOKIE: &str = "tt_session";
+pub const CSRF_COOKIE: &str = "tt_csrf";
+const SESSION_HOURS: i64 = 12;
+const INVITE_DAYS: i64 = 7;
+const MIN_PASSWORD: usize = 10;
+const MAX_PASSWORD: usize = 256;
+
+/// A random token for a cookie or a link: 32 bytes, base64url.
+pub fn random_token() -> AppResult<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub fn hash_password(password: &str) -> AppResult<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
+    let salt = SaltString::encode_b64(&salt).map_err(AppError::internal)?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(AppError::internal)
+}
+
+pub fn verify_password(stored: &str, password: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+fn check_new_password(password: &str) -> AppResult<()> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
+        return Err(AppError::InvalidField(format!(
+            "the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"
+        )));
+    }
+    Ok(())
+}
+
+/// A plausible e-mail address, lower-cased: something@domain.tld, at most 254 bytes.
+pub fn normalize_email(email: &str) -> AppResult<String> {
+    let email = email.trim().to_lowercase();
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        })
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>');
+    if !valid {
+        return Err(AppError::InvalidField(format!(
+            "{email:?} is not an e-mail address"
+        )));
+    }
+    Ok(email)
+}
+
+fn display_name(name: &str) -> AppResult<String> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::InvalidField(
+            "the name must be 1 to 100 characters, without control characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// An invitation: the link to send (only its hash is stored).
+pub struct Invitation {
+    pub email: String,
+    pub url: String,
+    pub expires_at: chrono::NaiveDateTime,
+}
+
+pub fn invite(
+    conn: &mut DbConn,
+    org_id: &str,
+    email: &str,
+    is_admin: bool,
+    public_url: &str,
+) -> AppResult<Invitation> {
+    let org = crate::admin::find_org(conn, org_id)?;
+    let email = normalize_email(email)?;
+    if accounts::user_by_email(conn, &email)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{email} already has an account"
+        )));
+    }
+    let token = random_token()?;
+    let now = Utc::now().naive_utc();
+    let row = InviteRow {
+        token_hash: token_hash(&token),
+        org_id: org.id,
+        email: email.clone(),
+        is_admin,
+        created_at: now,
+        expires_at: now + Duration::days(INVITE_DAYS),
+        accepted_at: None,
+    };
+    accounts::insert_invite(conn, &row)?;
+    Ok(Invitation {
+        email,
+        url: format!("{public_url}/invite/{token}"),
+        expires_at: row.expires_at,
+    })
+}
+
+/// The open invitation behind a link.
+pub fn find_invite(conn: &mut DbConn, token: &str) -> AppResult<InviteRow> {
+    let gone = || {
+        AppError::NotFound(
+            "this invitation link is unknown, already used or expired; ask for a new one".into(),
+        )
+    };
+    let row = accounts::find_invite(conn, &token_hash(token))?.ok_or_else(gone)?;
+    if row.accepted_at.is_some() || row.expires_at <= Utc::now().naive_utc() {
+        return Err(gone());
+    }
+    Ok(row)
+}
+
+/// Creates the account an invitation promised; the invitation can be used once.
+pub fn accept_invite(
+    conn: &mut DbConn,
+    token: &str,
+    name: &str,
+    password: &str,
+) -> AppResult<UserRow> {
+    let name = display_name(name)?;
+    check_new_password(password)?;
+    let password_hash = hash_password(password)?;
+    write_transaction(conn, |conn| {
+        let invite = find_invite(conn, token)?;
+        let now = Utc::now().naive_utc();
+        if !accounts::accept_invite(conn, &invite.token_hash, now)? {
+            return Err(AppError::Conflict("this invitation was just used".into()));
+        }
+        if accounts::user_by_email(conn, &invite.email)?.is_some() {
+            return Err(AppError::Conflict(format!(
+                "{} already has an account",
+                invite.email
+            )));
+        }
+        let user = UserRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            org_id: invite.org_id,
+            email: invite.email,
+            display_name: name,
+            password_hash,
+            is_admin: invite.is_admin,
+            created_at: now,
+        };
+        accounts::insert_user(conn, &user)?;
+        Ok(user)
+    })
+}
+
+/// Creates an account directly (the operator's CLI and the demo).
+pub fn create_user(
+    conn: &mut DbConn,
+    org_id: &str,
+    email: &str,
+    name: &str,
+    password: &str,
+    is_admin: bool,
+) -> AppResult<UserRow> {
+    let org = crate::admin::find_org(conn, org_id)?;
+    let email = normalize_email(email)?;
+    let name = display_name(name)?;
+    check_new_password(password)?;
+    if accounts::user_by_email(conn, &email)?.is_some() {
+        return Err(AppError::Conflict(format!(
+            "{email} already has an account"
+        )));
+    }
+    let user = UserRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        org_id: org.id,
+        email,
+        display_name: name,
+        password_hash: hash_password(password)?,
+        is_admin,
+        created_at: Utc::now().naive_utc(),
+    };
+    accounts::insert_user(conn, &user)?;
+    Ok(user)
+}
+
+/// Checks a password and opens a session; returns the session token for the cookie.
+pub fn login(conn: &mut DbConn, email: &str, password: &str) -> AppResult<String> {
+    let wrong = || AppError::Unauthorized("wrong e-mail address or password".into());
+    let user = normalize_email(email)
+        .ok()
+        .map(|e| accounts::user_by_email(conn, &e))
+        .transpose()?
+        .flatten();
+    let Some(user) = user else {
+        // The same work as for a real account, so that timing does not tell who has one.
+        let _ = verify_password(DUMMY_HASH, password);
+        return Err(wrong());
+    };
+    if !verify_password(&user.password_hash, password) {
+        return Err(wrong());
+    }
+    let token = random_token()?;
+    let now = Utc::now().naive_utc();
+    accounts::delete_expired_sessions(conn, now)?;
+    accounts::insert_session(
+        conn,
+        &token_hash(&token),
+        &user.id,
+        now,
+        now + Duration::hours(SESSION_HOURS),
+    )?;
+    Ok(token)
+}
+
+/// argon2id of a random password nobody knows.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9Lm2mPJhYbJJzVLPg9mTkVwO5LN/ILhuqQY3MJ23Azs";
+
+pub fn logout(conn: &mut DbConn, token: &str) -> AppResult<()> {
+    accounts::delete_session(conn, &token_hash(token))?;
+    Ok(())
+}
+
+pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token.to_owned())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .max_age(CookieAge::hours(SESSION_HOURS))
+        .finish()
+}
+
+pub fn expired_session_cookie() -> Cookie<'static> {
+    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
+    cookie.make_removal();
+    cookie
+}
+
+/// The CSRF token a form must carry, and the cookie to set for it when there is no session.
+pub struct Csrf {
+    pub token: String,
+    pub cookie: Option<Cookie<'static>>,
+}
+
+fn session_csrf(session: &str) -> String {
+    hex::encode(&Sha256::digest(format!("truetrace csrf\n{session}").as_bytes())[..16])
+}
+
+pub fn csrf_for(req: &HttpRequest, secure: bool) -> AppResult<Csrf> {
+    if let Some(session) = req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
+        return Ok(Csrf {
+            token: session_csrf(session.value()),
+            cookie: None,
+        });
+    }
+    if let Some(existing) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() >= 32) {
+        return Ok(Csrf {
+            token: existing.value().to_owned(),
+            cookie: None,
+        });
+    }
+    let token = random_token()?;
+    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .finish();
+    Ok(Csrf {
+        token,
+        cookie: Some(cookie),
+    })
+}
+
+/// Refuses a form whose CSRF token is not the one this browser was given.
+pub fn check_csrf(req: &HttpRequest, submitted: &str) -> AppResult<()> {
+    let expected = match req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
+        Some(session) => session_csrf(session.value()),
+        None => req
+            .cookie(CSRF_COOKIE)
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default(),
+    };
+    let matches = !expected.is_empty()
+        && expected.len() == submitted.len()
+        && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()));
+    if !matches {
+        return Err(AppError::Forbidden(
+            "the form's security token (CSRF) is missing or wrong: reload the page and send the form again".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A logged-in member of an organization's staff. Pages that need one send a visitor without a
+/// session to the login page.
+pub struct Staff {
+    pub user: UserRow,
+    pub org: OrgRow,
+    pub session: String,
+}
+
+impl FromRequest for Staff {
+    type Error = actix_web::Error;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+        let next = req
+            .uri()
+            .path_and_query()
+            .map_or("/account".to_owned(), |p| p.as_str().to_owned());
+        Box::pin(async move {
+            let to_login = || {
+                let location = format!(
+                    "/login?next={}",
+                    percent_encoding::utf8_percent_encode(
+                        &next,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                );
+                actix_web::error::InternalError::from_response(
+                    "login required",
+                    HttpResponse::SeeOther()
+                        .insert_header(("Location", location))
+                        .finish(),
+                )
+                .into()
+            };
+            let (Some(state), Some(session)) = (state, session.filter(|s| !s.is_empty())) else {
+                return Err(to_login());
+            };
+            let hash = token_hash(&session);
+            let found = crate::routes::api::with_conn(&state, move |conn| {
+                let Some(user) = accounts::session_user(conn, &hash, Utc::now().naive_utc())?
+                else {
+                    return Ok(None);
+                };
+                let org = orgs::find(conn, &user.org_id)?
+                    .ok_or_else(|| AppError::internal("a user's organization is missing"))?;
+                Ok(Some((user, org)))
+            })
+            .await?;
+            match found {
+                Some((user, org)) => Ok(Staff { user, org, session }),
+                None => Err(to_login()),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password(&hash, "correct horse battery"));
+        assert!(!verify_password(&hash, "correct horse battery!"));
+        assert!(!verify_password("not a hash", "x"));
+        assert_ne!(
+            hash,
+            hash_password("correct horse battery").unwrap(),
+            "salted"
+        );
+        assert!(
+            PasswordHash::new(DUMMY_HASH).is_ok(),
+            "the dummy hash parses"
+        );
+    }
+
+    #[test]
+    fn emails_and_passwords_are_checked() {
+        assert_eq!(normalize_email(" Ana@Shop.TW ").unwrap(), "ana@shop.tw");
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@shop.tw",
+            "ana@shop",
+            "a b@shop.tw",
+            "<a>@x.tw",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("long enough pass").is_ok());
+    }
+
+    #[test]
+    fn session_csrf_tokens_depend_on_the_session() {
+        assert_ne!(session_csrf("a"), session_csrf("b"));
+        assert_eq!(session_csrf("a").len(), 32);
+    }
+}

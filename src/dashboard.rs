@@ -1,0 +1,398 @@
+//! An organization's dashboard: the activity on what it made, sells or brands. A producer or
+//! processor sees its lots and every lot made from them (and where they went); a store sees its
+//! shelf scans, reservations and pickups; a brand sees the conversion from scan to purchase by
+//! channel for its products. Charts are SVG drawn here, on the server.
+
+use crate::activity::{Channel, Kind};
+use crate::db::rows::{ActivityRow, OrgRow};
+use crate::db::{DbConn, activity, lots, products, records};
+use crate::domain::{Role, Roles};
+use chrono::{Duration, NaiveDate};
+use diesel::QueryResult;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// The most lots followed forward from an organization's own.
+const MAX_FOLLOWED_LOTS: usize = 20_000;
+
+/// What an organization's dashboard covers.
+#[derive(Debug, Default)]
+pub struct Coverage {
+    /// Products it brands: all their lots.
+    pub brand_gtins: HashSet<String>,
+    /// Lots it created and every lot made from them.
+    pub lots: HashSet<(String, String)>,
+    /// Its own store: activity there.
+    pub store: Option<String>,
+}
+
+impl Coverage {
+    pub fn of(conn: &mut DbConn, org: &OrgRow) -> QueryResult<Self> {
+        let roles = Roles::from_stored(&org.roles).ok();
+        let has = |role| roles.as_ref().is_some_and(|r| r.contains(role));
+        let mut coverage = Self::default();
+        if has(Role::Brand) {
+            coverage.brand_gtins = products::all(conn)?
+                .into_iter()
+                .filter(|p| p.brand_org.as_deref() == Some(org.id.as_str()))
+                .map(|p| p.gtin)
+                .collect();
+        }
+        let mut frontier = records::lots_created_by(conn, &org.id)?;
+        while !frontier.is_empty() && coverage.lots.len() < MAX_FOLLOWED_LOTS {
+            let fresh: Vec<(String, String)> = frontier
+                .into_iter()
+                .filter(|l| coverage.lots.insert(l.clone()))
+                .collect();
+            frontier = lots::outputs_of(conn, &fresh)?;
+        }
+        if has(Role::Retailer) {
+            coverage.store = Some(org.id.clone());
+        }
+        Ok(coverage)
+    }
+
+    fn covers(&self, row: &ActivityRow) -> bool {
+        self.brand_gtins.contains(&row.gtin)
+            || self.store.as_deref().is_some_and(|s| s == row.store)
+            || self.lots.contains(&(row.gtin.clone(), row.lot.clone()))
+    }
+
+    /// The counters of the last `days` days up to `today` that this coverage includes.
+    pub fn rows(
+        &self,
+        conn: &mut DbConn,
+        today: NaiveDate,
+        days: u32,
+    ) -> QueryResult<Vec<ActivityRow>> {
+        let since = today - Duration::days(i64::from(days) - 1);
+        let gtins: Vec<String> = self
+            .brand_gtins
+            .iter()
+            .cloned()
+            .chain(self.lots.iter().map(|(g, _)| g.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut rows = activity::since_for(conn, since, &gtins, self.store.as_deref())?;
+        rows.retain(|r| self.covers(r));
+        Ok(rows)
+    }
+}
+
+/// Counts of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub scans: i64,
+    pub embed_views: i64,
+    pub clicks: i64,
+    pub reservations: i64,
+    pub pickups: i64,
+}
+
+impl Counts {
+    fn add(&mut self, kind: &str, n: i64) {
+        match Kind::parse(kind) {
+            Some(Kind::Scan) => self.scans += n,
+            Some(Kind::EmbedView) => self.embed_views += n,
+            Some(Kind::ListingClick) => self.clicks += n,
+            Some(Kind::Reservation) => self.reservations += n,
+            Some(Kind::Pickup) => self.pickups += n,
+            None => {}
+        }
+    }
+
+    pub fn views(&self) -> i64 {
+        self.scans + self.embed_views
+    }
+
+    /// Purchases we can see: clicks to the online listing (the checkout is the shop's) and
+    /// pickups handed over in a store.
+    pub fn purchases(&self) -> i64 {
+        self.clicks + self.pickups
+    }
+
+    /// Purchases per view, as a percentage with one decimal ("12.5"), or "–" without views.
+    pub fn conversion(&self) -> String {
+        if self.views() == 0 {
+            return "–".into();
+        }
+        format!(
+            "{:.1}",
+            self.purchases() as f64 * 100.0 / self.views() as f64
+        )
+    }
+}
+
+/// One bar of a daily chart, in SVG user units.
+#[derive(Debug, Clone)]
+pub struct Bar {
+    pub x: f64,
+    pub y: f64,
+    pub height: f64,
+    pub day: String,
+    pub value: i64,
+}
+
+/// A bar chart of views per day with purchases drawn as a line over it.
+#[derive(Debug, Clone)]
+pub struct Chart {
+    pub width: f64,
+    pub height: f64,
+    pub bar_width: f64,
+    pub bars: Vec<Bar>,
+    /// `points` of an SVG polyline.
+    pub purchases: String,
+    pub max: i64,
+    pub first_day: String,
+    pub last_day: String,
+}
+
+pub const CHART_WIDTH: f64 = 640.0;
+pub const CHART_HEIGHT: f64 = 160.0;
+
+fn chart(days: &[(NaiveDate, Counts)]) -> Chart {
+    let max = days
+        .iter()
+        .map(|(_, c)| c.views().max(c.purchases()))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = CHART_WIDTH / days.len().max(1) as f64;
+    let scale = |v: i64| (v as f64 / max as f64) * (CHART_HEIGHT - 10.0);
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, (day, c))| {
+            let h = scale(c.views());
+            Bar {
+                x: i as f64 * slot + slot * 0.1,
+                y: CHART_HEIGHT - h,
+                height: h,
+                day: day.to_string(),
+                value: c.views(),
+            }
+        })
+        .collect();
+    let purchases = days
+        .iter()
+        .enumerate()
+        .map(|(i, (_, c))| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * slot + slot / 2.0,
+                CHART_HEIGHT - scale(c.purchases())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    Chart {
+        width: CHART_WIDTH,
+        height: CHART_HEIGHT,
+        bar_width: slot * 0.8,
+        bars,
+        purchases,
+        max,
+        first_day: days.first().map(|(d, _)| d.to_string()).unwrap_or_default(),
+        last_day: days.last().map(|(d, _)| d.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Everything the dashboard shows, from the counters it covers.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub total: Counts,
+    pub by_channel: Vec<(Channel, Counts)>,
+    /// (GTIN, lot) and its counts, busiest first.
+    pub by_lot: Vec<((String, String), Counts)>,
+    /// Store id ("" for none) and its counts, busiest first.
+    pub by_store: Vec<(String, Counts)>,
+    pub chart: Chart,
+}
+
+pub fn summarize(rows: &[ActivityRow], today: NaiveDate, days: u32) -> Summary {
+    let mut total = Counts::default();
+    let mut by_channel: BTreeMap<Channel, Counts> = Channel::ALL
+        .into_iter()
+        .map(|c| (c, Counts::default()))
+        .collect();
+    let mut by_lot: HashMap<(String, String), Counts> = HashMap::new();
+    let mut by_store: HashMap<String, Counts> = HashMap::new();
+    let first = today - Duration::days(i64::from(days.max(1)) - 1);
+    let mut by_day: Vec<(NaiveDate, Counts)> = first
+        .iter_days()
+        .take(days.max(1) as usize)
+        .map(|d| (d, Counts::default()))
+        .collect();
+    for row in rows {
+        total.add(&row.kind, row.count);
+        if let Some(channel) = Channel::parse(&row.channel) {
+            by_channel
+                .entry(channel)
+                .or_default()
+                .add(&row.kind, row.count);
+        }
+        if !row.lot.is_empty() {
+            by_lot
+                .entry((row.gtin.clone(), row.lot.clone()))
+                .or_default()
+                .add(&row.kind, row.count);
+        }
+        by_store
+            .entry(row.store.clone())
+            .or_default()
+            .add(&row.kind, row.count);
+        if let Ok(i) = usize::try_from((row.day - first).num_days())
+            && let Some((_, counts)) = by_day.get_mut(i)
+        {
+            counts.add(&row.kind, row.count);
+        }
+    }
+    let busiest = |c: &Counts| std::cmp::Reverse(c.views() + c.purchases() + c.reservations);
+    let mut by_lot: Vec<_> = by_lot.into_iter().collect();
+    by_lot.sort_by(|a, b| busiest(&a.1).cmp(&busiest(&b.1)).then(a.0.cmp(&b.0)));
+    let mut by_store: Vec<_> = by_store.into_iter().collect();
+    by_store.sort_by(|a, b| busiest(&a.1).cmp(&busiest(&b.1)).then(a.0.cmp(&b.0)));
+    Summary {
+        total,
+        by_channel: by_channel.into_iter().collect(),
+        by_lot,
+        by_store,
+        chart: chart(&by_day),
+    }
+}
+
+/// The counters as CSV, one row per counter, oldest day first.
+pub fn csv(rows: &[ActivityRow], store_names: &HashMap<String, String>) -> String {
+    let mut sorted: Vec<&ActivityRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| {
+        (a.day, &a.gtin, &a.lot, &a.store, &a.kind, &a.channel)
+            .cmp(&(b.day, &b.gtin, &b.lot, &b.store, &b.kind, &b.channel))
+    });
+    let mut out = String::from("day,gtin,lot,store_id,store,kind,channel,count\r\n");
+    for r in sorted {
+        let name = store_names.get(&r.store).map_or("", String::as_str);
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\r\n",
+            r.day,
+            r.gtin,
+            csv_field(&r.lot),
+            r.store,
+            csv_field(name),
+            r.kind,
+            r.channel,
+            r.count
+        ));
+    }
+    out
+}
+
+/// A CSV field, quoted when needed (RFC 4180), and never starting like a spreadsheet formula.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(
+        day: NaiveDate,
+        lot: &str,
+        store: &str,
+        kind: Kind,
+        channel: Channel,
+        count: i64,
+    ) -> ActivityRow {
+        ActivityRow {
+            day,
+            gtin: "04712345000022".into(),
+            lot: lot.into(),
+            store: store.into(),
+            kind: kind.as_str().into(),
+            channel: channel.as_str().into(),
+            count,
+        }
+    }
+
+    #[test]
+    fn summaries_add_up_by_channel_lot_store_and_day() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let yesterday = today.pred_opt().unwrap();
+        let rows = vec![
+            row(today, "A", "", Kind::Scan, Channel::Package, 10),
+            row(yesterday, "A", "s1", Kind::Scan, Channel::Shelf, 5),
+            row(today, "A", "s1", Kind::Pickup, Channel::Shelf, 1),
+            row(today, "B", "", Kind::ListingClick, Channel::Embed, 2),
+            row(today, "B", "", Kind::EmbedView, Channel::Embed, 8),
+            // Outside the window: not in the chart, still in totals (the query filters days).
+            row(
+                today - Duration::days(40),
+                "B",
+                "",
+                Kind::Scan,
+                Channel::Direct,
+                3,
+            ),
+        ];
+        let s = summarize(&rows, today, 7);
+        assert_eq!(s.total.views(), 26);
+        assert_eq!(s.total.purchases(), 3);
+        let shelf = s
+            .by_channel
+            .iter()
+            .find(|(c, _)| *c == Channel::Shelf)
+            .unwrap()
+            .1;
+        assert_eq!(
+            (shelf.scans, shelf.pickups, shelf.conversion()),
+            (5, 1, "20.0".into())
+        );
+        let embed = s
+            .by_channel
+            .iter()
+            .find(|(c, _)| *c == Channel::Embed)
+            .unwrap()
+            .1;
+        assert_eq!(embed.conversion(), "25.0");
+        assert_eq!(s.by_lot[0].0.1, "A", "busiest lot first");
+        assert_eq!(s.chart.bars.len(), 7);
+        assert_eq!(s.chart.bars[6].value, 10);
+        assert_eq!(s.chart.bars[5].value, 5);
+        assert_eq!(s.chart.max, 10);
+        assert!(
+            s.chart
+                .bars
+                .iter()
+                .all(|b| b.y >= 0.0 && b.y + b.height <= CHART_HEIGHT + 1e-9)
+        );
+    }
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let rows = vec![row(
+            today,
+            "=HYPERLINK(1)",
+            "s1",
+            Kind::Scan,
+            Channel::Shelf,
+            4,
+        )];
+        let names = HashMap::from([("s1".to_owned(), "Store, \"Xinyi\"".to_owned())]);
+        let out = csv(&rows, &names);
+        assert!(out.starts_with("day,gtin,lot,store_id,store,kind,channel,count\r\n"));
+        assert!(
+            out.contains(",'=HYPERLINK(1),s1,\"Store, \"\"Xinyi\"\"\",scan,shelf,4\r\n"),
+            "{out}"
+        );
+    }
+}

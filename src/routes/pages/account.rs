@@ -1,0 +1,592 @@
+//! Staff accounts: log in and out, accept an invitation, the account page (an organization's
+//! admins invite staff there), and the dashboard with its CSV download.
+
+use super::lang::Choice;
+use super::{choose_lang, error_of, html_builder};
+use crate::accounts::{self, Staff};
+use crate::dashboard::{self, Coverage};
+use crate::db::{accounts as users, hosted_keys, lots, orgs, products, reservations};
+use crate::domain::{Role, Roles};
+use crate::error::AppError;
+use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, WentRow};
+use crate::provenance::OrgView;
+use crate::routes::api::with_conn;
+use crate::startup::AppState;
+use actix_web::cookie::Cookie;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+fn respond(
+    req: &HttpRequest,
+    choice: &Choice,
+    status: StatusCode,
+    body: Result<String, AppError>,
+    cookie: Option<Cookie<'static>>,
+) -> HttpResponse {
+    match body {
+        Ok(body) => {
+            let mut builder = html_builder(status, choice);
+            builder.insert_header((header::CACHE_CONTROL, "no-store"));
+            if let Some(cookie) = cookie {
+                builder.cookie(cookie);
+            }
+            builder.body(body)
+        }
+        Err(e) => error_of(req, choice, &e),
+    }
+}
+
+/// Only same-site paths are followed after login.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        _ => "/account".to_owned(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn login_page(
+    req: &HttpRequest,
+    state: &AppState,
+    choice: &Choice,
+    status: StatusCode,
+    email: String,
+    next: String,
+    error: Option<String>,
+) -> HttpResponse {
+    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf,
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let page = LoginPage {
+        zh: choice.zh,
+        lang_switch: super::lang::switch_link(req.path(), choice.zh),
+        csrf: csrf.token,
+        next,
+        email,
+        error,
+    };
+    respond(
+        req,
+        choice,
+        status,
+        page.render().map_err(AppError::internal),
+        csrf.cookie,
+    )
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<NextQuery>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    login_page(
+        &req,
+        &state,
+        &choice,
+        StatusCode::OK,
+        String::new(),
+        safe_next(q.next.as_deref()),
+        None,
+    )
+}
+
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let form = form.into_inner();
+    let next = safe_next(form.next.as_deref());
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    let (email, password) = (form.email.clone(), form.password);
+    match with_conn(&state, move |conn| accounts::login(conn, &email, &password)).await {
+        Ok(token) => HttpResponse::SeeOther()
+            .cookie(accounts::session_cookie(
+                &token,
+                state.settings.secure_cookies(),
+            ))
+            .insert_header((header::LOCATION, next))
+            .finish(),
+        Err(e @ AppError::Unauthorized(_)) => login_page(
+            &req,
+            &state,
+            &choice,
+            StatusCode::UNAUTHORIZED,
+            form.email,
+            next,
+            Some(e.to_string()),
+        ),
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    let session = staff.session.clone();
+    if let Err(e) = with_conn(&state, move |conn| accounts::logout(conn, &session)).await {
+        return error_of(&req, &choice, &e);
+    }
+    HttpResponse::SeeOther()
+        .cookie(accounts::expired_session_cookie())
+        .insert_header((header::LOCATION, "/login"))
+        .finish()
+}
+
+#[derive(Deserialize, Default)]
+pub struct InviteForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn invite_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    choice: &Choice,
+    token: String,
+    status: StatusCode,
+    name: String,
+    error: Option<String>,
+) -> HttpResponse {
+    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf,
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let (zh, switch, csrf_token) = (
+        choice.zh,
+        super::lang::switch_link(req.path(), choice.zh),
+        csrf.token.clone(),
+    );
+    let body = with_conn(state, move |conn| {
+        let invite = accounts::find_invite(conn, &token)?;
+        let org = crate::admin::find_org(conn, &invite.org_id)?;
+        InvitePage {
+            zh,
+            lang_switch: switch,
+            csrf: csrf_token,
+            org: OrgView::from(&org),
+            email: invite.email,
+            name,
+            error,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    respond(req, choice, status, body, csrf.cookie)
+}
+
+pub async fn invite_form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    invite_page(
+        &req,
+        &state,
+        &choice,
+        token.into_inner(),
+        StatusCode::OK,
+        String::new(),
+        None,
+    )
+    .await
+}
+
+pub async fn accept_invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let form = form.into_inner();
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    let token = token.into_inner();
+    let (t, name, password) = (token.clone(), form.name.clone(), form.password);
+    let created = with_conn(&state, move |conn| {
+        let user = accounts::accept_invite(conn, &t, &name, &password)?;
+        accounts::login(conn, &user.email, &password)
+    })
+    .await;
+    match created {
+        Ok(session) => HttpResponse::SeeOther()
+            .cookie(accounts::session_cookie(
+                &session,
+                state.settings.secure_cookies(),
+            ))
+            .insert_header((header::LOCATION, "/account"))
+            .finish(),
+        Err(e @ AppError::InvalidField(_)) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            invite_page(
+                &req,
+                &state,
+                &choice,
+                token,
+                status,
+                form.name,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+fn has(org: &crate::db::rows::OrgRow, role: Role) -> bool {
+    Roles::from_stored(&org.roles).is_ok_and(|r| r.contains(role))
+}
+
+async fn account_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    choice: &Choice,
+    staff: &Staff,
+    status: StatusCode,
+    new_invite: Option<String>,
+    error: Option<String>,
+) -> HttpResponse {
+    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf.token,
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let (user, org) = (staff.user.clone(), staff.org.clone());
+    let body = with_conn(state, move |conn| {
+        let (staff_list, invites) = if user.is_admin {
+            (
+                users::users_of_org(conn, &org.id)?,
+                users::open_invites_of_org(conn, &org.id, Utc::now().naive_utc())?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        AccountPage {
+            zh,
+            lang_switch: switch,
+            is_store: has(&org, Role::Retailer),
+            hosted_key: hosted_keys::of_org(conn, &org.id)?.map(|k| k.keyid),
+            org: OrgView::from(&org),
+            user,
+            staff: staff_list,
+            invites,
+            new_invite,
+            error,
+            csrf,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    respond(req, choice, status, body, None)
+}
+
+pub async fn account(req: HttpRequest, state: web::Data<AppState>, staff: Staff) -> HttpResponse {
+    let choice = choose_lang(&req);
+    account_page(&req, &state, &choice, &staff, StatusCode::OK, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewInviteForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    admin: Option<String>,
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /account/invites`: an organization's admin invites a colleague; the page shows the
+/// link to send them (this server sends no e-mail).
+pub async fn invite(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    form: web::Form<NewInviteForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    if !staff.user.is_admin {
+        return error_of(
+            &req,
+            &choice,
+            &AppError::Forbidden("only your organization's admins can invite staff".into()),
+        );
+    }
+    let (org, email, admin, public_url) = (
+        staff.org.id.clone(),
+        form.email.clone(),
+        form.admin.is_some(),
+        state.public_url.clone(),
+    );
+    match with_conn(&state, move |conn| {
+        accounts::invite(conn, &org, &email, admin, &public_url)
+    })
+    .await
+    {
+        Ok(invitation) => {
+            account_page(
+                &req,
+                &state,
+                &choice,
+                &staff,
+                StatusCode::OK,
+                Some(invitation.url),
+                None,
+            )
+            .await
+        }
+        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            account_page(
+                &req,
+                &state,
+                &choice,
+                &staff,
+                status,
+                None,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DaysQuery {
+    days: Option<u32>,
+}
+
+fn days(q: &DaysQuery) -> Result<u32, AppError> {
+    match q.days.unwrap_or(30) {
+        d @ 1..=366 => Ok(d),
+        d => Err(AppError::InvalidField(format!(
+            "days={d} must be from 1 to 366"
+        ))),
+    }
+}
+
+/// `GET /dashboard`: the organization's activity over the last `days` days.
+pub async fn dashboard(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<DaysQuery>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let days = match days(&q) {
+        Ok(d) => d,
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    let csrf = match accounts::csrf_for(&req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf.token,
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    if let Err(e) = state.activity.flush() {
+        tracing::warn!(error = %e, "flushing counts before the dashboard failed");
+    }
+    let (zh, switch, org) = (
+        choice.zh,
+        super::lang::switch_link(req.path(), choice.zh),
+        staff.org.clone(),
+    );
+    let body = with_conn(&state, move |conn| {
+        let today = Utc::now().date_naive();
+        let coverage = Coverage::of(conn, &org)?;
+        let rows = coverage.rows(conn, today, days)?;
+        let summary = dashboard::summarize(&rows, today, days);
+        let names = Names::load(conn, &summary)?;
+        // Where the lots it made went: who holds each now.
+        let mut went = Vec::new();
+        let mut followed: Vec<&(String, String)> = coverage.lots.iter().collect();
+        followed.sort();
+        for (gtin, lot) in followed.into_iter().take(100) {
+            if let Some(row) = lots::find(conn, gtin, lot)? {
+                let holder = orgs::find(conn, &row.custodian)?;
+                went.push(WentRow {
+                    product: names.product(gtin, zh),
+                    lot: lot.clone(),
+                    href: format!(
+                        "/01/{gtin}/10/{}",
+                        crate::domain::digital_link::path_segment(lot)
+                    ),
+                    holder: holder.as_ref().map(OrgView::from),
+                    is_store: holder.as_ref().is_some_and(|h| has(h, Role::Retailer)),
+                });
+            }
+        }
+        let reservations = if has(&org, Role::Retailer) {
+            reservations::of_store(conn, &org.id, 20)?
+                .iter()
+                .map(|r| super::pickup::view(r, names.product(&r.gtin, zh)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        DashboardPage {
+            zh,
+            lang_switch: switch,
+            org: OrgView::from(&org),
+            days,
+            lot_rows: summary
+                .by_lot
+                .iter()
+                .take(50)
+                .map(|((g, l), c)| (names.product(g, zh), l.clone(), *c))
+                .collect(),
+            store_rows: summary
+                .by_store
+                .iter()
+                .filter(|(s, _)| !s.is_empty())
+                .take(50)
+                .map(|(s, c)| (names.store(s, zh), *c))
+                .collect(),
+            s: summary,
+            went,
+            reservations,
+            csrf,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    respond(&req, &choice, StatusCode::OK, body, None)
+}
+
+/// Product and store names for the dashboard's tables.
+struct Names {
+    products: HashMap<String, crate::db::rows::ProductRow>,
+    stores: HashMap<String, crate::db::rows::OrgRow>,
+}
+
+impl Names {
+    fn load(conn: &mut crate::db::DbConn, summary: &dashboard::Summary) -> Result<Self, AppError> {
+        let products = products::all(conn)?
+            .into_iter()
+            .map(|p| (p.gtin.clone(), p))
+            .collect();
+        let ids: Vec<String> = summary
+            .by_store
+            .iter()
+            .map(|(s, _)| s.clone())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let stores = orgs::by_ids(conn, &ids)?
+            .into_iter()
+            .map(|o| (o.id.clone(), o))
+            .collect();
+        Ok(Self { products, stores })
+    }
+
+    fn product(&self, gtin: &str, zh: bool) -> String {
+        self.products
+            .get(gtin)
+            .map_or_else(|| gtin.to_owned(), |p| super::shop::names(p, zh).0)
+    }
+
+    fn store(&self, id: &str, zh: bool) -> String {
+        self.stores.get(id).map_or_else(
+            || id.to_owned(),
+            |o| {
+                if zh {
+                    o.name_zh.clone().unwrap_or_else(|| o.name.clone())
+                } else {
+                    o.name.clone()
+                }
+            },
+        )
+    }
+}
+
+/// `GET /dashboard.csv`: the counters behind the dashboard.
+pub async fn dashboard_csv(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<DaysQuery>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let days = match days(&q) {
+        Ok(d) => d,
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    if let Err(e) = state.activity.flush() {
+        tracing::warn!(error = %e, "flushing counts before the CSV failed");
+    }
+    let org = staff.org.clone();
+    let csv = with_conn(&state, move |conn| {
+        let today = Utc::now().date_naive();
+        let rows = Coverage::of(conn, &org)?.rows(conn, today, days)?;
+        let ids: Vec<String> = rows
+            .iter()
+            .map(|r| r.store.clone())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let names = orgs::by_ids(conn, &ids)?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        Ok(dashboard::csv(&rows, &names))
+    })
+    .await;
+    match csv {
+        Ok(csv) => HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"truetrace-activity-{days}d.csv\""),
+            ))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(csv),
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}

@@ -1,0 +1,234 @@
+//! Embeds for e-commerce pages: a compact provenance card made for an iframe
+//! (`/embed/01/{gtin}/10/{lot}`, or `/embed/01/{gtin}` for a product's latest lot), the oEmbed
+//! endpoint, and the script snippet (static/embed.js) that inserts the iframe and sizes it.
+//! Who may frame a card is the brand's choice: `Content-Security-Policy: frame-ancestors` lists
+//! the brand's configured origins, or allows any site when the brand has configured none.
+
+use super::{choose_lang, error_of, html_builder};
+use crate::activity::{Channel, Kind};
+use crate::db::{lots, orgs, products};
+use crate::domain::digital_link::{lot_uri, path_segment};
+use crate::domain::{Gtin, LotCode};
+use crate::error::AppError;
+use crate::pages::EmbedCard;
+use crate::provenance;
+use crate::routes::api::with_conn;
+use crate::startup::AppState;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use serde_json::json;
+
+const CARD_WIDTH: u32 = 360;
+const CARD_HEIGHT: u32 = 260;
+
+/// The `frame-ancestors` source list for a product's brand.
+pub fn frame_ancestors(origins: &[String]) -> String {
+    if origins.is_empty() {
+        "frame-ancestors *".to_owned()
+    } else {
+        format!("frame-ancestors 'self' {}", origins.join(" "))
+    }
+}
+
+async fn card(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: String,
+    lot: Option<String>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let gtin = match Gtin::parse(&gtin) {
+        Ok(g) => g,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    let lot = match lot.map(|l| LotCode::parse(&l)).transpose() {
+        Ok(l) => l,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    let (zh, verdicts, public_url) = (choice.zh, state.verdicts.clone(), state.public_url.clone());
+    let loaded = with_conn(&state, move |conn| {
+        let product = products::find(conn, gtin.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let lot = match lot {
+            Some(lot) => lot,
+            None => {
+                let latest = lots::recent_of_gtin(conn, gtin.as_str(), 1)?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| AppError::NotFound(format!("no lot of GTIN {gtin} yet")))?;
+                LotCode::parse(&latest.lot).map_err(AppError::internal)?
+            }
+        };
+        let p = provenance::load(conn, &gtin, &lot, &verdicts)?
+            .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
+        let origins = match &product.brand_org {
+            Some(brand) => orgs::embed_origins(conn, brand)?,
+            None => Vec::new(),
+        };
+        let page_href = format!("{}?src=embed", lot_uri(&public_url, &gtin, &lot));
+        let (name, _) = super::shop::names(&product, zh);
+        let last = p.steps.last().cloned();
+        let body = EmbedCard {
+            zh,
+            product_name: name,
+            image: product.image_url.clone(),
+            price: super::shop::price_line(&product),
+            buy_href: product.listing_url.as_ref().map(|_| {
+                format!(
+                    "{public_url}/go/{gtin}?ch=embed&lot={}",
+                    path_segment(lot.as_str())
+                )
+            }),
+            pickup_href: format!(
+                "{public_url}/shop/{gtin}/pickup?ch=embed&lot={}",
+                path_segment(lot.as_str())
+            ),
+            page_href,
+            last_step: last,
+            p: &p,
+        }
+        .render()
+        .map_err(AppError::internal)?;
+        Ok((body, origins, gtin, lot))
+    })
+    .await;
+    match loaded {
+        Ok((body, origins, gtin, lot)) => {
+            state.activity.record(
+                Kind::EmbedView,
+                Channel::Embed,
+                gtin.as_str(),
+                lot.as_str(),
+                "",
+            );
+            html_builder(StatusCode::OK, &choice)
+                .insert_header((header::CONTENT_SECURITY_POLICY, frame_ancestors(&origins)))
+                .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+                .body(body)
+        }
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+pub async fn lot_card(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (gtin, lot) = path.into_inner();
+    card(req, state, gtin, Some(lot)).await
+}
+
+pub async fn product_card(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+) -> HttpResponse {
+    card(req, state, gtin.into_inner(), None).await
+}
+
+#[derive(Deserialize)]
+pub struct OEmbedQuery {
+    url: Option<String>,
+    maxwidth: Option<u32>,
+    maxheight: Option<u32>,
+    format: Option<String>,
+}
+
+/// `GET /oembed?url=...`: oEmbed 1.0 (a `rich` type with the iframe) for a lot's or a product's
+/// Digital Link on this server.
+pub async fn oembed(
+    state: web::Data<AppState>,
+    q: web::Query<OEmbedQuery>,
+) -> Result<HttpResponse, AppError> {
+    if q.format.as_deref().is_some_and(|f| f != "json") {
+        return Ok(HttpResponse::NotImplemented().json(json!({
+            "error": "not_implemented",
+            "message": "only format=json is offered"
+        })));
+    }
+    let url = q
+        .url
+        .as_deref()
+        .ok_or_else(|| AppError::Malformed("the url parameter is required".into()))?;
+    let path_and_query = url.strip_prefix(state.public_url.as_str()).ok_or_else(|| {
+        AppError::NotFound(format!(
+            "url must be a Digital Link on this server ({}/01/...)",
+            state.public_url
+        ))
+    })?;
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let link = crate::domain::digital_link::DigitalLink::parse(
+        path,
+        Some(query).filter(|q| !q.is_empty()),
+    )
+    .map_err(AppError::Malformed)?;
+    let (gtin, lot) = (link.gtin.clone(), link.lot.clone());
+    let (g, l) = (gtin.clone(), lot.clone());
+    let product = with_conn(&state, move |conn| {
+        let product = products::find(conn, g.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
+        if let Some(l) = &l {
+            lots::find(conn, g.as_str(), l.as_str())?
+                .ok_or_else(|| AppError::NotFound(format!("no lot {l} of GTIN {g}")))?;
+        }
+        Ok(product)
+    })
+    .await?;
+    let width = q.maxwidth.map_or(CARD_WIDTH, |w| w.clamp(240, CARD_WIDTH));
+    let height = q
+        .maxheight
+        .map_or(CARD_HEIGHT, |h| h.clamp(160, CARD_HEIGHT));
+    let src = match &lot {
+        Some(lot) => format!(
+            "{}/embed/01/{gtin}/10/{}",
+            state.public_url,
+            path_segment(lot.as_str())
+        ),
+        None => format!("{}/embed/01/{gtin}", state.public_url),
+    };
+    let title = format!("{} · truetrace", product.name);
+    let html = format!(
+        "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" style=\"border:0;max-width:100%\" loading=\"lazy\" title=\"{}\"></iframe>",
+        escape_attr(&src),
+        escape_attr(&title)
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .json(json!({
+            "version": "1.0",
+            "type": "rich",
+            "provider_name": "truetrace",
+            "provider_url": state.public_url,
+            "title": title,
+            "html": html,
+            "width": width,
+            "height": height,
+        })))
+}
+
+fn escape_attr(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_ancestors_lists_the_brands_origins() {
+        assert_eq!(frame_ancestors(&[]), "frame-ancestors *");
+        assert_eq!(
+            frame_ancestors(&["https://shop.example".into(), "https://b.example".into()]),
+            "frame-ancestors 'self' https://shop.example https://b.example"
+        );
+        assert_eq!(escape_attr("a\"<b>&"), "a&quot;&lt;b&gt;&amp;");
+    }
+}

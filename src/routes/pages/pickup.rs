@@ -1,0 +1,446 @@
+//! In-store pickup pages. Consumers (no account): the reservation form and the reservation's
+//! own page with its code and QR. Store staff (logged in): the counter page where a code is
+//! typed or scanned, and the handover confirmation that makes the store sign a `sell`.
+
+use super::lang::Choice;
+use super::shop::{Visit, by_store, names};
+use super::{choose_lang, error_of, html_builder};
+use crate::accounts::{self, Staff};
+use crate::activity::{Channel, Kind};
+use crate::db::rows::{OrgRow, ReservationRow};
+use crate::db::{orgs, products, reservations};
+use crate::domain::Gtin;
+use crate::error::AppError;
+use crate::pages::{
+    PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
+};
+use crate::pickup::{self, Handover, ReserveForm, Standing};
+use crate::provenance::OrgView;
+use crate::routes::api::with_conn;
+use crate::startup::AppState;
+use crate::stock;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use chrono::Utc;
+
+fn standing_name(s: Standing) -> &'static str {
+    match s {
+        Standing::Reserved => "reserved",
+        Standing::Expired => "expired",
+        Standing::HandingOver => "handing_over",
+        Standing::PickedUp => "picked_up",
+    }
+}
+
+pub fn view(row: &ReservationRow, product_name: String) -> ReservationView {
+    ReservationView {
+        code_display: pickup::display_code(&row.code),
+        href: format!("/staff/pickups/{}", row.code),
+        product_name,
+        gtin: row.gtin.clone(),
+        lot: row.lot.clone(),
+        quantity: row.quantity,
+        unit: row.unit.clone(),
+        customer_name: row.customer_name.clone(),
+        customer_phone: row.customer_phone.clone(),
+        standing: standing_name(pickup::standing(row, Utc::now().naive_utc())),
+        created: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
+        expires: row.expires_at.format("%Y-%m-%d %H:%M").to_string(),
+        code: row.code.clone(),
+    }
+}
+
+/// Renders the reservation form, with the stores that have the product.
+async fn form_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    choice: &Choice,
+    gtin: Gtin,
+    form: ReserveForm,
+    status: StatusCode,
+    error: Option<String>,
+) -> HttpResponse {
+    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf,
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let zh = choice.zh;
+    let switch = super::lang::switch_link(req.path(), zh);
+    let visit = Visit {
+        ch: Some(form.ch.clone()),
+        store: None,
+        lot: None,
+    };
+    let token = csrf.token.clone();
+    let minutes = state.settings.reservation_minutes;
+    let rendered = with_conn(state, move |conn| {
+        let product = products::find(conn, gtin.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let lines = stock::of_product(conn, gtin.as_str())?;
+        PickupFormPage {
+            zh,
+            lang_switch: switch,
+            product_name: names(&product, zh).0,
+            gtin: gtin.to_string(),
+            stores: by_store(&lines, gtin.as_str(), &visit),
+            form,
+            csrf: token,
+            error,
+            max_units: pickup::MAX_UNITS,
+            minutes,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    let mut response = match rendered {
+        Ok(body) => html_builder(status, choice)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => return error_of(req, choice, &e),
+    };
+    if let Some(cookie) = csrf.cookie {
+        let _ = response.add_cookie(&cookie);
+    }
+    response
+}
+
+/// `GET /shop/{gtin}/pickup`: the reservation form.
+pub async fn form(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+    visit: web::Query<Visit>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let gtin = match Gtin::parse(&gtin) {
+        Ok(gtin) => gtin,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    let form = ReserveForm {
+        store: visit.store().unwrap_or_default().to_owned(),
+        lot: visit.lot.clone().unwrap_or_default(),
+        quantity: "1".into(),
+        ch: visit.channel().as_str().to_owned(),
+        ..Default::default()
+    };
+    form_page(&req, &state, &choice, gtin, form, StatusCode::OK, None).await
+}
+
+/// `POST /shop/{gtin}/pickup`: reserves, then shows the reservation; a refusal shows the form
+/// again with the message and everything the consumer typed.
+pub async fn reserve(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+    form: web::Form<ReserveForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let form = form.into_inner();
+    let gtin = match Gtin::parse(&gtin) {
+        Ok(gtin) => gtin,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    let minutes = state.settings.reservation_minutes;
+    let (g, f) = (gtin.to_string(), form.clone());
+    match with_conn(&state, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
+        Ok(row) => {
+            let channel = Channel::parse(&row.channel).unwrap_or(Channel::Direct);
+            state.activity.record(
+                Kind::Reservation,
+                channel,
+                &row.gtin,
+                &row.lot,
+                &row.store_org,
+            );
+            HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/pickup/{}", row.code)))
+                .finish()
+        }
+        Err(AppError::NotFound(m)) => error_of(&req, &choice, &AppError::NotFound(m)),
+        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            form_page(
+                &req,
+                &state,
+                &choice,
+                gtin,
+                form,
+                status,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+/// `GET /pickup/{code}`: the consumer's reservation: its code and QR to show at the counter.
+pub async fn reservation(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let zh = choice.zh;
+    let switch = super::lang::switch_link(req.path(), zh);
+    let public_url = state.public_url.clone();
+    let rendered = with_conn(&state, move |conn| {
+        let row = pickup::find(conn, &code)?;
+        let product = products::find(conn, &row.gtin)?;
+        let store = orgs::find(conn, &row.store_org)?
+            .ok_or_else(|| AppError::internal("a reservation's store is missing"))?;
+        let staff_url = format!("{public_url}/staff/pickups/{}", row.code);
+        let qr = qrcode::QrCode::with_error_correction_level(&staff_url, qrcode::EcLevel::M)
+            .map_err(AppError::internal)?
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .build();
+        let product_name = product.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
+        ReservationPage {
+            zh,
+            lang_switch: switch,
+            r: view(&row, product_name),
+            store: OrgView::from(&store),
+            store_href: format!("/stores/{}", store.id),
+            qr_svg: qr,
+            first_name: row.customer_name.chars().take(1).collect(),
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    match rendered {
+        Ok(body) => html_builder(StatusCode::OK, &choice)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .body(body),
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+fn staff_store(staff: &Staff) -> Result<&OrgRow, AppError> {
+    let retailer = crate::domain::Roles::from_stored(&staff.org.roles)
+        .is_ok_and(|r| r.contains(crate::domain::Role::Retailer));
+    if !retailer {
+        return Err(AppError::Forbidden(format!(
+            "{} is not a store: pickups are handed over by store staff",
+            staff.org.name
+        )));
+    }
+    Ok(&staff.org)
+}
+
+#[derive(serde::Deserialize)]
+pub struct CodeQuery {
+    code: Option<String>,
+}
+
+/// `GET /staff/pickups`: the counter: type or scan a code; the store's recent reservations.
+pub async fn counter(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    query: web::Query<CodeQuery>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    if let Some(code) = query.code.as_deref() {
+        // The typed code: forgiving about case and dashes.
+        return match pickup::normalize_code(code) {
+            Some(code) => HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, format!("/staff/pickups/{code}")))
+                .finish(),
+            None => error_of(
+                &req,
+                &choice,
+                &AppError::NotFound(
+                    "no reservation has this code: check it and type it again (10 letters and digits)"
+                        .into(),
+                ),
+            ),
+        };
+    }
+    let store = match staff_store(&staff) {
+        Ok(store) => store.clone(),
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    let zh = choice.zh;
+    let switch = super::lang::switch_link(req.path(), zh);
+    let rendered = with_conn(&state, move |conn| {
+        let rows = reservations::of_store(conn, &store.id, 50)?;
+        let mut recent = Vec::new();
+        for row in &rows {
+            let name = products::find(conn, &row.gtin)?
+                .map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
+            recent.push(view(row, name));
+        }
+        StaffPickupsPage {
+            zh,
+            lang_switch: switch,
+            store: OrgView::from(&store),
+            recent,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    match rendered {
+        Ok(body) => html_builder(StatusCode::OK, &choice)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+async fn staff_page(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    choice: &Choice,
+    staff: &Staff,
+    code: String,
+    status: StatusCode,
+    outcome: Option<Result<String, String>>,
+) -> HttpResponse {
+    let (message, error) = match outcome {
+        Some(Ok(message)) => (Some(message), None),
+        Some(Err(error)) => (None, Some(error)),
+        None => (None, None),
+    };
+    let store = match staff_store(staff) {
+        Ok(store) => store.clone(),
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
+        Ok(csrf) => csrf.token,
+        Err(e) => return error_of(req, choice, &e),
+    };
+    let zh = choice.zh;
+    let switch = super::lang::switch_link(req.path(), zh);
+    let rendered = with_conn(state, move |conn| {
+        let row = pickup::find(conn, &code)?;
+        if row.store_org != store.id {
+            return Err(AppError::Forbidden(
+                "this reservation is for another store: only that store's staff can open it".into(),
+            ));
+        }
+        let name =
+            products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
+        let r = view(&row, name);
+        StaffPickupPage {
+            zh,
+            lang_switch: switch,
+            can_confirm: r.standing == "reserved",
+            r,
+            csrf,
+            message,
+            error,
+            sell_record: row.sell_record.clone(),
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    match rendered {
+        Ok(body) => html_builder(status, choice)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body),
+        Err(e) => error_of(req, choice, &e),
+    }
+}
+
+/// `GET /staff/pickups/{code}`: one reservation, with the handover button.
+pub async fn show(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    code: web::Path<String>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    staff_page(
+        &req,
+        &state,
+        &choice,
+        &staff,
+        code.into_inner(),
+        StatusCode::OK,
+        None,
+    )
+    .await
+}
+
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    pub csrf: String,
+}
+
+/// `POST /staff/pickups/{code}/confirm`: the handover. The store signs a `sell` record.
+pub async fn confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    code: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
+        return error_of(&req, &choice, &e);
+    }
+    let store = match staff_store(&staff) {
+        Ok(store) => store.clone(),
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    let sealer = match state.sealer() {
+        Ok(sealer) => sealer,
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    let code = code.into_inner();
+    let handover = Handover {
+        ledger: &state.ledger,
+        sealer: &sealer,
+        activity: &state.activity,
+    };
+    match pickup::confirm(handover, &code, &store, &staff.user.id).await {
+        Ok(done) => {
+            let message = format!(
+                "handed over: {} × {} recorded as sold (record {})",
+                done.quantity,
+                done.unit,
+                done.sell_record
+                    .as_deref()
+                    .map_or("", |r| &r[..12.min(r.len())])
+            );
+            staff_page(
+                &req,
+                &state,
+                &choice,
+                &staff,
+                code,
+                StatusCode::OK,
+                Some(Ok(message)),
+            )
+            .await
+        }
+        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => error_of(&req, &choice, &e),
+        Err(e) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            if let AppError::Internal(cause) | AppError::Unavailable(cause) = &e {
+                tracing::error!(%cause, "handover failed");
+            }
+            staff_page(
+                &req,
+                &state,
+                &choice,
+                &staff,
+                code,
+                status,
+                Some(Err(e.to_string())),
+            )
+            .await
+        }
+    }
+}

@@ -1,0 +1,392 @@
+//! The storefront: `/shop` lists every product with its price and a provenance summary,
+//! `/shop/{gtin}` shows one with the stores that have it, `/stores/{id}` a store's stock, and
+//! `/go/{gtin}` counts a click to the online listing before sending the visitor there.
+
+use super::lang::Choice;
+use super::{choose_lang, error_of, html, html_builder};
+use crate::activity::{Channel, Kind};
+use crate::db::rows::{OrgRow, ProductRow};
+use crate::db::{DbConn, lots, products};
+use crate::domain::digital_link::path_segment;
+use crate::domain::{Gtin, LotCode, OrgId};
+use crate::error::AppError;
+use crate::pages::{ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock};
+use crate::provenance::{self, CachedPage, OrgView, VerdictCache};
+use crate::routes::api::with_conn;
+use crate::startup::AppState;
+use crate::stock;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Where a visitor came from, carried through the shop's links so that a reservation or a
+/// click is counted for the channel that brought it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Visit {
+    #[serde(default)]
+    pub ch: Option<String>,
+    #[serde(default)]
+    pub store: Option<String>,
+    #[serde(default)]
+    pub lot: Option<String>,
+}
+
+impl Visit {
+    pub fn channel(&self) -> Channel {
+        Channel::of_visit(self.ch.as_deref(), self.store())
+    }
+
+    /// The store named by a shelf tag, when it is well-formed.
+    pub fn store(&self) -> Option<&str> {
+        self.store.as_deref().filter(|s| OrgId::parse(s).is_ok())
+    }
+
+    /// The query to carry on, normalized (an unknown channel is dropped).
+    pub fn query(&self) -> String {
+        let mut q = format!("ch={}", self.channel().as_str());
+        if let Some(store) = self.store() {
+            q.push_str(&format!("&store={store}"));
+        }
+        q
+    }
+}
+
+pub fn price_line(product: &ProductRow) -> Option<String> {
+    let price = product.price.as_deref()?;
+    Some(match product.currency.as_deref() {
+        Some("TWD") | None => format!("NT${price}"),
+        Some(currency) => format!("{price} {currency}"),
+    })
+}
+
+pub fn names(product: &ProductRow, zh: bool) -> (String, Option<String>) {
+    match (&product.name_zh, zh) {
+        (Some(name_zh), true) => (name_zh.clone(), Some(product.name.clone())),
+        (Some(name_zh), false) => (product.name.clone(), Some(name_zh.clone())),
+        (None, _) => (product.name.clone(), None),
+    }
+}
+
+/// A product as the shop shows it: the provenance summary comes from its most recent lot.
+fn shop_item(
+    conn: &mut DbConn,
+    product: &ProductRow,
+    verdicts: &VerdictCache,
+    zh: bool,
+    visit: &Visit,
+) -> Result<(ShopItem, Vec<stock::StockLine>), AppError> {
+    let latest = lots::recent_of_gtin(conn, &product.gtin, 1)?
+        .into_iter()
+        .next();
+    let mut origins = Vec::new();
+    let mut verified = None;
+    let mut latest_lot = None;
+    if let Some(lot) = latest
+        && let (Ok(gtin), Ok(code)) = (Gtin::parse(&lot.gtin), LotCode::parse(&lot.lot))
+        && let Some(p) = provenance::load(conn, &gtin, &code, verdicts)?
+    {
+        origins = p.origins.clone();
+        verified = Some(p.broken == 0);
+        latest_lot = Some((
+            lot.lot.clone(),
+            format!(
+                "/01/{}/10/{}?{}",
+                lot.gtin,
+                path_segment(&lot.lot),
+                visit.query()
+            ),
+        ));
+    }
+    let lines = stock::of_product(conn, &product.gtin)?;
+    let mut stores: Vec<&str> = lines.iter().map(|l| l.store.id.as_str()).collect();
+    stores.dedup();
+    let (name, other_name) = names(product, zh);
+    let item = ShopItem {
+        gtin: product.gtin.clone(),
+        name,
+        other_name,
+        description: product.description.clone(),
+        image: product.image_url.clone(),
+        price: price_line(product),
+        origins,
+        verified,
+        latest_lot,
+        store_count: stores.len(),
+        buy_href: product
+            .listing_url
+            .as_ref()
+            .map(|_| format!("/go/{}?{}", product.gtin, visit.query())),
+        href: format!("/shop/{}?{}", product.gtin, visit.query()),
+        pickup_href: format!("/shop/{}/pickup?{}", product.gtin, visit.query()),
+    };
+    Ok((item, lines))
+}
+
+/// Groups stock lines by store, with what each holds in total when every lot is counted.
+pub fn by_store(lines: &[stock::StockLine], gtin: &str, visit: &Visit) -> Vec<StoreStock> {
+    let mut grouped: BTreeMap<String, (OrgRow, Vec<&stock::StockLine>)> = BTreeMap::new();
+    for line in lines {
+        grouped
+            .entry(line.store.name.clone())
+            .or_insert_with(|| (line.store.clone(), Vec::new()))
+            .1
+            .push(line);
+    }
+    grouped
+        .into_values()
+        .map(|(store, lines)| {
+            let units: Option<i128> = lines.iter().map(|l| l.holding.on_hand).sum();
+            let unit = lines.iter().find_map(|l| l.holding.unit.clone());
+            let same_unit = lines.iter().all(|l| l.holding.unit == unit);
+            StoreStock {
+                on_hand: units.filter(|_| same_unit).map(|u| {
+                    let amount = crate::domain::quantity::format_micro(u);
+                    match &unit {
+                        Some(unit) => format!("{amount} {unit}"),
+                        None => amount,
+                    }
+                }),
+                lots: lines.iter().map(|l| l.lot.lot.clone()).collect(),
+                href: format!("/stores/{}", store.id),
+                pickup_href: format!(
+                    "/shop/{gtin}/pickup?ch={}&store={}",
+                    visit.channel().as_str(),
+                    store.id
+                ),
+                store: OrgView::from(&store),
+            }
+        })
+        .collect()
+}
+
+/// A rendered page from the shop's cache, or rendered now and cached.
+async fn cached(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    choice: &Choice,
+    key: (String, String, bool),
+    render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
+) -> HttpResponse {
+    let generation = state.ledger.generation();
+    if let Some(page) = state.pages.get(&key, generation) {
+        return html_builder(StatusCode::OK, choice)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+            .body(page.body);
+    }
+    match with_conn(state, render).await {
+        Ok(body) => {
+            let body = web::Bytes::from(body);
+            state.pages.put(
+                key,
+                CachedPage {
+                    generation,
+                    rendered: std::time::Instant::now(),
+                    etag: String::new(),
+                    body: body.clone(),
+                },
+            );
+            html_builder(StatusCode::OK, choice)
+                .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+                .body(body)
+        }
+        Err(e) => error_of(req, choice, &e),
+    }
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    visit: web::Query<Visit>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let visit = visit.into_inner();
+    let key = ("/shop".to_owned(), visit.query(), choice.zh);
+    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let verdicts = state.verdicts.clone();
+    cached(&req, &state, &choice, key, move |conn| {
+        let mut items = Vec::new();
+        for product in products::all(conn)? {
+            items.push(shop_item(conn, &product, &verdicts, zh, &visit)?.0);
+        }
+        ShopPage {
+            zh,
+            lang_switch: switch,
+            items,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await
+}
+
+pub async fn product(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+    visit: web::Query<Visit>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let gtin = match Gtin::parse(&gtin) {
+        Ok(gtin) => gtin,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    let visit = visit.into_inner();
+    let key = (format!("/shop/{gtin}"), visit.query(), choice.zh);
+    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let verdicts = state.verdicts.clone();
+    cached(&req, &state, &choice, key, move |conn| {
+        let product = products::find(conn, gtin.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit)?;
+        let stores = by_store(&lines, gtin.as_str(), &visit);
+        let lots = lots::recent_of_gtin(conn, gtin.as_str(), 10)?
+            .into_iter()
+            .map(|l| {
+                let href = format!(
+                    "/01/{}/10/{}?{}",
+                    l.gtin,
+                    path_segment(&l.lot),
+                    visit.query()
+                );
+                (l.lot, href)
+            })
+            .collect();
+        ShopProductPage {
+            zh,
+            lang_switch: switch,
+            item,
+            stores,
+            lots,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await
+}
+
+/// `/stores/{id}`: what a store has in stock, from its signed records.
+pub async fn store(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let id = id.into_inner();
+    let rendered = with_conn(&state, move |conn| {
+        let store = crate::pickup::find_store(conn, &id)
+            .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
+        let lines = stock::of_store(conn, &store)?;
+        let mut names: std::collections::HashMap<String, ProductRow> = Default::default();
+        let mut out = Vec::new();
+        for line in lines {
+            if !names.contains_key(&line.lot.gtin)
+                && let Some(p) = products::find(conn, &line.lot.gtin)?
+            {
+                names.insert(p.gtin.clone(), p);
+            }
+            let product = names.get(&line.lot.gtin);
+            let lot_path = path_segment(&line.lot.lot);
+            out.push(StoreLine {
+                product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| names_of(p, zh)),
+                gtin: line.lot.gtin.clone(),
+                lot: line.lot.lot.clone(),
+                href: format!("/01/{}/10/{lot_path}?store={}", line.lot.gtin, store.id),
+                on_hand: line.holding.describe(),
+                since: line.holding.since.format("%Y-%m-%d").to_string(),
+                shelf_tag: format!(
+                    "/labels/01/{}/10/{lot_path}?store={}",
+                    line.lot.gtin, store.id
+                ),
+                pickup_href: format!(
+                    "/shop/{}/pickup?ch=shelf&store={}&lot={lot_path}",
+                    line.lot.gtin, store.id
+                ),
+            });
+        }
+        StorePage {
+            zh,
+            lang_switch: switch,
+            store: OrgView::from(&store),
+            gln: store.gln.clone(),
+            lines: out,
+        }
+        .render()
+        .map_err(AppError::internal)
+    })
+    .await;
+    match rendered {
+        Ok(body) => html(StatusCode::OK, &choice, Ok(body)),
+        Err(e) => error_of(&req, &choice, &e),
+    }
+}
+
+fn names_of(product: &ProductRow, zh: bool) -> String {
+    names(product, zh).0
+}
+
+/// `/go/{gtin}`: counts a click to the product's online listing and redirects there, with the
+/// lot and the channel passed on as UTM parameters.
+pub async fn go(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    gtin: web::Path<String>,
+    visit: web::Query<Visit>,
+) -> HttpResponse {
+    let choice = choose_lang(&req);
+    let gtin = match Gtin::parse(&gtin) {
+        Ok(gtin) => gtin,
+        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
+    };
+    let visit = visit.into_inner();
+    let lot = visit
+        .lot
+        .as_deref()
+        .filter(|l| LotCode::parse(l).is_ok())
+        .map(str::to_owned);
+    let (g, l) = (gtin.clone(), lot.clone());
+    let found = with_conn(&state, move |conn| {
+        let product = products::find(conn, g.as_str())?
+            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
+        let lot_exists = match &l {
+            Some(l) => lots::find(conn, g.as_str(), l)?.is_some(),
+            None => false,
+        };
+        Ok((product, lot_exists))
+    })
+    .await;
+    let (product, lot_exists) = match found {
+        Ok(found) => found,
+        Err(e) => return error_of(&req, &choice, &e),
+    };
+    let Some(url) = product.listing_url else {
+        return error_of(
+            &req,
+            &choice,
+            &AppError::NotFound("this product has no online listing yet".into()),
+        );
+    };
+    let lot = lot.filter(|_| lot_exists);
+    let channel = visit.channel();
+    state.activity.record(
+        Kind::ListingClick,
+        channel,
+        gtin.as_str(),
+        lot.as_deref().unwrap_or(""),
+        visit.store().unwrap_or(""),
+    );
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let mut location = format!(
+        "{url}{sep}gtin={gtin}&utm_source=truetrace&utm_medium={}",
+        channel.as_str()
+    );
+    if let Some(lot) = &lot {
+        location.push_str(&format!("&lot={}", path_segment(lot)));
+    }
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}

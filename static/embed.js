@@ -1,0 +1,34 @@
+/*
+ * truetrace embed: paste
+ *   <script src="https://YOUR-TRUETRACE/static/embed.js" data-gtin="04712345000022" data-lot="RICE-2611-01" async></script>
+ * where the card should appear (data-lot is optional: without it the product's latest lot is
+ * shown; data-lang="en" or "zh-Hant" picks the language). The script inserts an iframe after
+ * itself and keeps its height equal to the card's.
+ */
+(function () {
+  var script = document.currentScript;
+  if (!script) return;
+  var origin = new URL(script.src).origin;
+  var gtin = script.getAttribute("data-gtin") || "";
+  var lot = script.getAttribute("data-lot");
+  var lang = script.getAttribute("data-lang");
+  if (!/^\d{14}$/.test(gtin)) {
+    console.error("truetrace embed: data-gtin must be a 14-digit GTIN");
+    return;
+  }
+  var src = origin + "/embed/01/" + gtin + (lot ? "/10/" + encodeURIComponent(lot) : "");
+  if (lang) src += "?lang=" + encodeURIComponent(lang);
+  var frame = document.createElement("iframe");
+  frame.src = src;
+  frame.title = "truetrace provenance";
+  frame.loading = "lazy";
+  frame.style.cssText = "border:0;width:100%;max-width:360px;height:260px;display:block";
+  script.parentNode.insertBefore(frame, script.nextSibling);
+  window.addEventListener("message", function (event) {
+    if (event.origin !== origin || event.source !== frame.contentWindow) return;
+    var data = event.data;
+    if (data && data.type === "truetrace:height" && typeof data.height === "number") {
+      frame.style.height = Math.min(Math.max(data.height, 80), 2000) + "px";
+    }
+  });
+})();
