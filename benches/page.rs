@@ -5,7 +5,8 @@
 //! - 100,000 other lots in the store (BENCH_OTHER_LOTS);
 //! - wrk, 1 thread and 32 connections, against `GET /health` and against the page;
 //! - their ratio (target: the page at >= 50% of the static handler), the page's p99 latency, and
-//!   the time of one uncached render.
+//!   the time of one uncached render;
+//! - the same for the embed card and the storefront listing (`/shop`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -262,6 +263,8 @@ fn main() {
 
     let hello = wrk(&format!("{}/health", c.base));
     let provenance = wrk(&page);
+    let embed = wrk(&format!("{}/embed/01/{RICE}/10/R1", c.base));
+    let shop = wrk(&format!("{}/shop", c.base));
     println!(
         "static handler (GET /health):  {:>9.0} req/s  p99 {}",
         hello.0, hello.1
@@ -271,9 +274,23 @@ fn main() {
         provenance.0, provenance.1
     );
     println!(
-        "page / static: {:.0}% (target >= 50%)",
-        100.0 * provenance.0 / hello.0
+        "embed card:                    {:>9.0} req/s  p99 {}",
+        embed.0, embed.1
     );
+    println!(
+        "storefront listing (/shop):    {:>9.0} req/s  p99 {}",
+        shop.0, shop.1
+    );
+    for (name, rate) in [
+        ("page", provenance.0),
+        ("embed card", embed.0),
+        ("shop", shop.0),
+    ] {
+        println!(
+            "{name} / static: {:.0}% (target >= 50%)",
+            100.0 * rate / hello.0
+        );
+    }
 }
 
 /// Requests per second and the p99 latency line from one wrk run.

@@ -365,9 +365,12 @@ mod tests {
         assert_eq!(embed.conversion(), "25.0");
         assert_eq!(s.by_lot[0].0.1, "A", "busiest lot first");
         assert_eq!(s.chart.bars.len(), 7);
-        assert_eq!(s.chart.bars[6].value, 10);
+        assert_eq!(
+            s.chart.bars[6].value, 18,
+            "10 scans and 8 embed views today"
+        );
         assert_eq!(s.chart.bars[5].value, 5);
-        assert_eq!(s.chart.max, 10);
+        assert_eq!(s.chart.max, 18);
         assert!(
             s.chart
                 .bars

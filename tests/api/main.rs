@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod helpers;
 mod lots;
+mod omo;
 mod other_language;
 mod pages;
 mod records;

@@ -67,7 +67,11 @@ fn the_page_shows_the_journey_verification_and_both_ways_onward_in_both_language
         );
         assert!(zh.contains("data-state=\"verified\""));
         assert!(zh.contains("池上米 2 公斤") && zh.contains("線上購買") && zh.contains("門市取貨"));
-        assert!(zh.contains("href=\"https://shop.example.com/rice?gtin=04712345000022&#38;lot=R1&#38;utm_source=truetrace&#38;utm_medium=qr\""));
+        // "Buy online" goes through /go, which counts the click and redirects to the listing.
+        assert!(
+            zh.contains("href=\"/go/04712345000022?lot=R1&#38;ch=direct\""),
+            "{zh}"
+        );
         assert!(zh.contains("\"hasGS1DigitalLink\""));
         let (_, headers, en) = get_with(
             &app,

@@ -1,0 +1,188 @@
+//! The dashboard's queries over 1,000,000 recorded scans (`cargo bench --bench dashboard`):
+//!
+//! - a brand's product with 200 lots harvested by one farm, 5 stores;
+//! - 1,000,000 events (scans by every channel, embed views, clicks, reservations, pickups) over
+//!   90 days, recorded through the same counters the server uses, then flushed;
+//! - the brand's, the producer's and a store's dashboard (coverage, counters, summary) built 100
+//!   times each for the last 30 and 90 days; p50 and p99 (target: p99 under 200 ms);
+//! - on SQLite, and on PostgreSQL when TRUETRACE_TEST_POSTGRES_URL is set (in a fresh schema).
+
+use chrono::{Duration, Utc};
+use serde_json::json;
+use std::time::Instant;
+use truetrace::activity::{Channel, Kind};
+use truetrace::api::{NewOrgRequest, NewProductRequest};
+use truetrace::dashboard::{Coverage, summarize};
+use truetrace::settings::Settings;
+use truetrace::startup::Services;
+
+const RICE: &str = "04712345000022";
+const SCANS: usize = 1_000_000;
+const LOTS: usize = 200;
+
+fn settings(database_url: String) -> Settings {
+    Settings {
+        database_url,
+        listen: "127.0.0.1:0".into(),
+        public_url: None,
+        admin_token: Some("bench".into()),
+        workers: None,
+        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
+        db_pool_size: 4,
+        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key_file: "unused-secret.key".into(),
+        reservation_minutes: 120,
+    }
+}
+
+fn org(conn: &mut truetrace::db::DbConn, name: &str, role: &str) -> truetrace::db::rows::OrgRow {
+    truetrace::admin::create_org(
+        conn,
+        &NewOrgRequest {
+            name: name.into(),
+            name_zh: None,
+            roles: vec![role.into()],
+            gln: None,
+        },
+    )
+    .expect("org")
+}
+
+fn run(label: &str, database_url: String) {
+    let services = Services::open(&settings(database_url)).expect("services");
+    let pool = services.ledger.pool().clone();
+    let mut conn = pool.get().expect("conn");
+    let brand = org(&mut conn, "Brand", "brand");
+    let farm = org(&mut conn, "Farm", "producer");
+    let stores: Vec<_> = (0..5)
+        .map(|i| org(&mut conn, &format!("Store {i}"), "retailer"))
+        .collect();
+    truetrace::admin::register_product(
+        &mut conn,
+        &NewProductRequest {
+            gtin: RICE.into(),
+            name: "Rice".into(),
+            name_zh: None,
+            description: None,
+            image_url: None,
+            price: None,
+            currency: None,
+            listing_url: None,
+            brand_org: Some(brand.id.clone()),
+        },
+    )
+    .expect("product");
+    let key = truetrace::keyfile::generate().expect("key");
+    let public = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        key.verifying_key().as_bytes(),
+    );
+    truetrace::admin::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
+    drop(conn);
+    let time = (Utc::now() - Duration::days(100)).to_rfc3339();
+    let harvests: Vec<Vec<u8>> = (0..LOTS)
+        .map(|i| {
+            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": farm.id, "time": time,
+                "new_lots": [{"gtin": RICE, "lot": format!("L{i}")}]});
+            let payload = serde_json::to_vec(&record).expect("payload");
+            serde_json::to_vec(&truetrace::envelope::sign(&key, &payload).to_json()).expect("envelope")
+        })
+        .collect();
+    for verdict in services.ledger.submit_all_blocking(&harvests) {
+        assert!(verdict.is_ok_and(|s| s.created));
+    }
+
+    let recording = Instant::now();
+    let today = Utc::now().date_naive();
+    let activity = &services.activity;
+    for i in 0..SCANS {
+        let day = today - Duration::days((i % 90) as i64);
+        let lot = format!("L{}", (i / 90) % LOTS);
+        // Mostly scans; some embed views, clicks, reservations and pickups.
+        let (kind, channel) = match i % 20 {
+            0..=6 => (Kind::Scan, Channel::Package),
+            7..=9 => (Kind::Scan, Channel::Shelf),
+            10..=11 => (Kind::Scan, Channel::Direct),
+            12..=14 => (Kind::EmbedView, Channel::Embed),
+            15..=16 => (Kind::ListingClick, Channel::Package),
+            17 => (Kind::ListingClick, Channel::Embed),
+            18 => (Kind::Reservation, Channel::Shelf),
+            _ => (Kind::Pickup, Channel::Shelf),
+        };
+        let store = if channel == Channel::Shelf {
+            stores[i % stores.len()].id.as_str()
+        } else {
+            ""
+        };
+        activity.record_on(day, kind, channel, RICE, &lot, store, 1);
+    }
+    activity.flush().expect("flush");
+    let mut conn = pool.get().expect("conn");
+    let rows: i64 = diesel::RunQueryDsl::get_result(
+        diesel::dsl::select(diesel::dsl::count_star())
+            .from(truetrace::db::schema::activity_daily::table),
+        &mut *conn,
+    )
+    .expect("count");
+    println!(
+        "{label}: recorded {SCANS} events in {:.1} s -> {rows} daily counters",
+        recording.elapsed().as_secs_f64()
+    );
+    for (who, org) in [
+        ("brand", &brand),
+        ("producer", &farm),
+        ("store", &stores[0]),
+    ] {
+        for days in [30u32, 90] {
+            let mut times = Vec::new();
+            let mut total = 0;
+            for _ in 0..100 {
+                let start = Instant::now();
+                let coverage = Coverage::of(&mut conn, org).expect("coverage");
+                let rows = coverage.rows(&mut conn, today, days).expect("rows");
+                let summary = summarize(&rows, today, days);
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+                total =
+                    summary.total.views() + summary.total.purchases() + summary.total.reservations;
+            }
+            times.sort_by(f64::total_cmp);
+            println!(
+                "{label}: {who:>8} dashboard, {days:>2} days ({total:>7} events): p50 {:6.1} ms  p99 {:6.1} ms (target p99 < 200 ms)",
+                times[49], times[98]
+            );
+        }
+    }
+}
+
+use diesel::QueryDsl;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    run(
+        "SQLite",
+        format!("sqlite://{}", dir.path().join("dash.db").display()),
+    );
+    match std::env::var("TRUETRACE_TEST_POSTGRES_URL") {
+        Ok(base) if !base.is_empty() => {
+            use diesel::Connection;
+            let schema = format!("bench_{}", uuid::Uuid::now_v7().simple());
+            let mut conn = diesel::PgConnection::establish(&base).expect("postgres");
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                &format!("CREATE SCHEMA {schema}"),
+            )
+            .expect("schema");
+            let sep = if base.contains('?') { '&' } else { '?' };
+            run(
+                "PostgreSQL",
+                format!("{base}{sep}options=-csearch_path%3D{schema}"),
+            );
+            diesel::connection::SimpleConnection::batch_execute(
+                &mut conn,
+                &format!("DROP SCHEMA {schema} CASCADE"),
+            )
+            .expect("drop");
+        }
+        _ => println!("PostgreSQL part skipped: TRUETRACE_TEST_POSTGRES_URL is not set"),
+    }
+}

@@ -1,0 +1,731 @@
+//! Online merge offline, as its users meet it: the shop and a store's stock (read from signed
+//! records), a consumer's pickup reservation, the staff's handover that signs a `sell`, embeds,
+//! staff accounts and the dashboard. Every bad input is refused with a message and changes
+//! nothing.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Barrier};
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+struct Browser {
+    base: String,
+    agent: ureq::Agent,
+    cookies: HashMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    body: String,
+    location: String,
+    headers: HashMap<String, String>,
+}
+
+impl Page {
+    fn csrf(&self) -> String {
+        field(&self.body, "csrf")
+    }
+}
+
+/// The value of a hidden input in a page.
+fn field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .map(|i| i + marker.len())
+        .unwrap_or_else(|| panic!("no {name} field in {html}"));
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            base: base.to_owned(),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .build()
+                .into(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take(&mut self, response: ureq::http::Response<ureq::Body>) -> Page {
+        let mut response = response;
+        let mut headers = HashMap::new();
+        for (name, value) in response.headers() {
+            let value = value.to_str().unwrap_or("").to_owned();
+            if name == "set-cookie" {
+                let pair = value.split(';').next().unwrap();
+                let (k, v) = pair.split_once('=').unwrap();
+                if v.is_empty() {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_owned(), v.to_owned());
+                }
+            }
+            headers.insert(name.as_str().to_owned(), value);
+        }
+        Page {
+            status: response.status().as_u16(),
+            location: headers.get("location").cloned().unwrap_or_default(),
+            body: response.body_mut().read_to_string().unwrap_or_default(),
+            headers,
+        }
+    }
+
+    fn get(&mut self, path: &str) -> Page {
+        let mut request = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .header("Accept-Language", "en");
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", &self.cookie_header());
+        }
+        let response = request.call().unwrap();
+        self.take(response)
+    }
+
+    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Accept-Language", "en");
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", &self.cookie_header());
+        }
+        let response = request.send_form(form.iter().copied()).unwrap();
+        self.take(response)
+    }
+}
+
+const GREENS: &str = "04712345000046";
+
+/// A farm's lot of RICE (3 bags) shipped to and received by a store with a hosted key.
+struct Shop {
+    app: TestApp,
+    farm: Org,
+    store: Org,
+    lot: &'static str,
+}
+
+fn shop(backend: Backend, bags: &str) -> Shop {
+    let app = spawn_app(backend);
+    let brand = app.org("Chishang Rice Co.", &["brand"]);
+    let created = app.admin_post(
+        "/api/v1/products",
+        &json!({"gtin": RICE, "name": "Chishang rice 2 kg", "name_zh": "池上米 2 公斤", "price": "380",
+                "currency": "TWD", "listing_url": "https://shop.example.com/rice", "brand_org": brand.id}),
+    );
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    app.product(GREENS);
+    let farm = app.org("Chishang Farm", &["producer"]);
+    let store = app.org("Green Leaf Xinyi", &["retailer"]);
+    let lot = "R1";
+    let mut harvest = harvest(&farm, RICE, lot, 0);
+    harvest["new_lots"][0]["quantity"] = json!({"amount": bags, "unit": "H87"});
+    assert_eq!(app.submit(&sign(&farm.key, &harvest)).status, 201);
+    let mut ship = on_lot("ship", &farm, RICE, lot, &record_id(&harvest), 10);
+    ship["to"] = json!(store.id);
+    assert_eq!(app.submit(&sign(&farm.key, &ship)).status, 201);
+    let receive = on_lot("receive", &store, RICE, lot, &record_id(&ship), 20);
+    assert_eq!(app.submit(&sign(&store.key, &receive)).status, 201);
+    let hosted = app.admin_post(&format!("/api/v1/orgs/{}/hosted-key", store.id), &json!({}));
+    assert_eq!(hosted.status, 201, "{:?}", hosted.body);
+    Shop {
+        app,
+        farm,
+        store,
+        lot,
+    }
+}
+
+/// A logged-in member of `org`'s staff, through an invitation link.
+fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
+    let invite = app.admin_post(
+        &format!("/api/v1/orgs/{}/invites", org.id),
+        &json!({"email": email, "admin": true}),
+    );
+    assert_eq!(invite.status, 201, "{:?}", invite.body);
+    let path = invite.body["url"]
+        .as_str()
+        .unwrap()
+        .strip_prefix(&app.address)
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&app.address);
+    let form = browser.get(&path);
+    assert_eq!(form.status, 200, "{}", form.body);
+    let done = browser.post(
+        &path,
+        &[
+            ("csrf", &form.csrf()),
+            ("name", "Mei"),
+            ("password", "a long enough password"),
+        ],
+    );
+    assert_eq!(
+        (done.status, done.location.as_str()),
+        (303, "/account"),
+        "{}",
+        done.body
+    );
+    browser
+}
+
+/// Reserves from a fresh consumer browser; answers the POST.
+fn reserve(app: &TestApp, store: &str, quantity: &str, name: &str) -> Page {
+    let mut consumer = Browser::new(&app.address);
+    let form = consumer.get(&format!("/shop/{RICE}/pickup?ch=qr"));
+    assert_eq!(form.status, 200);
+    consumer.post(
+        &format!("/shop/{RICE}/pickup"),
+        &[
+            ("csrf", &form.csrf()),
+            ("store", store),
+            ("quantity", quantity),
+            ("name", name),
+            ("phone", "0912-345-678"),
+            ("ch", "qr"),
+            ("lot", ""),
+        ],
+    )
+}
+
+fn code_of(page: &Page) -> String {
+    assert_eq!(page.status, 303, "{}", page.body);
+    page.location.strip_prefix("/pickup/").unwrap().to_owned()
+}
+
+fn provenance(app: &TestApp) -> Value {
+    let answer = app.get(&format!("/api/v1/lots/{RICE}/R1/provenance"));
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body
+}
+
+#[test]
+fn the_shop_and_the_store_page_show_stock_as_the_signed_records_say() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let mut b = Browser::new(&s.app.address);
+        let list = b.get("/shop");
+        assert_eq!(list.status, 200);
+        for text in [
+            "Chishang rice 2 kg",
+            "池上米 2 公斤",
+            "NT$380",
+            "Chishang Farm",
+            "records verified",
+            "Pick up in store",
+        ] {
+            assert!(list.body.contains(text), "{text} in {}", list.body);
+        }
+        let product = b.get(&format!("/shop/{RICE}"));
+        assert!(
+            product.body.contains("Green Leaf Xinyi") && product.body.contains("on hand 3 H87"),
+            "{}",
+            product.body
+        );
+        let store = b.get(&format!("/stores/{}", s.store.id));
+        assert!(
+            store.body.contains("data-lot=\"R1\"") && store.body.contains("3 H87"),
+            "{}",
+            store.body
+        );
+        // A sale signed by the store itself (a till, say) takes stock down.
+        let mut sell = on_lot("sell", &s.store, RICE, s.lot, &s.app.head(RICE, s.lot), 30);
+        sell["lots"][0]["quantity"] = json!({"amount": "1", "unit": "H87"});
+        assert_eq!(s.app.submit(&sign(&s.store.key, &sell)).status, 201);
+        assert!(
+            b.get(&format!("/stores/{}", s.store.id))
+                .body
+                .contains("2 H87")
+        );
+        // A disposal without a quantity empties the lot.
+        let dispose = on_lot("dispose", &s.store, RICE, s.lot, &record_id(&sell), 31);
+        assert_eq!(s.app.submit(&sign(&s.store.key, &dispose)).status, 201);
+        let store = b.get(&format!("/stores/{}", s.store.id));
+        assert!(
+            !store.body.contains("data-lot=\"R1\"") && store.body.contains("Nothing in stock"),
+            "{}",
+            store.body
+        );
+        assert_eq!(provenance(&s.app)["stores_in_stock"], json!([]));
+        // Not a store: the farm has no store page.
+        assert_eq!(b.get(&format!("/stores/{}", s.farm.id)).status, 404);
+    }
+}
+
+#[test]
+fn a_pickup_is_reserved_handed_over_and_recorded_as_a_sale_signed_by_the_hosted_key() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let code = code_of(&reserve(&s.app, &s.store.id, "2", "王小明"));
+        let mut consumer = Browser::new(&s.app.address);
+        let page = consumer.get(&format!("/pickup/{code}"));
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body
+                .contains(&format!("{}-{}", &code[..5], &code[5..]))
+                && page.body.contains("<svg"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("0912-345-678"),
+            "the consumer's page does not show the phone number"
+        );
+        let log_before = s.app.log_size();
+
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        let open = clerk.get(&format!("/staff/pickups/{}", code.to_lowercase()));
+        assert_eq!(open.status, 200, "{}", open.body);
+        assert!(open.body.contains("王小明") && open.body.contains("0912-345-678"));
+        let done = clerk.post(
+            &format!("/staff/pickups/{code}/confirm"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(done.body.contains("handed over: 2"), "{}", done.body);
+        assert_eq!(s.app.log_size(), log_before + 1, "one sell record");
+        let p = provenance(&s.app);
+        let last = p["steps"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["event"], "sell");
+        assert_eq!(last["hosted_key"], true);
+        assert_eq!(last["verified"], true);
+        assert_eq!(last["kde"]["reservation"], json!(code));
+        assert_eq!(last["quantities"], json!(["R1: 2 H87"]));
+        assert!(
+            Browser::new(&s.app.address)
+                .get(&format!("/stores/{}", s.store.id))
+                .body
+                .contains("1 H87")
+        );
+        assert!(
+            consumer
+                .get(&format!("/pickup/{code}"))
+                .body
+                .contains("data-standing=\"picked_up\"")
+        );
+
+        // Confirmed twice: refused, and no second sale.
+        let again = clerk.post(
+            &format!("/staff/pickups/{code}/confirm"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.body.contains("already picked up"), "{}", again.body);
+        assert_eq!(s.app.log_size(), log_before + 1);
+    }
+}
+
+#[test]
+fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
+    let s = shop(Backend::Sqlite, "3");
+    let log = s.app.log_size();
+    for (quantity, name, status, message) in [
+        ("0", "Ana", 422, "whole number from 1 to 50"),
+        ("1000000", "Ana", 422, "whole number from 1 to 50"),
+        ("two", "Ana", 422, "whole number from 1 to 50"),
+        ("4", "Ana", 409, "only 3 left"),
+        (
+            "1",
+            "<script>alert(1)</script>",
+            422,
+            "may not contain &#60;",
+        ),
+    ] {
+        let page = reserve(&s.app, &s.store.id, quantity, name);
+        assert_eq!(page.status, status, "{quantity} {name}: {}", page.body);
+        assert!(
+            page.body.contains(message),
+            "{quantity} {name}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("<script>alert(1)"),
+            "the name is never echoed as markup"
+        );
+    }
+    // A store that is not one, and a product no store has.
+    assert_eq!(reserve(&s.app, &s.farm.id, "1", "Ana").status, 422);
+    assert_eq!(reserve(&s.app, "not-an-id", "1", "Ana").status, 422);
+    let mut consumer = Browser::new(&s.app.address);
+    let form = consumer.get(&format!("/shop/{RICE}/pickup"));
+    let page = consumer.post(
+        &format!("/shop/{GREENS}/pickup"),
+        &[
+            ("csrf", &form.csrf()),
+            ("store", &s.store.id),
+            ("quantity", "1"),
+            ("name", "Ana"),
+            ("phone", "0912345678"),
+        ],
+    );
+    assert_eq!(page.status, 409);
+    assert!(
+        page.body.contains("has no Product 04712345000046 in stock"),
+        "{}",
+        page.body
+    );
+    // A forged CSRF token, and none at all.
+    let page = consumer.post(
+        &format!("/shop/{RICE}/pickup"),
+        &[
+            ("csrf", "forged"),
+            ("store", &s.store.id),
+            ("quantity", "1"),
+            ("name", "Ana"),
+            ("phone", "0912345678"),
+        ],
+    );
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("CSRF"), "{}", page.body);
+    let page = Browser::new(&s.app.address).post(
+        &format!("/shop/{RICE}/pickup"),
+        &[
+            ("store", &s.store.id),
+            ("quantity", "1"),
+            ("name", "Ana"),
+            ("phone", "0912345678"),
+        ],
+    );
+    assert_eq!(page.status, 403);
+
+    // Nothing was reserved: all 3 units can still be reserved.
+    let code = code_of(&reserve(&s.app, &s.store.id, "3", "Ana"));
+    assert_eq!(
+        reserve(&s.app, &s.store.id, "1", "Bo").status,
+        409,
+        "all units are held"
+    );
+
+    // Unknown code, another store's staff, a forged token, an expired reservation.
+    let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+    assert_eq!(clerk.get("/staff/pickups/ABCDE-FGHJK").status, 404);
+    assert_eq!(clerk.get("/staff/pickups/not-a-code").status, 404);
+    let other = s.app.org("Green Leaf Da'an", &["retailer"]);
+    let mut stranger = staff(&s.app, &other, "li@greenleaf.tw");
+    let refused = stranger.get(&format!("/staff/pickups/{code}"));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let token = stranger.get("/account").csrf();
+    let refused = stranger.post(
+        &format!("/staff/pickups/{code}/confirm"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("only that store"), "{}", refused.body);
+    let forged = clerk.post(
+        &format!("/staff/pickups/{code}/confirm"),
+        &[("csrf", "0123456789abcdef0123456789abcdef")],
+    );
+    assert_eq!(forged.status, 403);
+    let farmer = staff(&s.app, &s.farm, "farmer@chishang.tw").get("/staff/pickups");
+    assert_eq!(farmer.status, 403, "a farm has no pickup counter");
+    expire(&s.app, &code);
+    let open = clerk.get(&format!("/staff/pickups/{code}"));
+    assert!(
+        open.body.contains("data-standing=\"expired\""),
+        "{}",
+        open.body
+    );
+    // No button on an expired reservation; a stale page's form is refused all the same.
+    assert!(!open.body.contains("id=\"confirm-form\""));
+    let token = clerk.get("/account").csrf();
+    let late = clerk.post(
+        &format!("/staff/pickups/{code}/confirm"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(late.status, 409, "{}", late.body);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    assert_eq!(s.app.log_size(), log, "no record was added by any of these");
+    // The expired reservation's units are free again.
+    code_of(&reserve(&s.app, &s.store.id, "3", "Cy"));
+}
+
+/// Moves a reservation's expiry into the past, as if its time had run out.
+fn expire(app: &TestApp, code: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let path = app.database_url.strip_prefix("sqlite://").unwrap();
+    let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+    let n = diesel::sql_query(format!(
+        "UPDATE reservations SET expires_at = '2000-01-01 00:00:00' WHERE code = '{code}'"
+    ))
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn two_consumers_racing_for_the_last_unit_exactly_one_gets_it() {
+    for backend in backends() {
+        let s = shop(backend, "1");
+        let n = 8;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (base, store, barrier) =
+                    (s.app.address.clone(), s.store.id.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut consumer = Browser::new(&base);
+                    let token = consumer.get(&format!("/shop/{RICE}/pickup")).csrf();
+                    barrier.wait();
+                    let name = format!("Consumer {i}");
+                    consumer
+                        .post(
+                            &format!("/shop/{RICE}/pickup"),
+                            &[
+                                ("csrf", &token),
+                                ("store", &store),
+                                ("quantity", "1"),
+                                ("name", &name),
+                                ("phone", "0912345678"),
+                            ],
+                        )
+                        .status
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        statuses.sort_unstable();
+        let mut expected = vec![303];
+        expected.extend(std::iter::repeat_n(409, n - 1));
+        assert_eq!(statuses, expected, "{backend:?}");
+    }
+}
+
+#[test]
+fn embeds_the_ombed_endpoint_and_the_provenance_json() {
+    let s = shop(Backend::Sqlite, "3");
+    let mut b = Browser::new(&s.app.address);
+    let card = b.get(&format!("/embed/01/{RICE}/10/R1"));
+    assert_eq!(card.status, 200);
+    assert_eq!(card.headers["content-security-policy"], "frame-ancestors *");
+    assert!(
+        card.body.contains("data-state=\"verified\"") && card.body.contains("truetrace:height")
+    );
+    assert!(
+        !card.body.contains("class=\"top\""),
+        "no outer chrome in the iframe"
+    );
+    assert_eq!(
+        b.get(&format!("/embed/01/{RICE}")).status,
+        200,
+        "a product's latest lot"
+    );
+    assert_eq!(b.get(&format!("/embed/01/{RICE}/10/NOPE")).status, 404);
+    assert_eq!(
+        b.get("/embed/01/04712345000023/10/R1").status,
+        400,
+        "bad check digit"
+    );
+
+    // The brand restricts who may frame its cards.
+    let products = s
+        .app
+        .get(&format!("/api/v1/lots/{RICE}/R1/provenance"))
+        .body["product"]
+        .clone();
+    let brand_id = products["brand_org"].as_str().unwrap().to_owned();
+    let put = |body: Value| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        agent
+            .put(&s.app.url(&format!("/api/v1/orgs/{brand_id}/embed-origins")))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(&body)
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(put(json!({"origins": ["https://shop.example.com"]})), 200);
+    assert_eq!(put(json!({"origins": ["javascript:alert(1)"]})), 422);
+    let card = b.get(&format!("/embed/01/{RICE}/10/R1"));
+    assert_eq!(
+        card.headers["content-security-policy"],
+        "frame-ancestors 'self' https://shop.example.com"
+    );
+
+    let page_url = s.app.url(&format!("/01/{RICE}/10/R1"));
+    let oembed = s
+        .app
+        .get(&format!("/oembed?url={}", percent_encode(&page_url)));
+    assert_eq!(oembed.status, 200, "{:?}", oembed.body);
+    assert_eq!(oembed.body["type"], "rich");
+    assert!(
+        oembed.body["html"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/embed/01/{RICE}/10/R1\""))
+    );
+    assert_eq!(
+        s.app
+            .get(&format!(
+                "/oembed?url={}&format=xml",
+                percent_encode(&page_url)
+            ))
+            .status,
+        501
+    );
+    assert_eq!(
+        s.app
+            .get("/oembed?url=https%3A%2F%2Felsewhere.example%2F01%2F04712345000022")
+            .status,
+        404
+    );
+    assert_eq!(s.app.get("/oembed").status, 400);
+
+    let p = provenance(&s.app);
+    assert_eq!(p["verified"], true);
+    assert_eq!(p["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(p["origins"][0]["name"], "Chishang Farm");
+    assert_eq!(p["stores_in_stock"][0]["name"], "Green Leaf Xinyi");
+    assert!(b.get("/static/embed.js").body.contains("truetrace:height"));
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn staff_accounts_invitations_sessions_and_the_dashboard() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let mut visitor = Browser::new(&s.app.address);
+        let gate = visitor.get("/dashboard");
+        assert_eq!(
+            (gate.status, gate.location.as_str()),
+            (303, "/login?next=%2Fdashboard")
+        );
+        let login = visitor.get("/login");
+        let wrong = visitor.post(
+            "/login",
+            &[
+                ("csrf", &login.csrf()),
+                ("email", "nobody@x.tw"),
+                ("password", "whatever123"),
+            ],
+        );
+        assert_eq!(wrong.status, 401);
+        assert!(wrong.body.contains("wrong e-mail address or password"));
+
+        // Invitations: a short password is refused and the invitation stays usable; then once only.
+        let invite = s.app.admin_post(
+            &format!("/api/v1/orgs/{}/invites", s.farm.id),
+            &json!({"email": "Lin@Farm.tw"}),
+        );
+        let path = invite.body["url"]
+            .as_str()
+            .unwrap()
+            .strip_prefix(&s.app.address)
+            .unwrap()
+            .to_owned();
+        let form = visitor.get(&path);
+        let short = visitor.post(
+            &path,
+            &[
+                ("csrf", &form.csrf()),
+                ("name", "Lin"),
+                ("password", "short"),
+            ],
+        );
+        assert_eq!(short.status, 422);
+        let ok = visitor.post(
+            &path,
+            &[
+                ("csrf", &form.csrf()),
+                ("name", "Lin"),
+                ("password", "a long enough password"),
+            ],
+        );
+        assert_eq!(ok.status, 303, "{}", ok.body);
+        assert_eq!(
+            Browser::new(&s.app.address).get(&path).status,
+            404,
+            "used once"
+        );
+        assert_eq!(
+            s.app
+                .admin_post(
+                    &format!("/api/v1/orgs/{}/invites", s.farm.id),
+                    &json!({"email": "lin@farm.tw"})
+                )
+                .status,
+            409
+        );
+        // Lin is not an admin: cannot invite.
+        let account = visitor.get("/account");
+        assert!(account.body.contains("Lin") && !account.body.contains("id=\"invite-staff\""));
+        let refused = visitor.post(
+            "/account/invites",
+            &[("csrf", &account.csrf()), ("email", "x@farm.tw")],
+        );
+        assert_eq!(refused.status, 403);
+
+        // Scans by channel, then the dashboards of the farm (its lot) and the store (its shelf).
+        let mut phone = Browser::new(&s.app.address);
+        for query in ["?src=qr", "?src=qr", "", &format!("?store={}", s.store.id)] {
+            assert_eq!(phone.get(&format!("/01/{RICE}/10/R1{query}")).status, 200);
+        }
+        let click = phone.get(&format!("/go/{RICE}?lot=R1&ch=qr"));
+        assert_eq!(click.status, 303);
+        assert!(click.location.starts_with("https://shop.example.com/rice?gtin=04712345000022&utm_source=truetrace&utm_medium=qr&lot=R1"));
+        let farm_dash = visitor.get("/dashboard?days=7");
+        assert_eq!(farm_dash.status, 200, "{}", farm_dash.body);
+        assert!(
+            farm_dash.body.contains("id=\"total-scans\">4<"),
+            "{}",
+            farm_dash.body
+        );
+        assert!(farm_dash.body.contains("<svg id=\"chart\"") && farm_dash.body.contains("<rect"));
+        assert!(
+            farm_dash
+                .body
+                .contains("data-channel=\"qr\"><td>QR on the package</td><td>2</td><td>1</td>"),
+            "{}",
+            farm_dash.body
+        );
+        let csv = visitor.get("/dashboard.csv?days=7");
+        assert_eq!(csv.headers["content-type"], "text/csv; charset=utf-8");
+        assert!(
+            csv.body.contains(",04712345000022,R1,,,scan,qr,2\r\n"),
+            "{}",
+            csv.body
+        );
+        assert!(!csv.body.contains("0912"), "no personal data");
+        assert_eq!(visitor.get("/dashboard?days=0").status, 422);
+
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        let store_dash = clerk.get("/dashboard?days=7");
+        assert!(
+            store_dash.body.contains("id=\"total-scans\">1<"),
+            "only its shelf tag's scan: {}",
+            store_dash.body
+        );
+
+        // Logging out ends the session.
+        let account = clerk.get("/account");
+        let out = clerk.post("/logout", &[("csrf", &account.csrf())]);
+        assert_eq!(out.status, 303);
+        assert_eq!(clerk.get("/dashboard").status, 303);
+    }
+}
