@@ -119,8 +119,7 @@ fn run(label: &str, database_url: String) {
     activity.flush().expect("flush");
     let mut conn = pool.get().expect("conn");
     let rows: i64 = diesel::RunQueryDsl::get_result(
-        diesel::dsl::select(diesel::dsl::count_star())
-            .from(truetrace::db::schema::activity_daily::table),
+        diesel::QueryDsl::count(truetrace::db::schema::activity_daily::table),
         &mut *conn,
     )
     .expect("count");
@@ -153,8 +152,6 @@ fn run(label: &str, database_url: String) {
         }
     }
 }
-
-use diesel::QueryDsl;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -116,3 +116,97 @@ fn the_demo_page_renders_in_chromium_on_a_phone_and_a_desktop_in_both_languages(
         }
     }
 }
+
+#[test]
+fn the_shop_a_reservation_and_an_embedding_page_render_in_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("note: browser test skipped: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
+    truetrace::demo::seed(&services, &dir.path().join("demo")).unwrap();
+    drop(services);
+    let base = serve(&database_url);
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let dom = |name: &str, url: &str| {
+        let out = headless(
+            browser,
+            &dir.path().join(format!("profile-{name}")),
+            &["--dump-dom".into()],
+            url,
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let shot = |name: &str, url: &str| {
+        let file = shots.join(format!("{name}.png"));
+        headless(
+            browser,
+            &dir.path().join(format!("profile-shot-{name}")),
+            &[
+                "--window-size=360,1400".into(),
+                format!("--screenshot={}", file.display()),
+            ],
+            url,
+        );
+        assert!(
+            std::fs::metadata(&file).unwrap().len() > 10_000,
+            "{name} is a real page"
+        );
+    };
+
+    let shop = dom("shop", &format!("{base}/shop?lang=en"));
+    assert_eq!(
+        shop.matches("class=\"card shop-item\"").count(),
+        4,
+        "{shop}"
+    );
+    assert!(shop.contains("NT$380") && shop.contains("records verified"));
+    shot("shop-en-phone", &format!("{base}/shop?lang=en"));
+    shot("shop-zh-phone", &format!("{base}/shop?lang=zh-Hant"));
+    let form = dom(
+        "pickup",
+        &format!("{base}/shop/04712345000022/pickup?lang=en&lot=RICE-2611-01"),
+    );
+    assert!(
+        form.contains("id=\"reserve-form\"") && form.contains("Green Leaf Market Xinyi"),
+        "{form}"
+    );
+    shot(
+        "pickup-form-phone",
+        &format!("{base}/shop/04712345000022/pickup?lang=zh-Hant"),
+    );
+
+    // A brand's page with the one-line snippet: the script inserts the iframe and sizes it.
+    let page = dir.path().join("brand-page.html");
+    std::fs::write(
+        &page,
+        format!(
+            "<!doctype html><html><body><h1>Brand shop</h1><script src=\"{base}/static/embed.js\" data-gtin=\"04712345000022\" data-lot=\"RICE-2611-01\" data-lang=\"en\"></script></body></html>"
+        ),
+    )
+    .unwrap();
+    let out = headless(
+        browser,
+        &dir.path().join("profile-embed"),
+        &["--dump-dom".into(), "--virtual-time-budget=5000".into()],
+        &format!("file://{}", page.display()),
+    );
+    let embedded = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        embedded.contains(&format!(
+            "<iframe src=\"{base}/embed/01/04712345000022/10/RICE-2611-01?lang=en\""
+        )),
+        "{embedded}"
+    );
+    assert!(
+        !embedded.contains("height:260px") && embedded.contains("height: "),
+        "the iframe was resized to its card: {embedded}"
+    );
+    shot(
+        "embed-card",
+        &format!("{base}/embed/01/04712345000022/10/RICE-2611-01?lang=zh-Hant"),
+    );
+}
