@@ -343,6 +343,8 @@ pub struct CachedPage {
     pub generation: u64,
     pub rendered: std::time::Instant,
     pub etag: String,
+    /// The embed card's `frame-ancestors` policy, which depends on the product's brand.
+    pub csp: Option<String>,
     pub body: actix_web::web::Bytes,
 }
 
@@ -356,6 +358,13 @@ impl PageCache {
             .get(key)
             .filter(|page| page.generation == generation && page.rendered.elapsed() < PAGE_TTL)
             .cloned()
+    }
+
+    /// Forgets every page (after a change that is not a record, such as a brand's embed origins).
+    pub fn clear(&self) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.clear();
+        }
     }
 
     pub fn put(&self, key: (String, String, bool), page: CachedPage) {

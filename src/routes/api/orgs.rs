@@ -131,5 +131,7 @@ async fn set_embed_origins(
         Ok(())
     })
     .await?;
+    // Cached embed cards carry the old policy.
+    state.pages.clear();
     Ok(HttpResponse::Ok().json(serde_json::json!({"origins": origins})))
 }

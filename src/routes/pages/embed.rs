@@ -47,6 +47,20 @@ async fn card(
         Ok(l) => l,
         Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
     };
+    // Cached like the provenance page: until the next record, 5 s at most.
+    let key = (
+        format!("/embed/{gtin}"),
+        lot.as_ref().map_or_else(String::new, ToString::to_string),
+        choice.zh,
+    );
+    let generation = state.ledger.generation();
+    let gtin_text = gtin.to_string();
+    if let Some(page) = state.pages.get(&key, generation) {
+        state
+            .activity
+            .record(Kind::EmbedView, Channel::Embed, &gtin_text, &page.etag, "");
+        return card_response(&choice, page.csp.unwrap_or_default(), page.body);
+    }
     let (zh, verdicts, public_url) = (choice.zh, state.verdicts.clone(), state.public_url.clone());
     let loaded = with_conn(&state, move |conn| {
         let product = products::find(conn, gtin.as_str())?
@@ -110,6 +124,13 @@ async fn card(
         }
         Err(e) => error_of(&req, &choice, &e),
     }
+}
+
+fn card_response(choice: &super::lang::Choice, csp: String, body: web::Bytes) -> HttpResponse {
+    html_builder(StatusCode::OK, choice)
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .body(body)
 }
 
 pub async fn lot_card(

@@ -230,6 +230,7 @@ async fn lot_answer(
         generation,
         rendered: std::time::Instant::now(),
         etag: etag.clone(),
+        csp: None,
         body: body.clone(),
     };
     state.pages.put(cache_key, cached);

@@ -184,6 +184,7 @@ async fn cached(
                     generation,
                     rendered: std::time::Instant::now(),
                     etag: String::new(),
+                    csp: None,
                     body: body.clone(),
                 },
             );
