@@ -6,7 +6,7 @@
 use crate::activity::{Channel, Kind};
 use crate::db::rows::{ActivityRow, OrgRow};
 use crate::db::{DbConn, activity, lots, products, records};
-use crate::domain::{Role, Roles};
+use crate::domain::Role;
 use chrono::{Duration, NaiveDate};
 use diesel::QueryResult;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -27,10 +27,8 @@ pub struct Coverage {
 
 impl Coverage {
     pub fn of(conn: &mut DbConn, org: &OrgRow) -> QueryResult<Self> {
-        let roles = Roles::from_stored(&org.roles).ok();
-        let has = |role| roles.as_ref().is_some_and(|r| r.contains(role));
         let mut coverage = Self::default();
-        if has(Role::Brand) {
+        if org.has_role(Role::Brand) {
             coverage.brand_gtins = products::all(conn)?
                 .into_iter()
                 .filter(|p| p.brand_org.as_deref() == Some(org.id.as_str()))
@@ -45,7 +43,7 @@ impl Coverage {
                 .collect();
             frontier = lots::outputs_of(conn, &fresh)?;
         }
-        if has(Role::Retailer) {
+        if org.has_role(Role::Retailer) {
             coverage.store = Some(org.id.clone());
         }
         Ok(coverage)

@@ -7,7 +7,7 @@ use crate::activity::{Activity, Channel, Kind};
 use crate::db::reservations::{HANDING_OVER, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{DbConn, lots, orgs, products, records, reservations, write_transaction};
-use crate::domain::{Gtin, OrgId, Role, Roles};
+use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
 use crate::hosted::{self, Sealer};
 use crate::ledger::Ledger;
@@ -121,7 +121,7 @@ pub fn find_store(conn: &mut DbConn, id: &str) -> AppResult<OrgRow> {
     let not_a_store = || invalid("choose one of the stores listed for this product");
     let id = OrgId::parse(id.trim()).map_err(|_| not_a_store())?;
     let org = orgs::find(conn, &id.to_string())?.ok_or_else(not_a_store)?;
-    if !Roles::from_stored(&org.roles).is_ok_and(|r| r.contains(Role::Retailer)) {
+    if !org.has_role(Role::Retailer) {
         return Err(not_a_store());
     }
     Ok(org)
@@ -248,26 +248,33 @@ pub fn standing(row: &ReservationRow, now: NaiveDateTime) -> Standing {
     }
 }
 
-pub fn find(conn: &mut DbConn, code: &str) -> AppResult<ReservationRow> {
-    let unknown = || {
-        AppError::NotFound(
-            "no reservation has this code: check it and type it again (10 letters and digits)"
-                .into(),
-        )
-    };
-    let code = normalize_code(code).ok_or_else(unknown)?;
-    reservations::find(conn, &code)?.ok_or_else(unknown)
+/// The answer for a code that names no reservation.
+pub fn unknown_code() -> AppError {
+    AppError::NotFound(
+        "no reservation has this code: check it and type it again (10 letters and digits)".into(),
+    )
 }
 
-/// Starts a handover: only staff of the reservation's store, only while it is reserved.
-fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
+pub fn find(conn: &mut DbConn, code: &str) -> AppResult<ReservationRow> {
+    let code = normalize_code(code).ok_or_else(unknown_code)?;
+    reservations::find(conn, &code)?.ok_or_else(unknown_code)
+}
+
+/// A reservation as a store's staff may see it: only the store it is for.
+pub fn find_for_store(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
     let row = find(conn, code)?;
     if row.store_org != store.id {
         let other = orgs::find(conn, &row.store_org)?.map_or_else(String::new, |o| o.name);
         return Err(AppError::Forbidden(format!(
-            "this reservation is for {other}: only that store's staff can hand it over"
+            "this reservation is for {other}: only that store's staff can open or hand it over"
         )));
     }
+    Ok(row)
+}
+
+/// Starts a handover: only staff of the reservation's store, only while it is reserved.
+fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
+    let row = find_for_store(conn, code, store)?;
     let now = Utc::now().naive_utc();
     match standing(&row, now) {
         Standing::PickedUp => Err(AppError::Conflict(format!(

@@ -6,7 +6,7 @@
 use crate::db::rows::{LotRow, OrgRow};
 use crate::db::{DbConn, lots, orgs, records};
 use crate::domain::quantity::{MICRO, format_micro};
-use crate::domain::{EventType, LotKey, Quantity, Role, Roles};
+use crate::domain::{EventType, LotKey, Quantity, Role};
 use crate::record::{self, Record};
 use chrono::{DateTime, FixedOffset};
 use diesel::QueryResult;
@@ -106,7 +106,7 @@ pub fn replay<'a>(
 /// Retailers among these organizations.
 fn retailers(rows: &[OrgRow]) -> HashMap<String, OrgRow> {
     rows.iter()
-        .filter(|o| Roles::from_stored(&o.roles).is_ok_and(|r| r.contains(Role::Retailer)))
+        .filter(|o| o.has_role(Role::Retailer))
         .map(|o| (o.id.clone(), o.clone()))
         .collect()
 }

@@ -18,6 +18,13 @@ pub struct OrgRow {
     pub created_at: NaiveDateTime,
 }
 
+impl OrgRow {
+    /// Whether the organization holds a role (stored roles that do not parse hold none).
+    pub fn has_role(&self, role: crate::domain::Role) -> bool {
+        crate::domain::Roles::from_stored(&self.roles).is_ok_and(|r| r.contains(role))
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = signing_keys)]

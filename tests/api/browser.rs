@@ -41,12 +41,8 @@ fn headless(
         .expect("chromium runs")
 }
 
-#[test]
-fn the_demo_page_renders_in_chromium_on_a_phone_and_a_desktop_in_both_languages() {
-    let Some(browser) = chromium() else {
-        eprintln!("note: browser test skipped: no chromium on PATH (apt-get install chromium)");
-        return;
-    };
+/// A server over the seeded demo story, in a temporary directory; and where screenshots go.
+fn demo_server() -> (tempfile::TempDir, String, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
@@ -55,6 +51,16 @@ fn the_demo_page_renders_in_chromium_on_a_phone_and_a_desktop_in_both_languages(
     let base = serve(&database_url);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
     std::fs::create_dir_all(&shots).unwrap();
+    (dir, base, shots)
+}
+
+#[test]
+fn the_demo_page_renders_in_chromium_on_a_phone_and_a_desktop_in_both_languages() {
+    let Some(browser) = chromium() else {
+        eprintln!("note: browser test skipped: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let (dir, base, shots) = demo_server();
     for (lang, verified, buy, pickup, harvested) in [
         ("zh-Hant", "紀錄完整可信", "線上購買", "門市取貨", "採收"),
         (
@@ -123,14 +129,7 @@ fn the_shop_a_reservation_and_an_embedding_page_render_in_chromium() {
         eprintln!("note: browser test skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
-    truetrace::demo::seed(&services, &dir.path().join("demo")).unwrap();
-    drop(services);
-    let base = serve(&database_url);
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
+    let (dir, base, shots) = demo_server();
     let dom = |name: &str, url: &str| {
         let out = headless(
             browser,

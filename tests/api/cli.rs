@@ -10,6 +10,7 @@ fn truetrace(database_url: &str, args: &[&str]) -> Output {
         .args(args)
         .env("TRUETRACE_DATABASE_URL", database_url)
         .env("TRUETRACE_ADMIN_TOKEN", TOKEN)
+        .env("TRUETRACE_SECRET_KEY", SECRET_KEY)
         .env("RUST_LOG", "warn")
         .output()
         .expect("the binary runs")
@@ -239,6 +240,7 @@ fn start_serve(database_url: &str) -> (std::process::Child, String, Vec<String>)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TRUETRACE_DATABASE_URL", database_url)
         .env_remove("TRUETRACE_ADMIN_TOKEN")
+        .env("TRUETRACE_SECRET_KEY", SECRET_KEY)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -324,4 +326,117 @@ fn serve_generates_an_admin_token_once_and_stores_only_its_hash() {
     assert!(rotated.status.success());
     assert!(stdout(&rotated).contains("new admin token"));
     assert_ne!(stored_token_hash(&path), stored);
+}
+
+#[test]
+fn the_operator_enables_a_hosted_key_invites_staff_and_sets_embed_origins_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("omo.db").display());
+    let store = json_out(&truetrace(
+        &db,
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Green Leaf",
+            "--role",
+            "retailer",
+        ],
+    ));
+    let id = store["id"].as_str().unwrap();
+
+    // Without TRUETRACE_SECRET_KEY, the key file is created with mode 0600 and reused.
+    let secret = dir.path().join("secret.key");
+    let enable = |secret: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_truetrace"))
+            .args(["admin", "enable-hosted-key", "--org", id])
+            .env("TRUETRACE_DATABASE_URL", &db)
+            .env("TRUETRACE_SECRET_KEY_FILE", secret)
+            .env_remove("TRUETRACE_SECRET_KEY")
+            .output()
+            .unwrap()
+    };
+    let first = json_out(&enable(&secret));
+    assert_eq!(first["hosted"], true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(
+        json_out(&enable(&secret))["keyid"],
+        first["keyid"],
+        "idempotent"
+    );
+    let orgs = json_out(&truetrace(&db, &["admin", "list-orgs"]));
+    assert_eq!(orgs[0]["keys"][0]["hosted"], true, "{orgs}");
+    let unknown = truetrace(&db, &["admin", "enable-hosted-key", "--org", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("not_found"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let invite = truetrace(
+        &db,
+        &[
+            "admin",
+            "invite",
+            "--org",
+            id,
+            "--email",
+            "Mei@GreenLeaf.tw",
+            "--admin",
+        ],
+    );
+    assert!(invite.status.success(), "{}", stderr(&invite));
+    assert!(
+        stdout(&invite).contains("send this link to mei@greenleaf.tw")
+            && stdout(&invite).contains("/invite/")
+    );
+    let bad = truetrace(
+        &db,
+        &["admin", "invite", "--org", id, "--email", "not-an-address"],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("is not an e-mail address"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let set = json_out(&truetrace(
+        &db,
+        &[
+            "admin",
+            "set-embed-origins",
+            "--org",
+            id,
+            "--origin",
+            "https://shop.example.com/",
+        ],
+    ));
+    assert_eq!(
+        set["origins"],
+        serde_json::json!(["https://shop.example.com"])
+    );
+    let bad = truetrace(
+        &db,
+        &[
+            "admin",
+            "set-embed-origins",
+            "--org",
+            id,
+            "--origin",
+            "ftp://x",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("must look like https://"),
+        "{}",
+        stderr(&bad)
+    );
 }

@@ -11,6 +11,8 @@ use truetrace::settings::Settings;
 use truetrace::startup::Application;
 
 pub const TOKEN: &str = "test-admin-token";
+/// The secret key that seals hosted keys in tests (never a file in the source tree).
+pub const SECRET_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const PADDY: &str = "04712345000015";
 pub const RICE: &str = "04712345000022";
 
@@ -89,7 +91,7 @@ pub fn settings(database_url: &str) -> Settings {
         workers: Some(2),
         static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 4,
-        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key: Some(SECRET_KEY.into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
     }

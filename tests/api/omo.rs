@@ -729,3 +729,66 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         assert_eq!(clerk.get("/dashboard").status, 303);
     }
 }
+
+#[test]
+fn bad_input_to_the_new_admin_calls_and_pages_is_refused_with_a_message() {
+    let s = shop(Backend::Sqlite, "3");
+    let unknown = "01890000-0000-7000-8000-000000000009";
+    let bad_email = s.app.admin_post(
+        &format!("/api/v1/orgs/{}/invites", s.store.id),
+        &json!({"email": "nobody"}),
+    );
+    assert_eq!((bad_email.status, bad_email.code()), (422, "invalid_field"));
+    let extra = s.app.admin_post(
+        &format!("/api/v1/orgs/{}/invites", s.store.id),
+        &json!({"email": "a@b.tw", "role": "boss"}),
+    );
+    assert_eq!(
+        extra.status, 400,
+        "unknown fields are refused: {:?}",
+        extra.body
+    );
+    assert_eq!(
+        s.app
+            .admin_post(
+                &format!("/api/v1/orgs/{unknown}/invites"),
+                &json!({"email": "a@b.tw"})
+            )
+            .status,
+        404
+    );
+    assert_eq!(
+        s.app
+            .admin_post(&format!("/api/v1/orgs/{unknown}/hosted-key"), &json!({}))
+            .status,
+        404
+    );
+    let no_token = s
+        .app
+        .post_raw(&format!("/api/v1/orgs/{}/hosted-key", s.store.id), b"{}");
+    assert_eq!((no_token.status, no_token.code()), (401, "unauthorized"));
+
+    let mut b = Browser::new(&s.app.address);
+    for (path, status, message) in [
+        ("/go/04712345000023", 400, "check digit"),
+        (&format!("/go/{GREENS}") as &str, 404, "no online listing"),
+        ("/go/04712345000053", 404, "no product with GTIN"),
+        ("/shop/04712345000023", 400, "check digit"),
+        ("/shop/04712345000053", 404, "no product with GTIN"),
+        ("/stores/nope", 404, "no store"),
+        ("/pickup/ABCDE-FGHJK", 404, "no reservation has this code"),
+        (
+            "/invite/made-up-token",
+            404,
+            "unknown, already used or expired",
+        ),
+    ] {
+        let page = b.get(path);
+        assert_eq!(page.status, status, "{path}: {}", page.body);
+        assert!(page.body.contains(message), "{path}: {}", page.body);
+    }
+    // A lot code that is not one is dropped from the click, not passed on to the shop.
+    let click = b.get(&format!("/go/{RICE}?lot=%3Cscript%3E&ch=qr"));
+    assert_eq!(click.status, 303);
+    assert!(!click.location.contains("lot="), "{}", click.location);
+}

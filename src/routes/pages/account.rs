@@ -2,11 +2,12 @@
 //! admins invite staff there), and the dashboard with its CSV download.
 
 use super::lang::Choice;
-use super::{choose_lang, error_of, html_builder};
+use super::{PageError, choose_lang, failing, html_builder};
 use crate::accounts::{self, Staff};
 use crate::dashboard::{self, Coverage};
+use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, lots, orgs, products, reservations};
-use crate::domain::{Role, Roles};
+use crate::domain::Role;
 use crate::error::AppError;
 use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, WentRow};
 use crate::provenance::OrgView;
@@ -20,24 +21,19 @@ use chrono::Utc;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+/// A page that must not be cached (it holds a CSRF token or an account's data).
 fn respond(
-    req: &HttpRequest,
     choice: &Choice,
     status: StatusCode,
-    body: Result<String, AppError>,
+    body: String,
     cookie: Option<Cookie<'static>>,
-) -> HttpResponse {
-    match body {
-        Ok(body) => {
-            let mut builder = html_builder(status, choice);
-            builder.insert_header((header::CACHE_CONTROL, "no-store"));
-            if let Some(cookie) = cookie {
-                builder.cookie(cookie);
-            }
-            builder.body(body)
-        }
-        Err(e) => error_of(req, choice, &e),
+) -> Result<HttpResponse, PageError> {
+    let mut builder = html_builder(status, choice);
+    builder.insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(cookie) = cookie {
+        builder.cookie(cookie);
     }
+    Ok(builder.body(body))
 }
 
 /// Only same-site paths are followed after login.
@@ -68,11 +64,9 @@ fn login_page(
     email: String,
     next: String,
     error: Option<String>,
-) -> HttpResponse {
-    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf,
-        Err(e) => return error_of(req, choice, &e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let csrf =
+        accounts::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let page = LoginPage {
         zh: choice.zh,
         lang_switch: super::lang::switch_link(req.path(), choice.zh),
@@ -81,13 +75,10 @@ fn login_page(
         email,
         error,
     };
-    respond(
-        req,
-        choice,
-        status,
-        page.render().map_err(AppError::internal),
-        csrf.cookie,
-    )
+    let body = page
+        .render()
+        .map_err(|e| failing(req, choice)(AppError::internal(e)))?;
+    respond(choice, status, body, csrf.cookie)
 }
 
 #[derive(Deserialize)]
@@ -99,7 +90,7 @@ pub async fn login_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     q: web::Query<NextQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     login_page(
         &req,
@@ -116,22 +107,20 @@ pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
+    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let (email, password) = (form.email.clone(), form.password);
     match with_conn(&state, move |conn| accounts::login(conn, &email, &password)).await {
-        Ok(token) => HttpResponse::SeeOther()
+        Ok(token) => Ok(HttpResponse::SeeOther()
             .cookie(accounts::session_cookie(
                 &token,
                 state.settings.secure_cookies(),
             ))
             .insert_header((header::LOCATION, next))
-            .finish(),
+            .finish()),
         Err(e @ AppError::Unauthorized(_)) => login_page(
             &req,
             &state,
@@ -141,7 +130,7 @@ pub async fn login(
             next,
             Some(e.to_string()),
         ),
-        Err(e) => error_of(&req, &choice, &e),
+        Err(e) => Err(failing(&req, &choice)(e)),
     }
 }
 
@@ -156,19 +145,17 @@ pub async fn logout(
     state: web::Data<AppState>,
     staff: Staff,
     form: web::Form<CsrfForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
+    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let session = staff.session.clone();
-    if let Err(e) = with_conn(&state, move |conn| accounts::logout(conn, &session)).await {
-        return error_of(&req, &choice, &e);
-    }
-    HttpResponse::SeeOther()
+    with_conn(&state, move |conn| accounts::logout(conn, &session))
+        .await
+        .map_err(failing(&req, &choice))?;
+    Ok(HttpResponse::SeeOther()
         .cookie(accounts::expired_session_cookie())
         .insert_header((header::LOCATION, "/login"))
-        .finish()
+        .finish())
 }
 
 #[derive(Deserialize, Default)]
@@ -189,11 +176,9 @@ async fn invite_page(
     status: StatusCode,
     name: String,
     error: Option<String>,
-) -> HttpResponse {
-    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf,
-        Err(e) => return error_of(req, choice, &e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let csrf =
+        accounts::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let (zh, switch, csrf_token) = (
         choice.zh,
         super::lang::switch_link(req.path(), choice.zh),
@@ -214,15 +199,16 @@ async fn invite_page(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    respond(req, choice, status, body, csrf.cookie)
+    .await
+    .map_err(failing(req, choice))?;
+    respond(choice, status, body, csrf.cookie)
 }
 
 pub async fn invite_form(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     invite_page(
         &req,
@@ -241,12 +227,10 @@ pub async fn accept_invite(
     state: web::Data<AppState>,
     token: web::Path<String>,
     form: web::Form<InviteForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let form = form.into_inner();
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
+    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let token = token.into_inner();
     let (t, name, password) = (token.clone(), form.name.clone(), form.password);
     let created = with_conn(&state, move |conn| {
@@ -255,13 +239,13 @@ pub async fn accept_invite(
     })
     .await;
     match created {
-        Ok(session) => HttpResponse::SeeOther()
+        Ok(session) => Ok(HttpResponse::SeeOther()
             .cookie(accounts::session_cookie(
                 &session,
                 state.settings.secure_cookies(),
             ))
             .insert_header((header::LOCATION, "/account"))
-            .finish(),
+            .finish()),
         Err(e @ AppError::InvalidField(_)) => {
             let status = actix_web::ResponseError::status_code(&e);
             invite_page(
@@ -275,12 +259,8 @@ pub async fn accept_invite(
             )
             .await
         }
-        Err(e) => error_of(&req, &choice, &e),
+        Err(e) => Err(failing(&req, &choice)(e)),
     }
-}
-
-fn has(org: &crate::db::rows::OrgRow, role: Role) -> bool {
-    Roles::from_stored(&org.roles).is_ok_and(|r| r.contains(role))
 }
 
 async fn account_page(
@@ -291,11 +271,10 @@ async fn account_page(
     status: StatusCode,
     new_invite: Option<String>,
     error: Option<String>,
-) -> HttpResponse {
-    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf.token,
-        Err(e) => return error_of(req, choice, &e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let csrf = accounts::csrf_for(req, state.settings.secure_cookies())
+        .map_err(failing(req, choice))?
+        .token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let (user, org) = (staff.user.clone(), staff.org.clone());
     let body = with_conn(state, move |conn| {
@@ -310,7 +289,7 @@ async fn account_page(
         AccountPage {
             zh,
             lang_switch: switch,
-            is_store: has(&org, Role::Retailer),
+            is_store: org.has_role(Role::Retailer),
             hosted_key: hosted_keys::of_org(conn, &org.id)?.map(|k| k.keyid),
             org: OrgView::from(&org),
             user,
@@ -323,11 +302,16 @@ async fn account_page(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    respond(req, choice, status, body, None)
+    .await
+    .map_err(failing(req, choice))?;
+    respond(choice, status, body, None)
 }
 
-pub async fn account(req: HttpRequest, state: web::Data<AppState>, staff: Staff) -> HttpResponse {
+pub async fn account(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     account_page(&req, &state, &choice, &staff, StatusCode::OK, None, None).await
 }
@@ -349,17 +333,13 @@ pub async fn invite(
     state: web::Data<AppState>,
     staff: Staff,
     form: web::Form<NewInviteForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
+    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     if !staff.user.is_admin {
-        return error_of(
-            &req,
-            &choice,
-            &AppError::Forbidden("only your organization's admins can invite staff".into()),
-        );
+        return Err(failing(&req, &choice)(AppError::Forbidden(
+            "only your organization's admins can invite staff".into(),
+        )));
     }
     let (org, email, admin, public_url) = (
         staff.org.id.clone(),
@@ -397,7 +377,7 @@ pub async fn invite(
             )
             .await
         }
-        Err(e) => error_of(&req, &choice, &e),
+        Err(e) => Err(failing(&req, &choice)(e)),
     }
 }
 
@@ -421,16 +401,12 @@ pub async fn dashboard(
     state: web::Data<AppState>,
     staff: Staff,
     q: web::Query<DaysQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let days = match days(&q) {
-        Ok(d) => d,
-        Err(e) => return error_of(&req, &choice, &e),
-    };
-    let csrf = match accounts::csrf_for(&req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf.token,
-        Err(e) => return error_of(&req, &choice, &e),
-    };
+    let days = days(&q).map_err(failing(&req, &choice))?;
+    let csrf = accounts::csrf_for(&req, state.settings.secure_cookies())
+        .map_err(failing(&req, &choice))?
+        .token;
     if let Err(e) = state.activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the dashboard failed");
     }
@@ -446,25 +422,35 @@ pub async fn dashboard(
         let summary = dashboard::summarize(&rows, today, days);
         let names = Names::load(conn, &summary)?;
         // Where the lots it made went: who holds each now.
-        let mut went = Vec::new();
         let mut followed: Vec<&(String, String)> = coverage.lots.iter().collect();
         followed.sort();
+        let mut held = Vec::new();
         for (gtin, lot) in followed.into_iter().take(100) {
-            if let Some(row) = lots::find(conn, gtin, lot)? {
-                let holder = orgs::find(conn, &row.custodian)?;
-                went.push(WentRow {
-                    product: names.product(gtin, zh),
-                    lot: lot.clone(),
-                    href: format!(
-                        "/01/{gtin}/10/{}",
-                        crate::domain::digital_link::path_segment(lot)
-                    ),
-                    holder: holder.as_ref().map(OrgView::from),
-                    is_store: holder.as_ref().is_some_and(|h| has(h, Role::Retailer)),
-                });
-            }
+            held.extend(lots::find(conn, gtin, lot)?);
         }
-        let reservations = if has(&org, Role::Retailer) {
+        let custodians: Vec<String> = held.iter().map(|l| l.custodian.clone()).collect();
+        let holders: HashMap<String, OrgRow> = orgs::by_ids(conn, &custodians)?
+            .into_iter()
+            .map(|o| (o.id.clone(), o))
+            .collect();
+        let went = held
+            .iter()
+            .map(|row| {
+                let holder = holders.get(&row.custodian);
+                WentRow {
+                    product: names.product(&row.gtin, zh),
+                    lot: row.lot.clone(),
+                    href: format!(
+                        "/01/{}/10/{}",
+                        row.gtin,
+                        crate::domain::digital_link::path_segment(&row.lot)
+                    ),
+                    holder: holder.map(OrgView::from),
+                    is_store: holder.is_some_and(|h| h.has_role(Role::Retailer)),
+                }
+            })
+            .collect();
+        let reservations = if org.has_role(Role::Retailer) {
             reservations::of_store(conn, &org.id, 20)?
                 .iter()
                 .map(|r| super::pickup::view(r, names.product(&r.gtin, zh)))
@@ -498,14 +484,15 @@ pub async fn dashboard(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    respond(&req, &choice, StatusCode::OK, body, None)
+    .await
+    .map_err(failing(&req, &choice))?;
+    respond(&choice, StatusCode::OK, body, None)
 }
 
 /// Product and store names for the dashboard's tables.
 struct Names {
-    products: HashMap<String, crate::db::rows::ProductRow>,
-    stores: HashMap<String, crate::db::rows::OrgRow>,
+    products: HashMap<String, ProductRow>,
+    stores: HashMap<String, OrgRow>,
 }
 
 impl Names {
@@ -553,12 +540,9 @@ pub async fn dashboard_csv(
     state: web::Data<AppState>,
     staff: Staff,
     q: web::Query<DaysQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let days = match days(&q) {
-        Ok(d) => d,
-        Err(e) => return error_of(&req, &choice, &e),
-    };
+    let days = days(&q).map_err(failing(&req, &choice))?;
     if let Err(e) = state.activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the CSV failed");
     }
@@ -577,16 +561,14 @@ pub async fn dashboard_csv(
             .collect();
         Ok(dashboard::csv(&rows, &names))
     })
-    .await;
-    match csv {
-        Ok(csv) => HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"truetrace-activity-{days}d.csv\""),
-            ))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(csv),
-        Err(e) => error_of(&req, &choice, &e),
-    }
+    .await
+    .map_err(failing(&req, &choice))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"truetrace-activity-{days}d.csv\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(csv))
 }

@@ -4,7 +4,7 @@
 //! Who may frame a card is the brand's choice: `Content-Security-Policy: frame-ancestors` lists
 //! the brand's configured origins, or allows any site when the brand has configured none.
 
-use super::{choose_lang, error_of, html_builder};
+use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::activity::{Channel, Kind};
 use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
@@ -37,16 +37,14 @@ async fn card(
     state: web::Data<AppState>,
     gtin: String,
     lot: Option<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let gtin = match Gtin::parse(&gtin) {
-        Ok(g) => g,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
-    let lot = match lot.map(|l| LotCode::parse(&l)).transpose() {
-        Ok(l) => l,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
+    let fail = failing(&req, &choice);
+    let gtin = path_gtin(&gtin).map_err(&fail)?;
+    let lot = lot
+        .map(|l| LotCode::parse(&l))
+        .transpose()
+        .map_err(|e| fail(AppError::Malformed(e)))?;
     // Cached like the provenance page: until the next record, 5 s at most.
     let key = (
         format!("/embed/{gtin}"),
@@ -54,15 +52,44 @@ async fn card(
         choice.zh,
     );
     let generation = state.ledger.generation();
-    let gtin_text = gtin.to_string();
-    if let Some(page) = state.pages.get(&key, generation) {
-        state
-            .activity
-            .record(Kind::EmbedView, Channel::Embed, &gtin_text, &page.etag, "");
-        return card_response(&choice, page.csp.unwrap_or_default(), page.body);
-    }
-    let (zh, verdicts, public_url) = (choice.zh, state.verdicts.clone(), state.public_url.clone());
-    let loaded = with_conn(&state, move |conn| {
+    let page = match state.pages.get(&key, generation) {
+        Some(page) => page,
+        None => {
+            let page = render_card(&state, gtin.clone(), lot, choice.zh, generation)
+                .await
+                .map_err(&fail)?;
+            state.pages.put(key, page.clone());
+            page
+        }
+    };
+    // The lot shown is kept in the cached page's etag (the latest one when none was asked for).
+    state.activity.record(
+        Kind::EmbedView,
+        Channel::Embed,
+        gtin.as_str(),
+        &page.etag,
+        "",
+    );
+    Ok(html_builder(StatusCode::OK, &choice)
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            page.csp.unwrap_or_default(),
+        ))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .body(page.body))
+}
+
+/// Renders the card of a lot (the product's latest when none is named), with the brand's
+/// `frame-ancestors` policy.
+async fn render_card(
+    state: &web::Data<AppState>,
+    gtin: Gtin,
+    lot: Option<LotCode>,
+    zh: bool,
+    generation: u64,
+) -> Result<provenance::CachedPage, AppError> {
+    let (verdicts, public_url) = (state.verdicts.clone(), state.public_url.clone());
+    with_conn(state, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lot = match lot {
@@ -81,63 +108,39 @@ async fn card(
             Some(brand) => orgs::embed_origins(conn, brand)?,
             None => Vec::new(),
         };
-        let page_href = format!("{}?src=embed", lot_uri(&public_url, &gtin, &lot));
-        let (name, _) = super::shop::names(&product, zh);
-        let last = p.steps.last().cloned();
+        let lot_path = path_segment(lot.as_str());
         let body = EmbedCard {
             zh,
-            product_name: name,
+            product_name: super::shop::names(&product, zh).0,
             image: product.image_url.clone(),
             price: super::shop::price_line(&product),
-            buy_href: product.listing_url.as_ref().map(|_| {
-                format!(
-                    "{public_url}/go/{gtin}?ch=embed&lot={}",
-                    path_segment(lot.as_str())
-                )
-            }),
-            pickup_href: format!(
-                "{public_url}/shop/{gtin}/pickup?ch=embed&lot={}",
-                path_segment(lot.as_str())
-            ),
-            page_href,
-            last_step: last,
+            buy_href: product
+                .listing_url
+                .as_ref()
+                .map(|_| format!("{public_url}/go/{gtin}?ch=embed&lot={lot_path}")),
+            pickup_href: format!("{public_url}/shop/{gtin}/pickup?ch=embed&lot={lot_path}"),
+            page_href: format!("{}?src=embed", lot_uri(&public_url, &gtin, &lot)),
+            last_step: p.steps.last().cloned(),
             p: &p,
         }
         .render()
         .map_err(AppError::internal)?;
-        Ok((body, origins, gtin, lot))
+        Ok(provenance::CachedPage {
+            generation,
+            rendered: std::time::Instant::now(),
+            etag: lot.to_string(),
+            csp: Some(frame_ancestors(&origins)),
+            body: web::Bytes::from(body),
+        })
     })
-    .await;
-    match loaded {
-        Ok((body, origins, gtin, lot)) => {
-            state.activity.record(
-                Kind::EmbedView,
-                Channel::Embed,
-                gtin.as_str(),
-                lot.as_str(),
-                "",
-            );
-            html_builder(StatusCode::OK, &choice)
-                .insert_header((header::CONTENT_SECURITY_POLICY, frame_ancestors(&origins)))
-                .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-                .body(body)
-        }
-        Err(e) => error_of(&req, &choice, &e),
-    }
-}
-
-fn card_response(choice: &super::lang::Choice, csp: String, body: web::Bytes) -> HttpResponse {
-    html_builder(StatusCode::OK, choice)
-        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .body(body)
+    .await
 }
 
 pub async fn lot_card(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let (gtin, lot) = path.into_inner();
     card(req, state, gtin, Some(lot)).await
 }
@@ -146,7 +149,7 @@ pub async fn product_card(
     req: HttpRequest,
     state: web::Data<AppState>,
     gtin: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     card(req, state, gtin.into_inner(), None).await
 }
 

@@ -61,12 +61,58 @@ pub fn error_page(
     html(status, choice, page.render())
 }
 
-/// An application error as a page in the visitor's language.
-pub fn error_of(req: &HttpRequest, choice: &Choice, e: &AppError) -> HttpResponse {
-    if let AppError::Internal(cause) | AppError::Unavailable(cause) = e {
-        tracing::error!(code = e.code(), %cause, "page failed");
+/// An error on a page route: answered as the error page, in the visitor's language, with the
+/// application error's status and message. Handlers return it with `?` (see `failing`).
+#[derive(Debug)]
+pub struct PageError {
+    error: AppError,
+    zh: bool,
+    path: String,
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
     }
-    error_page(req, choice, e.status_code(), e.to_string())
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.error.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let AppError::Internal(cause) | AppError::Unavailable(cause) = &self.error {
+            tracing::error!(code = self.error.code(), %cause, "page failed");
+        }
+        let status = self.status_code();
+        let page = ErrorPage {
+            zh: self.zh,
+            lang_switch: lang::switch_link(&self.path, self.zh),
+            status: status.as_u16(),
+            detail: self.error.to_string(),
+        };
+        let choice = Choice {
+            zh: self.zh,
+            remember: None,
+        };
+        html(status, &choice, page.render())
+    }
+}
+
+/// Turns application errors into error pages for this request: `.map_err(&fail)?`.
+pub fn failing(req: &HttpRequest, choice: &Choice) -> impl Fn(AppError) -> PageError + use<> {
+    let (zh, path) = (choice.zh, req.path().to_owned());
+    move |error| PageError {
+        error,
+        zh,
+        path: path.clone(),
+    }
+}
+
+/// A GTIN from a page's path; a malformed one is the visitor's error (400).
+pub fn path_gtin(text: &str) -> Result<crate::domain::Gtin, AppError> {
+    crate::domain::Gtin::parse(text).map_err(AppError::Malformed)
 }
 
 #[derive(serde::Deserialize)]

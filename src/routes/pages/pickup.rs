@@ -4,12 +4,12 @@
 
 use super::lang::Choice;
 use super::shop::{Visit, by_store, names};
-use super::{choose_lang, error_of, html_builder};
+use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::accounts::{self, Staff};
 use crate::activity::{Channel, Kind};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
-use crate::domain::Gtin;
+use crate::domain::{Gtin, Role};
 use crate::error::AppError;
 use crate::pages::{
     PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
@@ -60,11 +60,9 @@ async fn form_page(
     form: ReserveForm,
     status: StatusCode,
     error: Option<String>,
-) -> HttpResponse {
-    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf,
-        Err(e) => return error_of(req, choice, &e),
-    };
+) -> Result<HttpResponse, PageError> {
+    let fail = failing(req, choice);
+    let csrf = accounts::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let visit = Visit {
@@ -74,7 +72,7 @@ async fn form_page(
     };
     let token = csrf.token.clone();
     let minutes = state.settings.reservation_minutes;
-    let rendered = with_conn(state, move |conn| {
+    let body = with_conn(state, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lines = stock::of_product(conn, gtin.as_str())?;
@@ -93,17 +91,14 @@ async fn form_page(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    let mut response = match rendered {
-        Ok(body) => html_builder(status, choice)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body),
-        Err(e) => return error_of(req, choice, &e),
-    };
+    .await
+    .map_err(&fail)?;
+    let mut page = html_builder(status, choice);
+    page.insert_header((header::CACHE_CONTROL, "no-store"));
     if let Some(cookie) = csrf.cookie {
-        let _ = response.add_cookie(&cookie);
+        page.cookie(cookie);
     }
-    response
+    Ok(page.body(body))
 }
 
 /// `GET /shop/{gtin}/pickup`: the reservation form.
@@ -112,12 +107,9 @@ pub async fn form(
     state: web::Data<AppState>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let gtin = match Gtin::parse(&gtin) {
-        Ok(gtin) => gtin,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
+    let gtin = path_gtin(&gtin).map_err(failing(&req, &choice))?;
     let form = ReserveForm {
         store: visit.store().unwrap_or_default().to_owned(),
         lot: visit.lot.clone().unwrap_or_default(),
@@ -135,16 +127,12 @@ pub async fn reserve(
     state: web::Data<AppState>,
     gtin: web::Path<String>,
     form: web::Form<ReserveForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
+    let fail = failing(&req, &choice);
     let form = form.into_inner();
-    let gtin = match Gtin::parse(&gtin) {
-        Ok(gtin) => gtin,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
+    let gtin = path_gtin(&gtin).map_err(&fail)?;
+    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let minutes = state.settings.reservation_minutes;
     let (g, f) = (gtin.to_string(), form.clone());
     match with_conn(&state, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
@@ -157,11 +145,10 @@ pub async fn reserve(
                 &row.lot,
                 &row.store_org,
             );
-            HttpResponse::SeeOther()
+            Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/pickup/{}", row.code)))
-                .finish()
+                .finish())
         }
-        Err(AppError::NotFound(m)) => error_of(&req, &choice, &AppError::NotFound(m)),
         Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
             form_page(
@@ -175,7 +162,7 @@ pub async fn reserve(
             )
             .await
         }
-        Err(e) => error_of(&req, &choice, &e),
+        Err(e) => Err(fail(e)),
     }
 }
 
@@ -184,12 +171,12 @@ pub async fn reservation(
     req: HttpRequest,
     state: web::Data<AppState>,
     code: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let public_url = state.public_url.clone();
-    let rendered = with_conn(&state, move |conn| {
+    let body = with_conn(&state, move |conn| {
         let row = pickup::find(conn, &code)?;
         let product = products::find(conn, &row.gtin)?;
         let store = orgs::find(conn, &row.store_org)?
@@ -213,26 +200,23 @@ pub async fn reservation(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    match rendered {
-        Ok(body) => html_builder(StatusCode::OK, &choice)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header(("Referrer-Policy", "no-referrer"))
-            .body(body),
-        Err(e) => error_of(&req, &choice, &e),
-    }
+    .await
+    .map_err(failing(&req, &choice))?;
+    Ok(html_builder(StatusCode::OK, &choice)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(body))
 }
 
-fn staff_store(staff: &Staff) -> Result<&OrgRow, AppError> {
-    let retailer = crate::domain::Roles::from_stored(&staff.org.roles)
-        .is_ok_and(|r| r.contains(crate::domain::Role::Retailer));
-    if !retailer {
+/// The staff member's organization, when it is a store.
+fn staff_store(staff: &Staff) -> Result<OrgRow, AppError> {
+    if !staff.org.has_role(Role::Retailer) {
         return Err(AppError::Forbidden(format!(
             "{} is not a store: pickups are handed over by store staff",
             staff.org.name
         )));
     }
-    Ok(&staff.org)
+    Ok(staff.org.clone())
 }
 
 #[derive(serde::Deserialize)]
@@ -246,31 +230,20 @@ pub async fn counter(
     state: web::Data<AppState>,
     staff: Staff,
     query: web::Query<CodeQuery>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
+    let fail = failing(&req, &choice);
     if let Some(code) = query.code.as_deref() {
-        // The typed code: forgiving about case and dashes.
-        return match pickup::normalize_code(code) {
-            Some(code) => HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, format!("/staff/pickups/{code}")))
-                .finish(),
-            None => error_of(
-                &req,
-                &choice,
-                &AppError::NotFound(
-                    "no reservation has this code: check it and type it again (10 letters and digits)"
-                        .into(),
-                ),
-            ),
-        };
+        // The typed code, forgiving about case and dashes.
+        let code = pickup::normalize_code(code).ok_or_else(|| fail(pickup::unknown_code()))?;
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("/staff/pickups/{code}")))
+            .finish());
     }
-    let store = match staff_store(&staff) {
-        Ok(store) => store.clone(),
-        Err(e) => return error_of(&req, &choice, &e),
-    };
+    let store = staff_store(&staff).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let rendered = with_conn(&state, move |conn| {
+    let body = with_conn(&state, move |conn| {
         let rows = reservations::of_store(conn, &store.id, 50)?;
         let mut recent = Vec::new();
         for row in &rows {
@@ -287,15 +260,14 @@ pub async fn counter(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    match rendered {
-        Ok(body) => html_builder(StatusCode::OK, &choice)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body),
-        Err(e) => error_of(&req, &choice, &e),
-    }
+    .await
+    .map_err(&fail)?;
+    Ok(html_builder(StatusCode::OK, &choice)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
 }
 
+/// One reservation at the store's counter, with what the last action did.
 async fn staff_page(
     req: &HttpRequest,
     state: &web::Data<AppState>,
@@ -304,29 +276,21 @@ async fn staff_page(
     code: String,
     status: StatusCode,
     outcome: Option<Result<String, String>>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
+    let fail = failing(req, choice);
     let (message, error) = match outcome {
         Some(Ok(message)) => (Some(message), None),
         Some(Err(error)) => (None, Some(error)),
         None => (None, None),
     };
-    let store = match staff_store(staff) {
-        Ok(store) => store.clone(),
-        Err(e) => return error_of(req, choice, &e),
-    };
-    let csrf = match accounts::csrf_for(req, state.settings.secure_cookies()) {
-        Ok(csrf) => csrf.token,
-        Err(e) => return error_of(req, choice, &e),
-    };
+    let store = staff_store(staff).map_err(&fail)?;
+    let csrf = accounts::csrf_for(req, state.settings.secure_cookies())
+        .map_err(&fail)?
+        .token;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let rendered = with_conn(state, move |conn| {
-        let row = pickup::find(conn, &code)?;
-        if row.store_org != store.id {
-            return Err(AppError::Forbidden(
-                "this reservation is for another store: only that store's staff can open it".into(),
-            ));
-        }
+    let body = with_conn(state, move |conn| {
+        let row = pickup::find_for_store(conn, &code, &store)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
         let r = view(&row, name);
@@ -343,13 +307,11 @@ async fn staff_page(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    match rendered {
-        Ok(body) => html_builder(status, choice)
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body(body),
-        Err(e) => error_of(req, choice, &e),
-    }
+    .await
+    .map_err(&fail)?;
+    Ok(html_builder(status, choice)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body(body))
 }
 
 /// `GET /staff/pickups/{code}`: one reservation, with the handover button.
@@ -358,18 +320,10 @@ pub async fn show(
     state: web::Data<AppState>,
     staff: Staff,
     code: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    staff_page(
-        &req,
-        &state,
-        &choice,
-        &staff,
-        code.into_inner(),
-        StatusCode::OK,
-        None,
-    )
-    .await
+    let code = code.into_inner();
+    staff_page(&req, &state, &choice, &staff, code, StatusCode::OK, None).await
 }
 
 #[derive(serde::Deserialize)]
@@ -385,62 +339,39 @@ pub async fn confirm(
     staff: Staff,
     code: web::Path<String>,
     form: web::Form<CsrfForm>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    if let Err(e) = accounts::check_csrf(&req, &form.csrf) {
-        return error_of(&req, &choice, &e);
-    }
-    let store = match staff_store(&staff) {
-        Ok(store) => store.clone(),
-        Err(e) => return error_of(&req, &choice, &e),
-    };
-    let sealer = match state.sealer() {
-        Ok(sealer) => sealer,
-        Err(e) => return error_of(&req, &choice, &e),
-    };
+    let fail = failing(&req, &choice);
+    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    let store = staff_store(&staff).map_err(&fail)?;
+    let sealer = state.sealer().map_err(&fail)?;
     let code = code.into_inner();
     let handover = Handover {
         ledger: &state.ledger,
         sealer: &sealer,
         activity: &state.activity,
     };
-    match pickup::confirm(handover, &code, &store, &staff.user.id).await {
+    let (status, outcome) = match pickup::confirm(handover, &code, &store, &staff.user.id).await {
         Ok(done) => {
+            let record = done.sell_record.as_deref().unwrap_or_default();
             let message = format!(
                 "handed over: {} × {} recorded as sold (record {})",
                 done.quantity,
                 done.unit,
-                done.sell_record
-                    .as_deref()
-                    .map_or("", |r| &r[..12.min(r.len())])
+                &record[..12.min(record.len())]
             );
-            staff_page(
-                &req,
-                &state,
-                &choice,
-                &staff,
-                code,
-                StatusCode::OK,
-                Some(Ok(message)),
-            )
-            .await
+            (StatusCode::OK, Ok(message))
         }
-        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => error_of(&req, &choice, &e),
+        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
         Err(e) => {
-            let status = actix_web::ResponseError::status_code(&e);
             if let AppError::Internal(cause) | AppError::Unavailable(cause) = &e {
                 tracing::error!(%cause, "handover failed");
             }
-            staff_page(
-                &req,
-                &state,
-                &choice,
-                &staff,
-                code,
-                status,
-                Some(Err(e.to_string())),
+            (
+                actix_web::ResponseError::status_code(&e),
+                Err(e.to_string()),
             )
-            .await
         }
-    }
+    };
+    staff_page(&req, &state, &choice, &staff, code, status, Some(outcome)).await
 }

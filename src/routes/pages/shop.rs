@@ -3,7 +3,7 @@
 //! `/go/{gtin}` counts a click to the online listing before sending the visitor there.
 
 use super::lang::Choice;
-use super::{choose_lang, error_of, html, html_builder};
+use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::activity::{Channel, Kind};
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
@@ -168,16 +168,16 @@ async fn cached(
     choice: &Choice,
     key: (String, String, bool),
     render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let generation = state.ledger.generation();
-    if let Some(page) = state.pages.get(&key, generation) {
-        return html_builder(StatusCode::OK, choice)
-            .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
-            .body(page.body);
-    }
-    match with_conn(state, render).await {
-        Ok(body) => {
-            let body = web::Bytes::from(body);
+    let body = match state.pages.get(&key, generation) {
+        Some(page) => page.body,
+        None => {
+            let body = web::Bytes::from(
+                with_conn(state, render)
+                    .await
+                    .map_err(failing(req, choice))?,
+            );
             state.pages.put(
                 key,
                 CachedPage {
@@ -188,19 +188,19 @@ async fn cached(
                     body: body.clone(),
                 },
             );
-            html_builder(StatusCode::OK, choice)
-                .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
-                .body(body)
+            body
         }
-        Err(e) => error_of(req, choice, &e),
-    }
+    };
+    Ok(html_builder(StatusCode::OK, choice)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+        .body(body))
 }
 
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
     visit: web::Query<Visit>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let visit = visit.into_inner();
     let key = ("/shop".to_owned(), visit.query(), choice.zh);
@@ -227,12 +227,9 @@ pub async fn product(
     state: web::Data<AppState>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let gtin = match Gtin::parse(&gtin) {
-        Ok(gtin) => gtin,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
+    let gtin = path_gtin(&gtin).map_err(failing(&req, &choice))?;
     let visit = visit.into_inner();
     let key = (format!("/shop/{gtin}"), visit.query(), choice.zh);
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
@@ -272,7 +269,7 @@ pub async fn store(
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let id = id.into_inner();
@@ -280,18 +277,18 @@ pub async fn store(
         let store = crate::pickup::find_store(conn, &id)
             .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
         let lines = stock::of_store(conn, &store)?;
-        let mut names: std::collections::HashMap<String, ProductRow> = Default::default();
+        let mut by_gtin: std::collections::HashMap<String, ProductRow> = Default::default();
         let mut out = Vec::new();
         for line in lines {
-            if !names.contains_key(&line.lot.gtin)
+            if !by_gtin.contains_key(&line.lot.gtin)
                 && let Some(p) = products::find(conn, &line.lot.gtin)?
             {
-                names.insert(p.gtin.clone(), p);
+                by_gtin.insert(p.gtin.clone(), p);
             }
-            let product = names.get(&line.lot.gtin);
+            let product = by_gtin.get(&line.lot.gtin);
             let lot_path = path_segment(&line.lot.lot);
             out.push(StoreLine {
-                product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| names_of(p, zh)),
+                product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| names(p, zh).0),
                 gtin: line.lot.gtin.clone(),
                 lot: line.lot.lot.clone(),
                 href: format!("/01/{}/10/{lot_path}?store={}", line.lot.gtin, store.id),
@@ -317,15 +314,9 @@ pub async fn store(
         .render()
         .map_err(AppError::internal)
     })
-    .await;
-    match rendered {
-        Ok(body) => html(StatusCode::OK, &choice, Ok(body)),
-        Err(e) => error_of(&req, &choice, &e),
-    }
-}
-
-fn names_of(product: &ProductRow, zh: bool) -> String {
-    names(product, zh).0
+    .await
+    .map_err(failing(&req, &choice))?;
+    Ok(html_builder(StatusCode::OK, &choice).body(rendered))
 }
 
 /// `/go/{gtin}`: counts a click to the product's online listing and redirects there, with the
@@ -335,12 +326,10 @@ pub async fn go(
     state: web::Data<AppState>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
-) -> HttpResponse {
+) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    let gtin = match Gtin::parse(&gtin) {
-        Ok(gtin) => gtin,
-        Err(e) => return error_of(&req, &choice, &AppError::Malformed(e)),
-    };
+    let fail = failing(&req, &choice);
+    let gtin = path_gtin(&gtin).map_err(&fail)?;
     let visit = visit.into_inner();
     let lot = visit
         .lot
@@ -348,7 +337,7 @@ pub async fn go(
         .filter(|l| LotCode::parse(l).is_ok())
         .map(str::to_owned);
     let (g, l) = (gtin.clone(), lot.clone());
-    let found = with_conn(&state, move |conn| {
+    let (product, lot_exists) = with_conn(&state, move |conn| {
         let product = products::find(conn, g.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
         let lot_exists = match &l {
@@ -357,17 +346,12 @@ pub async fn go(
         };
         Ok((product, lot_exists))
     })
-    .await;
-    let (product, lot_exists) = match found {
-        Ok(found) => found,
-        Err(e) => return error_of(&req, &choice, &e),
-    };
+    .await
+    .map_err(&fail)?;
     let Some(url) = product.listing_url else {
-        return error_of(
-            &req,
-            &choice,
-            &AppError::NotFound("this product has no online listing yet".into()),
-        );
+        return Err(fail(AppError::NotFound(
+            "this product has no online listing yet".into(),
+        )));
     };
     let lot = lot.filter(|_| lot_exists);
     let channel = visit.channel();
@@ -386,8 +370,8 @@ pub async fn go(
     if let Some(lot) = &lot {
         location.push_str(&format!("&lot={}", path_segment(lot)));
     }
-    HttpResponse::SeeOther()
+    Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
+        .finish())
 }
