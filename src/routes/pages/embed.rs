@@ -52,16 +52,12 @@ async fn card(
         choice.zh,
     );
     let generation = state.ledger.generation();
-    let page = match state.pages.get(&key, generation) {
-        Some(page) => page,
-        None => {
-            let page = render_card(&state, gtin.clone(), lot, choice.zh, generation)
-                .await
-                .map_err(&fail)?;
-            state.pages.put(key, page.clone());
-            page
-        }
-    };
+    let render = render_card(&state, gtin.clone(), lot, choice.zh, generation);
+    let page = state
+        .pages
+        .get_or_render(key, generation, render)
+        .await
+        .map_err(&fail)?;
     // The lot shown is kept in the cached page's etag (the latest one when none was asked for).
     state.activity.record(
         Kind::EmbedView,

@@ -170,27 +170,22 @@ async fn cached(
     render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
 ) -> Result<HttpResponse, PageError> {
     let generation = state.ledger.generation();
-    let body = match state.pages.get(&key, generation) {
-        Some(page) => page.body,
-        None => {
-            let body = web::Bytes::from(
-                with_conn(state, render)
-                    .await
-                    .map_err(failing(req, choice))?,
-            );
-            state.pages.put(
-                key,
-                CachedPage {
-                    generation,
-                    rendered: std::time::Instant::now(),
-                    etag: String::new(),
-                    csp: None,
-                    body: body.clone(),
-                },
-            );
-            body
-        }
+    let render = async {
+        let body = with_conn(state, render).await?;
+        Ok(CachedPage {
+            generation,
+            rendered: std::time::Instant::now(),
+            etag: String::new(),
+            csp: None,
+            body: web::Bytes::from(body),
+        })
     };
+    let body = state
+        .pages
+        .get_or_render(key, generation, render)
+        .await
+        .map_err(failing(req, choice))?
+        .body;
     Ok(html_builder(StatusCode::OK, choice)
         .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
         .body(body))
