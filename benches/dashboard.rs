@@ -48,6 +48,14 @@ fn org(conn: &mut truetrace::db::DbConn, name: &str, role: &str) -> truetrace::d
     .expect("org")
 }
 
+/// SplitMix64's finalizer: a fixed, well-spread hash.
+fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 fn run(label: &str, database_url: String) {
     let services = Services::open(&settings(database_url)).expect("services");
     let pool = services.ledger.pool().clone();
@@ -96,10 +104,13 @@ fn run(label: &str, database_url: String) {
     let today = Utc::now().date_naive();
     let activity = &services.activity;
     for i in 0..SCANS {
-        let day = today - Duration::days((i % 90) as i64);
-        let lot = format!("L{}", (i / 90) % LOTS);
+        // Day, lot, kind and store drawn independently of each other (a fixed hash of i), so
+        // the counters spread as real traffic would: about 200,000 of them.
+        let h = mix(i as u64);
+        let day = today - Duration::days((h % 90) as i64);
+        let lot = format!("L{}", (h >> 8) % LOTS as u64);
         // Mostly scans; some embed views, clicks, reservations and pickups.
-        let (kind, channel) = match i % 20 {
+        let (kind, channel) = match (h >> 24) % 20 {
             0..=6 => (Kind::Scan, Channel::Package),
             7..=9 => (Kind::Scan, Channel::Shelf),
             10..=11 => (Kind::Scan, Channel::Direct),
@@ -110,7 +121,9 @@ fn run(label: &str, database_url: String) {
             _ => (Kind::Pickup, Channel::Shelf),
         };
         let store = if channel == Channel::Shelf {
-            stores[i % stores.len()].id.as_str()
+            stores[((h >> 40) % stores.len() as u64) as usize]
+                .id
+                .as_str()
         } else {
             ""
         };
