@@ -5,7 +5,7 @@
 //! waits on a write; a crash loses at most that many seconds of counts.
 
 use crate::db::rows::ActivityRow;
-use crate::db::{DbPool, activity, orgs, write_transaction};
+use crate::db::{DbPool, activity, orgs, rollups, write_transaction};
 use chrono::{NaiveDate, Utc};
 use diesel::QueryResult;
 use std::collections::{HashMap, HashSet};
@@ -223,7 +223,10 @@ impl Activity {
                 count: n,
             })
             .collect();
-        write_transaction(&mut conn, |conn| activity::add(conn, &rows))
+        write_transaction(&mut conn, |conn| {
+            activity::add(conn, &rows)?;
+            rollups::add(conn, &rows)
+        })
     }
 }
 

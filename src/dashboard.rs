@@ -4,77 +4,37 @@
 //! channel for its products. Charts are SVG drawn here, on the server.
 
 use crate::activity::{Channel, Kind};
+use crate::db::DbConn;
+pub use crate::db::activity::Coverage;
+use crate::db::rollups::{self, DayTotal, SeriesTotal};
 use crate::db::rows::{ActivityRow, OrgRow};
-use crate::db::{DbConn, activity, lots, products, records};
 use crate::domain::Role;
 use chrono::{Duration, NaiveDate};
 use diesel::QueryResult;
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-/// The most lots followed forward from an organization's own.
-const MAX_FOLLOWED_LOTS: usize = 20_000;
-
-/// What an organization's dashboard covers.
-#[derive(Debug, Default)]
-pub struct Coverage {
-    /// Products it brands: all their lots.
-    pub brand_gtins: HashSet<String>,
-    /// Lots it created and every lot made from them.
-    pub lots: HashSet<(String, String)>,
-    /// Its own store: activity there.
-    pub store: Option<String>,
-}
+use std::collections::{BTreeMap, HashMap};
 
 impl Coverage {
-    pub fn of(conn: &mut DbConn, org: &OrgRow) -> QueryResult<Self> {
-        let mut coverage = Self::default();
-        if org.has_role(Role::Brand) {
-            coverage.brand_gtins = products::all(conn)?
-                .into_iter()
-                .filter(|p| p.brand_org.as_deref() == Some(org.id.as_str()))
-                .map(|p| p.gtin)
-                .collect();
+    /// What `org`'s dashboard covers: the lots it created and everything made from them, the
+    /// products it brands, and its own store when it is a retailer.
+    pub fn of(org: &OrgRow) -> Self {
+        Self {
+            org: org.id.clone(),
+            store: org.has_role(Role::Retailer).then(|| org.id.clone()),
         }
-        let mut frontier = records::lots_created_by(conn, &org.id)?;
-        while !frontier.is_empty() && coverage.lots.len() < MAX_FOLLOWED_LOTS {
-            let fresh: Vec<(String, String)> = frontier
-                .into_iter()
-                .filter(|l| coverage.lots.insert(l.clone()))
-                .collect();
-            frontier = lots::outputs_of(conn, &fresh)?;
-        }
-        if org.has_role(Role::Retailer) {
-            coverage.store = Some(org.id.clone());
-        }
-        Ok(coverage)
     }
 
-    fn covers(&self, row: &ActivityRow) -> bool {
-        self.brand_gtins.contains(&row.gtin)
-            || self.store.as_deref().is_some_and(|s| s == row.store)
-            || self.lots.contains(&(row.gtin.clone(), row.lot.clone()))
+    /// Its dashboard for the last `days` days up to `today`, from its roll-ups.
+    pub fn summary(&self, conn: &mut DbConn, today: NaiveDate, days: u32) -> QueryResult<Summary> {
+        let since = first_day(today, days);
+        let by_day = rollups::daily(conn, &self.org, since)?;
+        let by_series = rollups::series_since(conn, &self.org, since)?;
+        Ok(summarize(&by_day, &by_series, today, days))
     }
+}
 
-    /// The counters of the last `days` days up to `today` that this coverage includes.
-    pub fn rows(
-        &self,
-        conn: &mut DbConn,
-        today: NaiveDate,
-        days: u32,
-    ) -> QueryResult<Vec<ActivityRow>> {
-        let since = today - Duration::days(i64::from(days) - 1);
-        let gtins: Vec<String> = self
-            .brand_gtins
-            .iter()
-            .cloned()
-            .chain(self.lots.iter().map(|(g, _)| g.clone()))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let mut rows = activity::since_for(conn, since, &gtins, self.store.as_deref())?;
-        rows.retain(|r| self.covers(r));
-        Ok(rows)
-    }
+/// The first day of a window of `days` days ending `today`.
+pub fn first_day(today: NaiveDate, days: u32) -> NaiveDate {
+    today - Duration::days(i64::from(days.max(1)) - 1)
 }
 
 /// Counts of each kind.
@@ -202,47 +162,57 @@ pub struct Summary {
     pub by_channel: Vec<(Channel, Counts)>,
     /// (GTIN, lot) and its counts, busiest first.
     pub by_lot: Vec<((String, String), Counts)>,
-    /// Store id ("" for none) and its counts, busiest first.
+    /// Store id and its counts, busiest first.
     pub by_store: Vec<(String, Counts)>,
     pub chart: Chart,
 }
 
-pub fn summarize(rows: &[ActivityRow], today: NaiveDate, days: u32) -> Summary {
+/// The dashboard from its sums per day, kind and channel and of each lot's and store's series.
+pub fn summarize(
+    by_day_sums: &[DayTotal],
+    by_series: &[SeriesTotal],
+    today: NaiveDate,
+    days: u32,
+) -> Summary {
     let mut total = Counts::default();
     let mut by_channel: BTreeMap<Channel, Counts> = Channel::ALL
         .into_iter()
         .map(|c| (c, Counts::default()))
         .collect();
-    let mut by_lot: HashMap<(String, String), Counts> = HashMap::new();
-    let mut by_store: HashMap<String, Counts> = HashMap::new();
-    let first = today - Duration::days(i64::from(days.max(1)) - 1);
+    let first = first_day(today, days);
     let mut by_day: Vec<(NaiveDate, Counts)> = first
         .iter_days()
         .take(days.max(1) as usize)
         .map(|d| (d, Counts::default()))
         .collect();
-    for row in rows {
-        total.add(&row.kind, row.count);
-        if let Some(channel) = Channel::parse(&row.channel) {
+    for sum in by_day_sums {
+        total.add(&sum.kind, sum.count);
+        if let Some(channel) = Channel::parse(&sum.channel) {
             by_channel
                 .entry(channel)
                 .or_default()
-                .add(&row.kind, row.count);
+                .add(&sum.kind, sum.count);
         }
-        if !row.lot.is_empty() {
-            by_lot
-                .entry((row.gtin.clone(), row.lot.clone()))
-                .or_default()
-                .add(&row.kind, row.count);
-        }
-        by_store
-            .entry(row.store.clone())
-            .or_default()
-            .add(&row.kind, row.count);
-        if let Ok(i) = usize::try_from((row.day - first).num_days())
+        if let Ok(i) = usize::try_from((sum.day - first).num_days())
             && let Some((_, counts)) = by_day.get_mut(i)
         {
-            counts.add(&row.kind, row.count);
+            counts.add(&sum.kind, sum.count);
+        }
+    }
+    let mut by_lot: HashMap<(String, String), Counts> = HashMap::new();
+    let mut by_store: HashMap<String, Counts> = HashMap::new();
+    for sum in by_series {
+        if !sum.lot.is_empty() {
+            by_lot
+                .entry((sum.gtin.clone(), sum.lot.clone()))
+                .or_default()
+                .add(&sum.kind, sum.count);
+        }
+        if !sum.store.is_empty() {
+            by_store
+                .entry(sum.store.clone())
+                .or_default()
+                .add(&sum.kind, sum.count);
         }
     }
     let busiest = |c: &Counts| std::cmp::Reverse(c.views() + c.purchases() + c.reservations);
@@ -259,15 +229,11 @@ pub fn summarize(rows: &[ActivityRow], today: NaiveDate, days: u32) -> Summary {
     }
 }
 
-/// The counters as CSV, one row per counter, oldest day first.
+/// The counters as CSV, one row per counter, in the order given ([`Coverage::counters`] gives
+/// them oldest day first).
 pub fn csv(rows: &[ActivityRow], store_names: &HashMap<String, String>) -> String {
-    let mut sorted: Vec<&ActivityRow> = rows.iter().collect();
-    sorted.sort_by(|a, b| {
-        (a.day, &a.gtin, &a.lot, &a.store, &a.kind, &a.channel)
-            .cmp(&(b.day, &b.gtin, &b.lot, &b.store, &b.kind, &b.channel))
-    });
     let mut out = String::from("day,gtin,lot,store_id,store,kind,channel,count\r\n");
-    for r in sorted {
+    for r in rows {
         let name = store_names.get(&r.store).map_or("", String::as_str);
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{}\r\n",
@@ -302,21 +268,24 @@ fn csv_field(value: &str) -> String {
 mod tests {
     use super::*;
 
-    fn row(
-        day: NaiveDate,
-        lot: &str,
-        store: &str,
-        kind: Kind,
-        channel: Channel,
-        count: i64,
-    ) -> ActivityRow {
-        ActivityRow {
+    const RICE: &str = "04712345000022";
+
+    fn day_sum(day: NaiveDate, kind: Kind, channel: Channel, count: i64) -> DayTotal {
+        DayTotal {
             day,
-            gtin: "04712345000022".into(),
+            kind: kind.as_str().into(),
+            channel: channel.as_str().into(),
+            count,
+        }
+    }
+
+    /// A lot's series (`store` empty) or a store's (`lot` empty).
+    fn series(lot: &str, store: &str, kind: Kind, count: i64) -> SeriesTotal {
+        SeriesTotal {
+            gtin: if lot.is_empty() { "" } else { RICE }.into(),
             lot: lot.into(),
             store: store.into(),
             kind: kind.as_str().into(),
-            channel: channel.as_str().into(),
             count,
         }
     }
@@ -325,23 +294,26 @@ mod tests {
     fn summaries_add_up_by_channel_lot_store_and_day() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
         let yesterday = today.pred_opt().unwrap();
-        let rows = vec![
-            row(today, "A", "", Kind::Scan, Channel::Package, 10),
-            row(yesterday, "A", "s1", Kind::Scan, Channel::Shelf, 5),
-            row(today, "A", "s1", Kind::Pickup, Channel::Shelf, 1),
-            row(today, "B", "", Kind::ListingClick, Channel::Embed, 2),
-            row(today, "B", "", Kind::EmbedView, Channel::Embed, 8),
-            // Outside the window: not in the chart, still in totals (the query filters days).
-            row(
-                today - Duration::days(40),
-                "B",
-                "",
-                Kind::Scan,
-                Channel::Direct,
-                3,
-            ),
+        let by_day = vec![
+            day_sum(today, Kind::Scan, Channel::Package, 10),
+            day_sum(yesterday, Kind::Scan, Channel::Shelf, 5),
+            day_sum(today, Kind::Pickup, Channel::Shelf, 1),
+            day_sum(today, Kind::ListingClick, Channel::Embed, 2),
+            day_sum(today, Kind::EmbedView, Channel::Embed, 8),
+            // Outside the chart's window: still in the totals (the query chooses the days).
+            day_sum(today - Duration::days(40), Kind::Scan, Channel::Direct, 3),
         ];
-        let s = summarize(&rows, today, 7);
+        let by_series = vec![
+            series("A", "", Kind::Scan, 15),
+            series("A", "", Kind::Pickup, 1),
+            series("B", "", Kind::ListingClick, 2),
+            series("B", "", Kind::EmbedView, 8),
+            series("B", "", Kind::Scan, 3),
+            series("", "s1", Kind::Scan, 5),
+            series("", "s1", Kind::Pickup, 1),
+            series("", "s2", Kind::Scan, 1),
+        ];
+        let s = summarize(&by_day, &by_series, today, 7);
         assert_eq!(s.total.views(), 26);
         assert_eq!(s.total.purchases(), 3);
         let shelf = s
@@ -361,7 +333,15 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(embed.conversion(), "25.0");
+        assert_eq!(s.by_lot.len(), 2, "store series are no lots");
         assert_eq!(s.by_lot[0].0.1, "A", "busiest lot first");
+        assert_eq!(s.by_lot[0].1.views(), 15);
+        let stores: Vec<(&str, i64, i64)> = s
+            .by_store
+            .iter()
+            .map(|(id, c)| (id.as_str(), c.scans, c.pickups))
+            .collect();
+        assert_eq!(stores, [("s1", 5, 1), ("s2", 1, 0)], "busiest store first");
         assert_eq!(s.chart.bars.len(), 7);
         assert_eq!(
             s.chart.bars[6].value, 18,
@@ -379,15 +359,15 @@ mod tests {
 
     #[test]
     fn csv_quotes_and_defuses_formulas() {
-        let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-        let rows = vec![row(
-            today,
-            "=HYPERLINK(1)",
-            "s1",
-            Kind::Scan,
-            Channel::Shelf,
-            4,
-        )];
+        let rows = vec![ActivityRow {
+            day: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            gtin: RICE.into(),
+            lot: "=HYPERLINK(1)".into(),
+            store: "s1".into(),
+            kind: Kind::Scan.as_str().into(),
+            channel: Channel::Shelf.as_str().into(),
+            count: 4,
+        }];
         let names = HashMap::from([("s1".to_owned(), "Store, \"Xinyi\"".to_owned())]);
         let out = csv(&rows, &names);
         assert!(out.starts_with("day,gtin,lot,store_id,store,kind,channel,count\r\n"));

@@ -1,46 +1,103 @@
-//! Counted activity per day: adding to the counters and reading them back for dashboards.
+//! Counted activity per day: adding to the counters, and which counters a dashboard covers.
 
 use super::DbConn;
-use super::rows::ActivityRow;
-use super::schema::activity_daily::dsl::*;
+use super::rows::{ActivityRow, LotRow};
+use super::schema::activity_daily::{self, dsl as a};
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use diesel::upsert::excluded;
 
-/// Adds each row's count to its counter (creating it at that count).
+/// Adds each row's count to its counter (creating it at that count). The rows name distinct
+/// counters.
 pub fn add(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<()> {
-    for row in rows {
+    for chunk in rows.chunks(500) {
         native!(conn, |c| {
-            diesel::insert_into(activity_daily)
-                .values(row)
-                .on_conflict((day, gtin, lot, store, kind, channel))
+            diesel::insert_into(activity_daily::table)
+                .values(chunk)
+                .on_conflict((a::day, a::gtin, a::lot, a::store, a::kind, a::channel))
                 .do_update()
-                .set(count.eq(count + excluded(count)))
+                .set(a::count.eq(a::count + excluded(a::count)))
                 .execute(c)
         })?;
     }
     Ok(())
 }
 
-/// Counters since `since` for any of these products, or held by this store.
-pub fn since_for(
-    conn: &mut DbConn,
-    since: NaiveDate,
-    gtins: &[String],
-    for_store: Option<&str>,
-) -> QueryResult<Vec<ActivityRow>> {
-    let by_product = activity_daily
-        .filter(day.ge(since).and(gtin.eq_any(gtins)))
-        .select(ActivityRow::as_select());
-    let mut rows = by_product.load(conn)?;
-    if let Some(wanted) = for_store {
-        rows.retain(|r| r.store != wanted);
-        rows.extend(
-            activity_daily
-                .filter(day.ge(since).and(store.eq(wanted)))
-                .select(ActivityRow::as_select())
-                .load(conn)?,
-        );
+/// What a dashboard covers, as SQL: the organization's lots (those it created, and through
+/// transforms every lot made from them), its brand's products, and its own store.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    pub org: String,
+    /// Its own store (when it is a retailer): everything counted there.
+    pub store: Option<String>,
+}
+
+/// `made`: the lots the organization `$1` created, and every lot made from them.
+const MADE: &str = "WITH RECURSIVE made(gtin, lot) AS (
+        SELECT rl.gtin, rl.lot FROM records r
+        JOIN record_lots rl ON rl.log_index = r.log_index
+        WHERE r.actor = $1 AND rl.prev IS NULL
+    UNION
+        SELECT i.gtin, i.lot FROM lot_inputs i
+        JOIN made m ON i.input_gtin = m.gtin AND i.input_lot = m.lot
+    )";
+
+/// The counters of coverage `$1` (organization) and `$3` (store) since day `$2`.
+const COVERED: &str = "a.day >= $2 AND (a.store = $3
+        OR a.gtin IN (SELECT p.gtin FROM products p WHERE p.brand_org = $1)
+        OR (a.gtin, a.lot) IN (SELECT gtin, lot FROM made))";
+
+/// Runs `sql` (written with PostgreSQL's `$n` placeholders) bound to the coverage and a day.
+macro_rules! covered_query {
+    ($conn:expr, $coverage:expr, $since:expr, $sql:expr, $row:ty) => {{
+        let sql: String = $sql;
+        match $conn {
+            DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
+                .bind::<Text, _>(&$coverage.org)
+                .bind::<Date, _>($since)
+                .bind::<Nullable<Text>, _>($coverage.store.as_deref())
+                .load::<$row>(c),
+            DbConn::Postgres(c) => diesel::sql_query(sql)
+                .bind::<Text, _>(&$coverage.org)
+                .bind::<Date, _>($since)
+                .bind::<Nullable<Text>, _>($coverage.store.as_deref())
+                .load::<$row>(c),
+        }
+    }};
+}
+
+impl Coverage {
+    /// Its counters since `since` one by one, oldest day first (the CSV download).
+    pub fn counters(&self, conn: &mut DbConn, since: NaiveDate) -> QueryResult<Vec<ActivityRow>> {
+        covered_query!(
+            conn,
+            self,
+            since,
+            format!(
+                "{MADE} SELECT a.* FROM activity_daily a WHERE {COVERED}
+                 ORDER BY a.day, a.gtin, a.lot, a.store, a.kind, a.channel"
+            ),
+            ActivityRow
+        )
     }
-    Ok(rows)
+
+    /// The first `limit` lots it created or that were made from them (by GTIN and lot code),
+    /// with who holds each now.
+    pub fn lots(&self, conn: &mut DbConn, limit: i64) -> QueryResult<Vec<LotRow>> {
+        let sql = format!(
+            "{MADE} SELECT l.* FROM lots l WHERE (l.gtin, l.lot) IN (SELECT gtin, lot FROM made)
+             ORDER BY l.gtin, l.lot LIMIT $2"
+        );
+        match conn {
+            DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
+                .bind::<Text, _>(&self.org)
+                .bind::<BigInt, _>(limit)
+                .load(c),
+            DbConn::Postgres(c) => diesel::sql_query(sql)
+                .bind::<Text, _>(&self.org)
+                .bind::<BigInt, _>(limit)
+                .load(c),
+        }
+    }
 }

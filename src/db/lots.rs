@@ -130,24 +130,3 @@ pub fn held_by(conn: &mut DbConn, holder: &str) -> QueryResult<Vec<LotRow>> {
         .select(LotRow::as_select())
         .load(conn)
 }
-
-/// The lots made from any of these lots (one step forward through transforms).
-pub fn outputs_of(
-    conn: &mut DbConn,
-    inputs: &[(String, String)],
-) -> QueryResult<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    for (gtin, lot) in inputs {
-        out.extend(
-            lot_inputs::table
-                .filter(
-                    lot_inputs::input_gtin
-                        .eq(gtin)
-                        .and(lot_inputs::input_lot.eq(lot)),
-                )
-                .select((lot_inputs::gtin, lot_inputs::lot))
-                .load::<(String, String)>(conn)?,
-        );
-    }
-    Ok(out)
-}

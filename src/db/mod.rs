@@ -23,6 +23,7 @@ pub mod orgs;
 pub mod products;
 pub mod records;
 pub mod reservations;
+pub mod rollups;
 pub mod rows;
 pub mod schema;
 pub mod settings;
@@ -146,19 +147,30 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, String> {
 }
 
 fn migrate(conn: &mut DbConn) -> Result<(), String> {
+    // Several app servers may start at once against one primary: migrate one at a time.
+    const LOCK: &str = "7261737472616365";
+    if let DbConn::Postgres(c) = conn {
+        c.batch_execute(&format!("SELECT pg_advisory_lock({LOCK})"))
+            .map_err(|e| format!("cannot lock for migrations: {e}"))?;
+    }
     let result = match conn {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
-        DbConn::Postgres(c) => {
-            // Several app servers may start at once against one primary: migrate one at a time.
-            c.batch_execute("SELECT pg_advisory_lock(7261737472616365)")
-                .map_err(|e| format!("cannot lock for migrations: {e}"))?;
-            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ());
-            c.batch_execute("SELECT pg_advisory_unlock(7261737472616365)")
-                .map_err(|e| format!("cannot unlock after migrations: {e}"))?;
-            result
+        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+    }
+    .map_err(|e| format!("database migration failed: {e}"))
+    .and_then(|()| {
+        let added = rollups::build_if_missing(conn)
+            .map_err(|e| format!("cannot build the dashboards' roll-ups: {e}"))?;
+        if added > 0 {
+            tracing::info!(counters = added, "built the dashboards' roll-ups");
         }
-    };
-    result.map_err(|e| format!("database migration failed: {e}"))
+        Ok(())
+    });
+    if let DbConn::Postgres(c) = conn {
+        c.batch_execute(&format!("SELECT pg_advisory_unlock({LOCK})"))
+            .map_err(|e| format!("cannot unlock after migrations: {e}"))?;
+    }
+    result
 }
 
 /// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite (the write lock is taken at the

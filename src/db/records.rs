@@ -120,13 +120,3 @@ pub fn chain_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Rec
         .select(RecordRow::as_select())
         .load(conn)
 }
-
-/// The lots an organization created (harvested, packed or made): lots a record of its named
-/// with no prev.
-pub fn lots_created_by(conn: &mut DbConn, org: &str) -> QueryResult<Vec<(String, String)>> {
-    record_lots::table
-        .inner_join(records::table)
-        .filter(records::actor.eq(org).and(record_lots::prev.is_null()))
-        .select((record_lots::gtin, record_lots::lot))
-        .load(conn)
-}

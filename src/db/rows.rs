@@ -79,7 +79,7 @@ pub struct RecordLotRow {
     pub prev: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lots)]
 pub struct LotRow {
@@ -162,7 +162,7 @@ pub struct ReservationRow {
     pub sell_record: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = activity_daily)]
 pub struct ActivityRow {

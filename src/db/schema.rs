@@ -179,6 +179,40 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dashboard_daily (org, day, kind, channel) {
+        org -> Text,
+        day -> Date,
+        kind -> Text,
+        channel -> Text,
+        count -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_running (org, gtin, lot, store, kind, day) {
+        org -> Text,
+        gtin -> Text,
+        lot -> Text,
+        store -> Text,
+        kind -> Text,
+        day -> Date,
+        total -> BigInt,
+    }
+}
+
+diesel::table! {
+    dashboard_series (org, gtin, lot, store, kind) {
+        org -> Text,
+        gtin -> Text,
+        lot -> Text,
+        store -> Text,
+        kind -> Text,
+        total -> BigInt,
+        last_day -> Date,
+    }
+}
+
 diesel::joinable!(signing_keys -> organizations (org_id));
 diesel::joinable!(record_lots -> records (log_index));
 diesel::joinable!(sessions -> users (user_id));
@@ -200,4 +234,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reservations,
     activity_daily,
     embed_origins,
+    dashboard_daily,
+    dashboard_running,
+    dashboard_series,
 );

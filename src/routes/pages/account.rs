@@ -6,7 +6,7 @@ use super::{PageError, choose_lang, failing, html_builder};
 use crate::accounts::{self, Staff};
 use crate::dashboard::{self, Coverage};
 use crate::db::rows::{OrgRow, ProductRow};
-use crate::db::{accounts as users, hosted_keys, lots, orgs, products, reservations};
+use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, WentRow};
@@ -417,17 +417,11 @@ pub async fn dashboard(
     );
     let body = with_conn(&state, move |conn| {
         let today = Utc::now().date_naive();
-        let coverage = Coverage::of(conn, &org)?;
-        let rows = coverage.rows(conn, today, days)?;
-        let summary = dashboard::summarize(&rows, today, days);
+        let coverage = Coverage::of(&org);
+        let summary = coverage.summary(conn, today, days)?;
         let names = Names::load(conn, &summary)?;
         // Where the lots it made went: who holds each now.
-        let mut followed: Vec<&(String, String)> = coverage.lots.iter().collect();
-        followed.sort();
-        let mut held = Vec::new();
-        for (gtin, lot) in followed.into_iter().take(100) {
-            held.extend(lots::find(conn, gtin, lot)?);
-        }
+        let held = coverage.lots(conn, 100)?;
         let custodians: Vec<String> = held.iter().map(|l| l.custodian.clone()).collect();
         let holders: HashMap<String, OrgRow> = orgs::by_ids(conn, &custodians)?
             .into_iter()
@@ -549,7 +543,7 @@ pub async fn dashboard_csv(
     let org = staff.org.clone();
     let csv = with_conn(&state, move |conn| {
         let today = Utc::now().date_naive();
-        let rows = Coverage::of(conn, &org)?.rows(conn, today, days)?;
+        let rows = Coverage::of(&org).counters(conn, dashboard::first_day(today, days))?;
         let ids: Vec<String> = rows
             .iter()
             .map(|r| r.store.clone())
