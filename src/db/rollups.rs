@@ -226,6 +226,20 @@ struct RunningRow<'a> {
     total: i64,
 }
 
+impl SeriesKey {
+    fn running(&self, day: NaiveDate, total: i64) -> RunningRow<'_> {
+        RunningRow {
+            org: &self.org,
+            gtin: &self.gtin,
+            lot: &self.lot,
+            store: &self.store,
+            kind: &self.kind,
+            day,
+            total,
+        }
+    }
+}
+
 macro_rules! of_series {
     ($table:ident, $key:expr) => {
         $table::org
@@ -266,15 +280,7 @@ fn add_to_series(
         } else if last_day.is_some_and(|last| day < last) {
             raise_from(conn, key, day, n)?;
         } else {
-            new_rows.push(RunningRow {
-                org: &key.org,
-                gtin: &key.gtin,
-                lot: &key.lot,
-                store: &key.store,
-                kind: &key.kind,
-                day,
-                total,
-            });
+            new_rows.push(key.running(day, total));
         }
     }
     if let Some(newest) = new_rows.last() {
@@ -318,15 +324,7 @@ fn raise_from(conn: &mut DbConn, key: &SeriesKey, day: NaiveDate, n: i64) -> Que
         Some((d, _)) if d == day => day,
         _ => {
             diesel::insert_into(running::table)
-                .values(RunningRow {
-                    org: &key.org,
-                    gtin: &key.gtin,
-                    lot: &key.lot,
-                    store: &key.store,
-                    kind: &key.kind,
-                    day,
-                    total: before.map_or(0, |(_, t)| t) + n,
-                })
+                .values(key.running(day, before.map_or(0, |(_, t)| t) + n))
                 .execute(conn)?;
             day + chrono::Duration::days(1)
         }
