@@ -199,10 +199,9 @@ impl Activity {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let known: HashSet<String> = orgs::by_ids(&mut conn, &named)?
-            .into_iter()
-            .map(|o| o.id)
-            .collect();
+        let named = orgs::by_ids(&mut conn, &named)?;
+        let known: HashSet<String> = named.iter().map(|o| o.id.clone()).collect();
+        let retailers = rollups::retailers(&named);
         let mut merged: HashMap<Key, i64> = HashMap::new();
         for (key, n) in counts {
             let mut key = key.clone();
@@ -225,7 +224,7 @@ impl Activity {
             .collect();
         write_transaction(&mut conn, |conn| {
             activity::add(conn, &rows)?;
-            rollups::add(conn, &rows)
+            rollups::add(conn, &rows, &retailers)
         })
     }
 }

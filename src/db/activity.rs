@@ -48,37 +48,19 @@ const COVERED: &str = "a.day >= $2 AND (a.store = $3
         OR a.gtin IN (SELECT p.gtin FROM products p WHERE p.brand_org = $1)
         OR (a.gtin, a.lot) IN (SELECT gtin, lot FROM made))";
 
-/// Runs `sql` (written with PostgreSQL's `$n` placeholders) bound to the coverage and a day.
-macro_rules! covered_query {
-    ($conn:expr, $coverage:expr, $since:expr, $sql:expr, $row:ty) => {{
-        let sql: String = $sql;
-        match $conn {
-            DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
-                .bind::<Text, _>(&$coverage.org)
-                .bind::<Date, _>($since)
-                .bind::<Nullable<Text>, _>($coverage.store.as_deref())
-                .load::<$row>(c),
-            DbConn::Postgres(c) => diesel::sql_query(sql)
-                .bind::<Text, _>(&$coverage.org)
-                .bind::<Date, _>($since)
-                .bind::<Nullable<Text>, _>($coverage.store.as_deref())
-                .load::<$row>(c),
-        }
-    }};
-}
-
 impl Coverage {
     /// Its counters since `since` one by one, oldest day first (the CSV download).
     pub fn counters(&self, conn: &mut DbConn, since: NaiveDate) -> QueryResult<Vec<ActivityRow>> {
-        covered_query!(
+        raw_query!(
             conn,
-            self,
-            since,
-            format!(
+            &format!(
                 "{MADE} SELECT a.* FROM activity_daily a WHERE {COVERED}
                  ORDER BY a.day, a.gtin, a.lot, a.store, a.kind, a.channel"
             ),
-            ActivityRow
+            ActivityRow,
+            Text => &self.org,
+            Date => since,
+            Nullable<Text> => self.store.as_deref(),
         )
     }
 
@@ -89,15 +71,6 @@ impl Coverage {
             "{MADE} SELECT l.* FROM lots l WHERE (l.gtin, l.lot) IN (SELECT gtin, lot FROM made)
              ORDER BY l.gtin, l.lot LIMIT $2"
         );
-        match conn {
-            DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
-                .bind::<Text, _>(&self.org)
-                .bind::<BigInt, _>(limit)
-                .load(c),
-            DbConn::Postgres(c) => diesel::sql_query(sql)
-                .bind::<Text, _>(&self.org)
-                .bind::<BigInt, _>(limit)
-                .load(c),
-        }
+        raw_query!(conn, &sql, LotRow, Text => &self.org, BigInt => limit)
     }
 }

@@ -14,6 +14,22 @@ macro_rules! native {
     };
 }
 
+/// Loads `$row`s from SQL written with PostgreSQL's `$n` placeholders (SQLite reads them as
+/// `?n`), binding each `Type => value` in order, on either backend.
+macro_rules! raw_query {
+    ($conn:expr, $sql:expr, $row:ty $(, $ty:ty => $value:expr)* $(,)?) => {{
+        let sql: &str = $sql;
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
+                $(.bind::<$ty, _>($value))*
+                .load::<$row>(c),
+            $crate::db::DbConn::Postgres(c) => diesel::sql_query(sql)
+                $(.bind::<$ty, _>($value))*
+                .load::<$row>(c),
+        }
+    }};
+}
+
 pub mod accounts;
 pub mod activity;
 pub mod hosted_keys;

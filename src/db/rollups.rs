@@ -13,7 +13,7 @@
 //!   whatever the length of the window.
 
 use super::DbConn;
-use super::rows::ActivityRow;
+use super::rows::{ActivityRow, OrgRow};
 use super::schema::{
     activity_daily, dashboard_daily as daily, dashboard_running as running,
     dashboard_series as series, products,
@@ -88,24 +88,12 @@ struct Audiences {
 }
 
 impl Audiences {
-    fn new(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<Self> {
-        let stores: Vec<String> = rows
-            .iter()
-            .map(|r| r.store.clone())
-            .filter(|s| !s.is_empty())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let retailers = orgs::by_ids(conn, &stores)?
-            .into_iter()
-            .filter(|o| o.has_role(Role::Retailer))
-            .map(|o| o.id)
-            .collect();
-        Ok(Self {
+    fn new(retailers: &HashSet<String>) -> Self {
+        Self {
             brands: HashMap::new(),
             makers: HashMap::new(),
-            retailers,
-        })
+            retailers: retailers.clone(),
+        }
     }
 
     fn of(&mut self, conn: &mut DbConn, row: &ActivityRow) -> QueryResult<Vec<String>> {
@@ -153,28 +141,32 @@ fn makers(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<String>> 
         SELECT DISTINCT r.actor FROM up
         JOIN lots l ON l.gtin = up.gtin AND l.lot = up.lot
         JOIN records r ON r.log_index = l.created_log_index";
-    let found: Vec<Maker> = match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
-            .bind::<Text, _>(gtin)
-            .bind::<Text, _>(lot)
-            .load(c)?,
-        DbConn::Postgres(c) => diesel::sql_query(sql)
-            .bind::<Text, _>(gtin)
-            .bind::<Text, _>(lot)
-            .load(c)?,
-    };
+    let found = raw_query!(conn, sql, Maker, Text => gtin, Text => lot)?;
     Ok(found.into_iter().map(|m| m.actor).collect())
 }
 
-/// Adds counters (already added to `activity_daily`) to the dashboards of their audiences.
-/// Call inside the transaction that adds them to `activity_daily`.
-pub fn add(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<()> {
+/// The retailers among these organizations: the stores whose counts reach their own dashboard.
+pub fn retailers(orgs: &[OrgRow]) -> HashSet<String> {
+    orgs.iter()
+        .filter(|o| o.has_role(Role::Retailer))
+        .map(|o| o.id.clone())
+        .collect()
+}
+
+/// Adds counters (already added to `activity_daily`) to the dashboards of their audiences;
+/// `retailers` holds at least the retailers among the counters' stores. Call inside the
+/// transaction that adds them to `activity_daily`.
+pub fn add(
+    conn: &mut DbConn,
+    rows: &[ActivityRow],
+    retailers: &HashSet<String>,
+) -> QueryResult<()> {
     // Running totals are read and then written: one flush at a time (SQLite's write transaction
     // already is; on PostgreSQL several servers may flush at once).
     if let DbConn::Postgres(c) = conn {
         diesel::sql_query("SELECT pg_advisory_xact_lock(7261737472616366)").execute(c)?;
     }
-    let mut audiences = Audiences::new(conn, rows)?;
+    let mut audiences = Audiences::new(retailers);
     let mut by_day: HashMap<(String, NaiveDate, &str, &str), i64> = HashMap::new();
     let mut by_series: HashMap<SeriesKey, BTreeMap<NaiveDate, i64>> = HashMap::new();
     for row in rows {
@@ -355,16 +347,7 @@ pub fn series_since(
               AND r.kind = s.kind AND r.day < $2
             ORDER BY r.day DESC LIMIT 1), 0) AS count
         FROM dashboard_series s WHERE s.org = $1 AND s.last_day >= $2";
-    match conn {
-        DbConn::Sqlite(c) => diesel::sql_query(sql.replace('$', "?"))
-            .bind::<Text, _>(org)
-            .bind::<Date, _>(since)
-            .load(c),
-        DbConn::Postgres(c) => diesel::sql_query(sql)
-            .bind::<Text, _>(org)
-            .bind::<Date, _>(since)
-            .load(c),
-    }
+    raw_query!(conn, sql, SeriesTotal, Text => org, Date => since)
 }
 
 /// The settings entry that says the roll-ups hold every counter.
@@ -385,13 +368,14 @@ pub fn build_if_missing(conn: &mut DbConn) -> QueryResult<usize> {
             .distinct()
             .order(activity_daily::day.asc())
             .load(conn)?;
+        let retailers = retailers(&orgs::all(conn)?);
         let mut added = 0;
         for day in days {
             let rows: Vec<ActivityRow> = activity_daily::table
                 .filter(activity_daily::day.eq(day))
                 .select(ActivityRow::as_select())
                 .load(conn)?;
-            add(conn, &rows)?;
+            add(conn, &rows, &retailers)?;
             added += rows.len();
         }
         settings::put(conn, BUILT, "1")?;
@@ -471,7 +455,8 @@ mod tests {
                     count: n,
                 })
                 .collect();
-            super::super::write_transaction(&mut conn, |c| add(c, &rows)).unwrap();
+            let retailers = HashSet::from([store.clone()]);
+            super::super::write_transaction(&mut conn, |c| add(c, &rows, &retailers)).unwrap();
         }
         drop(conn);
         (dir, pool, store, newest)
