@@ -3,10 +3,12 @@
 //! Request handlers do everything that needs no lock, in parallel: parse the envelope, hash the
 //! payload, verify the signature. They hand the result to one writer thread, which takes every
 //! submission waiting, judges each on its own inside a single write transaction and commits them
-//! together: one durable commit (one fsync) for many records, never a weaker sync setting.
+//! together. No submission is answered before its commit is durable: PostgreSQL's commit waits for
+//! its WAL flush; on SQLite a second thread flushes the WAL for every commit waiting, once, while
+//! the writer goes on with the next batch (`db::wal`, docs/decisions.md).
 
 use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
-use crate::db::{self, DbPool, keys};
+use crate::db::{self, DbConn, DbPool, PooledConn, keys, wal};
 use crate::domain::RecordId;
 use crate::envelope::{Envelope, KeyId};
 use crate::error::{AppError, AppResult};
@@ -16,6 +18,7 @@ use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// The largest envelope accepted, as sent.
@@ -186,7 +189,14 @@ fn prepare(
     }
 }
 
+/// A verdict on its way back to the request that asked.
+type Answer = (oneshot::Sender<AppResult<Submitted>>, AppResult<Submitted>);
+
+/// The writer thread: takes every submission waiting, commits them in one transaction on the
+/// connection it keeps, and passes the verdicts on to be answered once the commit is durable.
 fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &AtomicU64) {
+    let mut conn: Option<PooledConn> = None;
+    let mut durable: Option<mpsc::Sender<Vec<Answer>>> = None;
     while let Ok(mut batch) = jobs.recv() {
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -194,33 +204,131 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
                 Err(_) => break,
             }
         }
-        let results = commit_batch(pool, &batch);
+        if conn.is_none() {
+            match open_writer(pool, &mut durable) {
+                Ok(opened) => conn = Some(opened),
+                Err(cause) => {
+                    for job in batch {
+                        let _ = job.reply.send(Err(AppError::Unavailable(cause.clone())));
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(writer) = conn.as_mut() else {
+            continue;
+        };
+        let (results, healthy) = commit_batch(writer, &batch);
+        // A PostgreSQL connection that failed goes back to the pool, which checks it before
+        // anyone uses it again. A SQLite one is kept (its errors are the file's, not the
+        // connection's) unless its transaction state is broken; the pool discards those, so its
+        // writer-only settings never reach another user.
+        if !healthy
+            && (matches!(**writer, DbConn::Postgres(_))
+                || diesel::r2d2::R2D2Connection::is_broken(&mut **writer))
+        {
+            conn = None;
+        }
         if results.iter().any(|r| r.as_ref().is_ok_and(|s| s.created)) {
             generation.fetch_add(1, Ordering::Release);
         }
-        for (job, result) in batch.into_iter().zip(results) {
-            // The client may have gone away; the record is stored all the same.
-            let _ = job.reply.send(result);
+        let answers: Vec<Answer> = batch
+            .into_iter()
+            .map(|job| job.reply)
+            .zip(results)
+            .collect();
+        match &durable {
+            Some(syncer) => {
+                if let Err(mpsc::SendError(answers)) = syncer.send(answers) {
+                    answer_all(answers.into_iter().map(|(reply, _)| {
+                        (
+                            reply,
+                            Err(AppError::internal("the ledger's disk sync stopped")),
+                        )
+                    }));
+                }
+            }
+            None => answer_all(answers),
         }
     }
 }
 
+fn answer_all(answers: impl IntoIterator<Item = Answer>) {
+    for (reply, result) in answers {
+        // The client may have gone away; the record is stored all the same.
+        let _ = reply.send(result);
+    }
+}
+
+/// Takes the writer's connection from the pool. On SQLite the sync thread starts first, then the
+/// connection stops syncing its own commits.
+fn open_writer(
+    pool: &DbPool,
+    durable: &mut Option<mpsc::Sender<Vec<Answer>>>,
+) -> Result<PooledConn, String> {
+    let mut conn = pool.get().map_err(|e| format!("database pool: {e}"))?;
+    if let Some(log) = wal::log_of(&mut conn).map_err(|e| format!("database: {e}"))? {
+        if durable.is_none() {
+            let syncer = start_syncer(log, pool.clone())
+                .map_err(|e| format!("cannot start the ledger's sync thread: {e}"))?;
+            *durable = Some(syncer);
+        }
+        wal::defer_sync(&mut conn).map_err(|e| format!("database: {e}"))?;
+    }
+    Ok(conn)
+}
+
+/// How often the WAL is checkpointed into the database file while records keep coming.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the thread that makes SQLite commits durable and answers them (docs/decisions.md):
+/// it takes every commit waiting, syncs the WAL once for all of them, then answers. It ends when
+/// the writer does.
+fn start_syncer(mut wal: wal::WalFile, pool: DbPool) -> std::io::Result<mpsc::Sender<Vec<Answer>>> {
+    let (sender, commits) = mpsc::channel::<Vec<Answer>>();
+    std::thread::Builder::new()
+        .name("ledger-sync".into())
+        .spawn(move || {
+            let mut checkpointed = Instant::now();
+            while let Ok(mut answers) = commits.recv() {
+                while let Ok(more) = commits.try_recv() {
+                    answers.extend(more);
+                }
+                match wal.sync() {
+                    Ok(()) => answer_all(answers),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot sync the SQLite WAL");
+                        let cause = format!(
+                            "the record was written but could not be flushed to disk ({e}); submit it again to learn whether it is stored"
+                        );
+                        answer_all(answers.into_iter().map(|(reply, result)| match result {
+                            Ok(_) => (reply, Err(AppError::Unavailable(cause.clone()))),
+                            refused => (reply, refused),
+                        }));
+                    }
+                }
+                if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                    match wal::checkpoint(&pool) {
+                        Ok(true) => checkpointed = Instant::now(),
+                        Ok(false) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again later");
+                            checkpointed = Instant::now();
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(sender)
+}
+
 /// Appends a batch in one transaction. If the transaction fails as a whole (a database error,
 /// not a verdict), each submission is retried in a transaction of its own, so that one bad
-/// moment cannot take the others down with it.
-fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
-    let mut conn = match pool.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            let cause = format!("database pool: {e}");
-            return batch
-                .iter()
-                .map(|_| Err(AppError::Unavailable(cause.clone())))
-                .collect();
-        }
-    };
+/// moment cannot take the others down with it. The flag says whether the connection still
+/// looks usable.
+fn commit_batch(conn: &mut DbConn, batch: &[Job]) -> (Vec<AppResult<Submitted>>, bool) {
     let now = Utc::now();
-    let whole = db::write_transaction(&mut conn, |conn| {
+    let whole = db::write_transaction(conn, |conn| {
         let mut state = Batch::begin(conn, batch.iter().map(|job| &job.prepared))?;
         let results = batch
             .iter()
@@ -230,14 +338,14 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
         Ok::<_, diesel::result::Error>(results)
     });
     match whole {
-        Ok(results) => results,
-        Err(e) if batch.len() == 1 => vec![Err(AppError::from(e))],
+        Ok(results) => (results, true),
+        Err(e) if batch.len() == 1 => (vec![Err(AppError::from(e))], false),
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batch append failed; retrying one by one");
-            batch
+            let results = batch
                 .iter()
                 .map(|job| {
-                    db::write_transaction(&mut conn, |conn| {
+                    db::write_transaction(conn, |conn| {
                         let mut state = Batch::begin(conn, [&job.prepared])?;
                         let result = store::append(conn, &mut state, &job.prepared, now)?;
                         state.finish(conn)?;
@@ -245,7 +353,8 @@ fn commit_batch(pool: &DbPool, batch: &[Job]) -> Vec<AppResult<Submitted>> {
                     })
                     .unwrap_or_else(|e| Err(AppError::from(e)))
                 })
-                .collect()
+                .collect();
+            (results, false)
         }
     }
 }

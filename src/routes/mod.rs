@@ -25,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             "/api/v1/lots/{gtin}/{lot}/qr.png",
             web::get().to(pages::qr::png),
         )
+        // Before the pages: actix tries routes in order, and the pages' patterns are regexes.
+        .service(api::scope())
         .route(
             "/labels/01/{gtin}/10/{lot}",
             web::get().to(pages::qr::labels),
@@ -73,7 +75,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             web::get().to(pages::account::dashboard_csv),
         )
         .app_data(web::FormConfig::default().limit(16 * 1024))
-        .service(api::scope())
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))

@@ -1,0 +1,130 @@
+//! SQLite's write-ahead log, as the ledger writer drives it.
+//!
+//! The writer's connection commits with `synchronous = NORMAL` (SQLite writes the commit's WAL
+//! frames but does not wait for the disk) and the ledger makes each commit durable itself, with
+//! one `fdatasync` of the WAL file in another thread, before it answers the submissions of that
+//! commit: the writer goes on with the next batch while the disk flushes the last one. A 201 still
+//! means the record survives a power loss, as with `synchronous = FULL` (docs/decisions.md).
+//! Checkpoints move out of the commit path too: the writer's connection never checkpoints, the
+//! same thread does, between syncs.
+
+use super::{DbConn, DbPool};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+#[derive(QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = Text)]
+    file: String,
+}
+
+/// The WAL file of the database the connection is on, if it is SQLite. PostgreSQL's commit
+/// waits for its own WAL flush, so the ledger needs nothing more there (None).
+pub fn log_of(conn: &mut DbConn) -> QueryResult<Option<WalFile>> {
+    let DbConn::Sqlite(c) = conn else {
+        return Ok(None);
+    };
+    let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<DatabaseFile>(c)?;
+    Ok(Some(WalFile {
+        path: PathBuf::from(format!("{}-wal", main.file)),
+        open: None,
+    }))
+}
+
+/// Makes a SQLite connection commit without waiting for the disk and never checkpoint. Only
+/// for the ledger writer's connection, whose commits are synced by `WalFile::sync` before
+/// anyone is answered; the writer keeps it and never hands it back to the pool.
+pub fn defer_sync(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            c.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+        }
+        DbConn::Postgres(_) => Ok(()),
+    }
+}
+
+/// Copies committed WAL frames into the database file without waiting for anyone (PASSIVE).
+/// Skipped (Ok(false)) when every pooled connection is busy: the next call tries again.
+pub fn checkpoint(pool: &DbPool) -> QueryResult<bool> {
+    let Some(mut conn) = pool.try_get() else {
+        return Ok(false);
+    };
+    conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
+    Ok(true)
+}
+
+/// The `-wal` file beside the database, opened on first use.
+pub struct WalFile {
+    path: PathBuf,
+    open: Option<File>,
+}
+
+impl WalFile {
+    /// Flushes everything written to the WAL so far to the disk. The file is reopened if SQLite
+    /// has replaced it (it deletes the WAL when its last connection closes), so a sync never goes
+    /// to a file that is no longer the log.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        let current = std::fs::metadata(&self.path)?;
+        let file = match self.open.take() {
+            Some(file) if same_file(&file.metadata()?, &current) => file,
+            _ => File::open(&self.path)?,
+        };
+        let synced = file.sync_data();
+        self.open = Some(file);
+        synced
+    }
+}
+
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    (a.dev(), a.ino()) == (b.dev(), b.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held_inode(wal: &WalFile) -> Option<u64> {
+        wal.open
+            .as_ref()
+            .map(|f| f.metadata().expect("metadata").ino())
+    }
+
+    #[test]
+    fn a_missing_log_is_an_error_not_a_silent_success() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut wal = WalFile {
+            path: dir.path().join("ledger.db-wal"),
+            open: None,
+        };
+        let err = wal.sync().expect_err("nothing to sync");
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_replaced_log_is_reopened_before_it_is_synced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.db-wal");
+        std::fs::write(&path, b"first").expect("write");
+        let mut wal = WalFile {
+            path: path.clone(),
+            open: None,
+        };
+        wal.sync().expect("sync");
+        let first = held_inode(&wal).expect("opened");
+        assert_eq!(first, std::fs::metadata(&path).expect("stat").ino());
+
+        // What SQLite does when its last connection closes and a new one opens: a new file.
+        let kept = dir.path().join("keep-inode-busy");
+        std::fs::rename(&path, &kept).expect("move the old log away");
+        std::fs::write(&path, b"second").expect("write");
+        wal.sync().expect("sync");
+        let second = held_inode(&wal).expect("opened");
+        assert_ne!(first, second, "the old file was still held");
+        assert_eq!(second, std::fs::metadata(&path).expect("stat").ino());
+    }
+}
