@@ -11,7 +11,7 @@
 use super::{DbConn, DbPool};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -48,14 +48,35 @@ pub fn defer_sync(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
-/// Copies committed WAL frames into the database file without waiting for anyone (PASSIVE).
-/// Skipped (Ok(false)) when every pooled connection is busy: the next call tries again.
-pub fn checkpoint(pool: &DbPool) -> QueryResult<bool> {
-    let Some(mut conn) = pool.try_get() else {
-        return Ok(false);
-    };
-    conn.batch_execute("PRAGMA wal_checkpoint(PASSIVE)")?;
-    Ok(true)
+#[derive(QueryableByName)]
+struct Checkpointed {
+    #[diesel(sql_type = BigInt)]
+    log: i64,
+}
+
+/// Frames past which the WAL must start over (SQLite's own autocheckpoint threshold). A
+/// checkpoint that runs beside a busy writer never catches up with it, and SQLite only starts
+/// the log over once every frame is in the database file, so the writer finishes the job itself
+/// between two transactions when the log has grown past this.
+pub const RESTART_AFTER_FRAMES: i64 = 1000;
+
+/// Copies committed WAL frames into the database file without waiting for anyone (PASSIVE);
+/// returns how many frames the WAL holds.
+pub fn checkpoint(conn: &mut DbConn) -> QueryResult<i64> {
+    match conn {
+        DbConn::Sqlite(c) => Ok(diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+            .get_result::<Checkpointed>(c)?
+            .log),
+        DbConn::Postgres(_) => Ok(0),
+    }
+}
+
+/// `checkpoint` on a pooled connection; None when every connection is busy (try again later).
+pub fn checkpoint_pooled(pool: &DbPool) -> QueryResult<Option<i64>> {
+    match pool.try_get() {
+        Some(mut conn) => checkpoint(&mut conn).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The `-wal` file beside the database, opened on first use.

@@ -16,7 +16,7 @@ use crate::record::{self, Record};
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -197,6 +197,8 @@ type Answer = (oneshot::Sender<AppResult<Submitted>>, AppResult<Submitted>);
 fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &AtomicU64) {
     let mut conn: Option<PooledConn> = None;
     let mut durable: Option<mpsc::Sender<Vec<Answer>>> = None;
+    // Set by the sync thread when the WAL has grown past `wal::RESTART_AFTER_FRAMES`.
+    let log_is_long = Arc::new(AtomicBool::new(false));
     while let Ok(mut batch) = jobs.recv() {
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -205,7 +207,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
             }
         }
         if conn.is_none() {
-            match open_writer(pool, &mut durable) {
+            match open_writer(pool, &mut durable, &log_is_long) {
                 Ok(opened) => conn = Some(opened),
                 Err(cause) => {
                     for job in batch {
@@ -218,6 +220,13 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
         let Some(writer) = conn.as_mut() else {
             continue;
         };
+        if log_is_long.swap(false, Ordering::Relaxed) {
+            // Nobody else writes now: this catches up with the last frames, and the next
+            // commit starts the log over.
+            if let Err(e) = wal::checkpoint(writer) {
+                tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again later");
+            }
+        }
         let (results, healthy) = commit_batch(writer, &batch);
         // A PostgreSQL connection that failed goes back to the pool, which checks it before
         // anyone uses it again. A SQLite one is kept (its errors are the file's, not the
@@ -265,11 +274,12 @@ fn answer_all(answers: impl IntoIterator<Item = Answer>) {
 fn open_writer(
     pool: &DbPool,
     durable: &mut Option<mpsc::Sender<Vec<Answer>>>,
+    log_is_long: &Arc<AtomicBool>,
 ) -> Result<PooledConn, String> {
     let mut conn = pool.get().map_err(|e| format!("database pool: {e}"))?;
     if let Some(log) = wal::log_of(&mut conn).map_err(|e| format!("database: {e}"))? {
         if durable.is_none() {
-            let syncer = start_syncer(log, pool.clone())
+            let syncer = start_syncer(log, pool.clone(), log_is_long.clone())
                 .map_err(|e| format!("cannot start the ledger's sync thread: {e}"))?;
             *durable = Some(syncer);
         }
@@ -284,7 +294,11 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// Starts the thread that makes SQLite commits durable and answers them (docs/decisions.md):
 /// it takes every commit waiting, syncs the WAL once for all of them, then answers. It ends when
 /// the writer does.
-fn start_syncer(mut wal: wal::WalFile, pool: DbPool) -> std::io::Result<mpsc::Sender<Vec<Answer>>> {
+fn start_syncer(
+    mut wal: wal::WalFile,
+    pool: DbPool,
+    log_is_long: Arc<AtomicBool>,
+) -> std::io::Result<mpsc::Sender<Vec<Answer>>> {
     let (sender, commits) = mpsc::channel::<Vec<Answer>>();
     std::thread::Builder::new()
         .name("ledger-sync".into())
@@ -308,9 +322,14 @@ fn start_syncer(mut wal: wal::WalFile, pool: DbPool) -> std::io::Result<mpsc::Se
                     }
                 }
                 if checkpointed.elapsed() >= CHECKPOINT_EVERY {
-                    match wal::checkpoint(&pool) {
-                        Ok(true) => checkpointed = Instant::now(),
-                        Ok(false) => {}
+                    match wal::checkpoint_pooled(&pool) {
+                        Ok(Some(frames)) => {
+                            checkpointed = Instant::now();
+                            if frames >= wal::RESTART_AFTER_FRAMES {
+                                log_is_long.store(true, Ordering::Relaxed);
+                            }
+                        }
+                        Ok(None) => {}
                         Err(e) => {
                             tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again later");
                             checkpointed = Instant::now();
