@@ -38,12 +38,25 @@ pub fn log_of(conn: &mut DbConn) -> QueryResult<Option<WalFile>> {
 
 /// Makes a SQLite connection commit without waiting for the disk and never checkpoint. Only
 /// for the ledger writer's connection, whose commits are synced by `WalFile::sync` before
-/// anyone is answered; the writer keeps it and never hands it back to the pool.
+/// anyone is answered; `resume_sync` undoes it before the connection goes back to the pool.
 pub fn defer_sync(conn: &mut DbConn) -> QueryResult<()> {
+    set_sync(
+        conn,
+        "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+    )
+}
+
+/// Gives a connection `defer_sync` changed the settings of every other pooled connection again.
+pub fn resume_sync(conn: &mut DbConn) -> QueryResult<()> {
+    set_sync(
+        conn,
+        "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;",
+    )
+}
+
+fn set_sync(conn: &mut DbConn, pragmas: &str) -> QueryResult<()> {
     match conn {
-        DbConn::Sqlite(c) => {
-            c.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
-        }
+        DbConn::Sqlite(c) => c.batch_execute(pragmas),
         DbConn::Postgres(_) => Ok(()),
     }
 }

@@ -260,6 +260,12 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
             None => answer_all(answers),
         }
     }
+    // The ledger is gone but the pool may live on (the CLI goes on with other work).
+    if let Some(mut writer) = conn
+        && let Err(e) = wal::resume_sync(&mut writer)
+    {
+        tracing::warn!(error = %e, "cannot restore the writer connection's sync settings");
+    }
 }
 
 fn answer_all(answers: impl IntoIterator<Item = Answer>) {
@@ -375,5 +381,58 @@ fn commit_batch(conn: &mut DbConn, batch: &[Job]) -> (Vec<AppResult<Submitted>>,
                 .collect();
             (results, false)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::Integer;
+
+    #[derive(diesel::QueryableByName)]
+    struct Synchronous {
+        #[diesel(sql_type = Integer)]
+        synchronous: i32,
+    }
+
+    fn synchronous(conn: &mut DbConn) -> i32 {
+        let DbConn::Sqlite(c) = conn else {
+            panic!("a SQLite connection")
+        };
+        diesel::sql_query("PRAGMA synchronous")
+            .get_result::<Synchronous>(c)
+            .expect("pragma")
+            .synchronous
+    }
+
+    /// The writer's connection commits without waiting for the disk (its sync thread waits
+    /// instead); once the ledger is gone, the connection it hands back syncs its commits again.
+    #[test]
+    fn the_writer_connection_goes_back_to_the_pool_with_full_sync() {
+        const FULL: i32 = 2;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = db::DatabaseUrl::Sqlite(dir.path().join("ledger.db"));
+        // One connection: whatever the writer holds is what the next user gets.
+        let pool = db::connect(&url, 1).expect("database");
+        assert_eq!(synchronous(&mut pool.get().expect("connection")), FULL);
+
+        let ledger = Ledger::start(pool.clone()).expect("ledger");
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let body = serde_json::to_vec(
+            &crate::envelope::sign(&key, br#"{"type":"truetrace.record/v1"}"#).to_json(),
+        )
+        .expect("envelope");
+        // Well formed, so it reaches the writer, which looks for the key and refuses.
+        let verdicts = ledger.submit_all_blocking(&[body]);
+        assert!(
+            matches!(verdicts.as_slice(), [Err(AppError::UnknownKey(_))]),
+            "{verdicts:?}"
+        );
+        drop(ledger);
+
+        // Waits until the writer thread has ended and returned its connection.
+        let mut conn = pool.get().expect("the writer's connection comes back");
+        assert_eq!(synchronous(&mut conn), FULL);
     }
 }
