@@ -4,6 +4,7 @@ use super::DbConn;
 use super::rows::{LotInputRow, LotRow};
 use super::schema::{lot_inputs, lots};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
 
 pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotRow>> {
     native!(conn, |c| {
@@ -17,17 +18,34 @@ pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotR
 
 /// The stored lots among `names` of one GTIN.
 pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<Vec<LotRow>> {
-    native!(conn, |c| {
-        let mut found = Vec::new();
-        for chunk in names.chunks(1000) {
-            let part: Vec<LotRow> = lots::table
-                .filter(lots::gtin.eq(gtin).and(lots::lot.eq_any(chunk)))
-                .select(LotRow::as_select())
-                .load(c)?;
-            found.extend(part);
+    match conn {
+        DbConn::Sqlite(c) => {
+            let mut found = Vec::new();
+            // SQLite binds at most 32,766 parameters per statement.
+            for chunk in names.chunks(1000) {
+                let part: Vec<LotRow> = lots::table
+                    .filter(lots::gtin.eq(gtin).and(lots::lot.eq_any(chunk)))
+                    .select(LotRow::as_select())
+                    .load(c)?;
+                found.extend(part);
+            }
+            Ok(found)
         }
-        Ok(found)
-    })
+        // One primary-key probe per name, whatever the statistics say. Written as `gtin = $1
+        // AND lot = ANY($2)` (or as a plain join), the query let PostgreSQL, before it had
+        // statistics (a new database taking its first records), take the (gtin, head_time)
+        // index and filter every lot of the product; the LIMIT keeps the probe a subquery of
+        // its own, where the primary key is the only match.
+        DbConn::Postgres(c) => diesel::sql_query(
+            "SELECT l.gtin, l.lot, l.custodian, l.head, l.head_time, l.shipped_to, \
+             l.created_log_index FROM unnest($2::text[]) AS wanted(lot) \
+             CROSS JOIN LATERAL (SELECT * FROM lots WHERE gtin = $1 AND lot = wanted.lot \
+             LIMIT 1) l",
+        )
+        .bind::<Text, _>(gtin)
+        .bind::<Array<Text>, _>(names)
+        .load(c),
+    }
 }
 
 pub fn insert_many(conn: &mut DbConn, rows: &[LotRow]) -> QueryResult<()> {
