@@ -151,7 +151,9 @@ fn run(label: &str, database_url: String) {
         "{label}: recorded {SCANS} events in {:.1} s -> {rows} daily counters",
         recording.elapsed().as_secs_f64()
     );
-    let port = Application::spawn(settings(database_url)).expect("server");
+    let port = Application::spawn(settings(database_url))
+        .expect("server")
+        .port;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -132,7 +132,9 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
     };
-    let port = Application::spawn(settings).expect("the server starts");
+    let port = Application::spawn(settings)
+        .expect("the server starts")
+        .port;
     let base = format!("http://127.0.0.1:{port}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -112,7 +112,7 @@ fn main() {
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
     };
-    let port = Application::spawn(settings.clone()).expect("server");
+    let port = Application::spawn(settings.clone()).expect("server").port;
     let mut c = Client {
         base: format!("http://127.0.0.1:{port}"),
         agent: ureq::Agent::config_builder()

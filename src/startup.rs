@@ -120,8 +120,8 @@ impl Application {
     }
 
     /// Opens the services and runs a server in a thread of its own (tests, benchmarks, embedding);
-    /// returns its port once it listens. The server lives as long as the process.
-    pub fn spawn(settings: Settings) -> Result<u16, String> {
+    /// returns once it listens. The server runs until `Spawned::stop` or the end of the process.
+    pub fn spawn(settings: Settings) -> Result<Spawned, String> {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let services = match Services::open(&settings) {
@@ -134,7 +134,11 @@ impl Application {
             actix_web::rt::System::new().block_on(async move {
                 match Application::build(&services) {
                     Ok(app) => {
-                        let _ = tx.send(Ok(app.port()));
+                        let spawned = Spawned {
+                            port: app.port(),
+                            handle: app.server.handle(),
+                        };
+                        let _ = tx.send(Ok(spawned));
                         if let Err(e) = app.run_until_stopped().await {
                             tracing::error!(error = %e, "server stopped");
                         }
@@ -147,5 +151,19 @@ impl Application {
         });
         rx.recv()
             .map_err(|_| "the server thread ended before listening".to_owned())?
+    }
+}
+
+/// A server started by `Application::spawn`.
+pub struct Spawned {
+    pub port: u16,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Spawned {
+    /// Stops the server at once and waits until it has; its services (the ledger writer, its
+    /// database connections) end with it.
+    pub fn stop(self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(false));
     }
 }

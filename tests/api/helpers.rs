@@ -8,7 +8,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use truetrace::envelope;
 use truetrace::settings::Settings;
-use truetrace::startup::Application;
+use truetrace::startup::{Application, Spawned};
 
 pub const TOKEN: &str = "test-admin-token";
 /// The secret key that seals hosted keys in tests (never a file in the source tree).
@@ -38,6 +38,9 @@ pub struct TestApp {
     pub database_url: String,
     pub backend: Backend,
     agent: ureq::Agent,
+    /// Stopped when the test ends, so that its database connections close with it (the
+    /// suite's servers would otherwise hold PostgreSQL connections up to its limit).
+    server: Option<Spawned>,
     _dir: tempfile::TempDir,
 }
 
@@ -78,6 +81,9 @@ fn drop_database(database_url: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
         drop_database(&self.database_url);
     }
 }
@@ -97,21 +103,25 @@ pub fn settings(database_url: &str) -> Settings {
     }
 }
 
-/// Starts a server on a random port, in its own thread and actix system, over `database_url`.
+/// Starts a server on a random port, in its own thread and actix system, over `database_url`;
+/// it runs until the test process ends.
 pub fn serve(database_url: &str) -> String {
-    let port = Application::spawn(settings(database_url)).expect("the server starts");
+    let port = Application::spawn(settings(database_url))
+        .expect("the server starts")
+        .port;
     format!("http://127.0.0.1:{port}")
 }
 
 pub fn spawn_app(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(backend, &dir);
-    let address = serve(&database_url);
+    let server = Application::spawn(settings(&database_url)).expect("the server starts");
     TestApp {
-        address,
+        address: format!("http://127.0.0.1:{}", server.port),
         database_url,
         backend,
         agent: agent(),
+        server: Some(server),
         _dir: dir,
     }
 }
