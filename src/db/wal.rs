@@ -1,14 +1,16 @@
-//! SQLite's write-ahead log, as the ledger writer drives it.
+//! The write-ahead log, as the ledger writer drives it.
 //!
-//! The writer's connection commits with `synchronous = NORMAL` (SQLite writes the commit's WAL
-//! frames but does not wait for the disk) and the ledger makes each commit durable itself, with
-//! one `fdatasync` of the WAL file in another thread, before it answers the submissions of that
-//! commit: the writer goes on with the next batch while the disk flushes the last one. A 201 still
-//! means the record survives a power loss, as with `synchronous = FULL` (docs/decisions.md).
-//! Checkpoints move out of the commit path too: the writer's connection never checkpoints, the
-//! same thread does, between syncs.
+//! The writer's connection commits without waiting for the disk (SQLite `synchronous = NORMAL`,
+//! PostgreSQL `synchronous_commit = off`), and the ledger makes each commit durable itself, in
+//! another thread, before it answers the submissions of that commit: the writer goes on with the
+//! next batch while the disk flushes the last one. On SQLite that is one `fdatasync` of the WAL
+//! file; on PostgreSQL one small synchronous commit on a connection of its own, whose flush
+//! covers every earlier commit, since the WAL is written in order. A 201 still means the record
+//! survives a power loss, as with `synchronous = FULL` and `synchronous_commit = on`
+//! (docs/decisions.md). On SQLite, checkpoints move out of the commit path too: the writer's
+//! connection never checkpoints, the same thread does, between syncs.
 
-use super::{DbConn, DbPool};
+use super::{DbConn, DbPool, PooledConn};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
@@ -22,42 +24,82 @@ struct DatabaseFile {
     file: String,
 }
 
-/// The WAL file of the database the connection is on, if it is SQLite. PostgreSQL's commit
-/// waits for its own WAL flush, so the ledger needs nothing more there (None).
-pub fn log_of(conn: &mut DbConn) -> QueryResult<Option<WalFile>> {
-    let DbConn::Sqlite(c) = conn else {
-        return Ok(None);
-    };
-    let main = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .get_result::<DatabaseFile>(c)?;
-    Ok(Some(WalFile {
-        path: PathBuf::from(format!("{}-wal", main.file)),
-        open: None,
-    }))
+/// How the commits of the writer's connection are made durable.
+pub enum Flusher {
+    /// `fdatasync` of SQLite's `-wal` file.
+    Sqlite(WalFile),
+    /// A synchronous commit that writes to the WAL, on a pooled connection kept for it.
+    Postgres {
+        pool: DbPool,
+        conn: Option<PooledConn>,
+    },
 }
 
-/// Makes a SQLite connection commit without waiting for the disk and never checkpoint. Only
-/// for the ledger writer's connection, whose commits are synced by `WalFile::sync` before
+impl Flusher {
+    /// The flusher for the database `conn` is on.
+    pub fn for_writer(conn: &mut DbConn, pool: &DbPool) -> QueryResult<Self> {
+        match conn {
+            DbConn::Sqlite(c) => {
+                let main =
+                    diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .get_result::<DatabaseFile>(c)?;
+                Ok(Self::Sqlite(WalFile {
+                    path: PathBuf::from(format!("{}-wal", main.file)),
+                    open: None,
+                }))
+            }
+            DbConn::Postgres(_) => Ok(Self::Postgres {
+                pool: pool.clone(),
+                conn: None,
+            }),
+        }
+    }
+
+    /// Returns once every commit made before the call is on disk.
+    pub fn flush(&mut self) -> Result<(), String> {
+        match self {
+            Self::Sqlite(wal) => wal.sync().map_err(|e| e.to_string()),
+            Self::Postgres { pool, conn } => {
+                let mut held = match conn.take() {
+                    Some(held) => held,
+                    None => pool.get().map_err(|e| format!("database pool: {e}"))?,
+                };
+                // A transactional message gives the transaction a WAL record, so its commit
+                // waits for the flush (a commit that wrote nothing would not). Any role may
+                // call it; it needs no table and no `wal_level = logical`.
+                held.batch_execute("SELECT pg_logical_emit_message(true, 'truetrace.flush', '')")
+                    .map_err(|e| e.to_string())?;
+                *conn = Some(held);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether this thread also runs the checkpoints (SQLite; PostgreSQL runs its own).
+    pub fn checkpoints(&self) -> bool {
+        matches!(self, Self::Sqlite(_))
+    }
+}
+
+/// Makes a connection commit without waiting for the disk (and, on SQLite, never checkpoint).
+/// Only for the ledger writer's connection, whose commits a `Flusher` makes durable before
 /// anyone is answered; `resume_sync` undoes it before the connection goes back to the pool.
 pub fn defer_sync(conn: &mut DbConn) -> QueryResult<()> {
-    set_sync(
-        conn,
-        "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
-    )
+    match conn {
+        DbConn::Sqlite(c) => {
+            c.batch_execute("PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;")
+        }
+        DbConn::Postgres(c) => c.batch_execute("SET synchronous_commit = off"),
+    }
 }
 
 /// Gives a connection `defer_sync` changed the settings of every other pooled connection again.
 pub fn resume_sync(conn: &mut DbConn) -> QueryResult<()> {
-    set_sync(
-        conn,
-        "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;",
-    )
-}
-
-fn set_sync(conn: &mut DbConn, pragmas: &str) -> QueryResult<()> {
     match conn {
-        DbConn::Sqlite(c) => c.batch_execute(pragmas),
-        DbConn::Postgres(_) => Ok(()),
+        DbConn::Sqlite(c) => {
+            c.batch_execute("PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000;")
+        }
+        DbConn::Postgres(c) => c.batch_execute("SET synchronous_commit = on"),
     }
 }
 
@@ -121,6 +163,67 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diesel::pg::PgConnection;
+    use diesel::sql_types::Bool;
+
+    #[derive(QueryableByName)]
+    struct Lsn {
+        #[diesel(sql_type = Text)]
+        lsn: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct Flushed {
+        #[diesel(sql_type = Bool)]
+        flushed: bool,
+    }
+
+    /// An asynchronous commit (the writer's) is on disk once the flusher returns: PostgreSQL's
+    /// flushed WAL position has passed the end of that commit.
+    #[test]
+    fn a_postgres_flush_covers_an_earlier_asynchronous_commit() {
+        let Ok(base) = std::env::var("TRUETRACE_TEST_POSTGRES_URL") else {
+            eprintln!("skipped: TRUETRACE_TEST_POSTGRES_URL is not set");
+            return;
+        };
+        let schema = format!("wal_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = PgConnection::establish(&base).expect("PostgreSQL");
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .expect("schema");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+        let pool = crate::db::connect(&crate::db::DatabaseUrl::Postgres(url), 2).expect("pool");
+
+        let mut writer = pool.get().expect("connection");
+        defer_sync(&mut writer).expect("asynchronous commits");
+        let DbConn::Postgres(w) = &mut *writer else {
+            panic!("a PostgreSQL connection")
+        };
+        // A commit that does not wait for the disk, then where the WAL ends after it.
+        w.batch_execute("SELECT pg_logical_emit_message(true, 'truetrace.test', 'async')")
+            .expect("asynchronous commit");
+        let after = diesel::sql_query("SELECT pg_current_wal_insert_lsn()::text AS lsn")
+            .get_result::<Lsn>(w)
+            .expect("lsn")
+            .lsn;
+
+        let mut flusher = Flusher::for_writer(&mut writer, &pool).expect("flusher");
+        assert!(!flusher.checkpoints());
+        flusher.flush().expect("flush");
+        let flushed =
+            diesel::sql_query("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed")
+                .bind::<Text, _>(&after)
+                .get_result::<Flushed>(&mut admin)
+                .expect("flushed position")
+                .flushed;
+        assert!(flushed, "the WAL was not flushed past {after}");
+
+        resume_sync(&mut writer).expect("synchronous commits again");
+        drop((writer, flusher, pool));
+        let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
+        admin.batch_execute(&drop).expect("drop schema");
+    }
 
     fn held_inode(wal: &WalFile) -> Option<u64> {
         wal.open

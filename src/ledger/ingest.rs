@@ -217,7 +217,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
                 }
             }
         }
-        let Some(writer) = conn.as_mut() else {
+        let (Some(writer), Some(syncer)) = (conn.as_mut(), durable.as_ref()) else {
             continue;
         };
         if log_is_long.swap(false, Ordering::Relaxed) {
@@ -229,13 +229,15 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
         }
         let (results, healthy) = commit_batch(writer, &batch);
         // A PostgreSQL connection that failed goes back to the pool, which checks it before
-        // anyone uses it again. A SQLite one is kept (its errors are the file's, not the
-        // connection's) unless its transaction state is broken; the pool discards those, so its
-        // writer-only settings never reach another user.
+        // anyone uses it again, with the settings of every pooled connection (if it cannot
+        // take them, it is dead, and the pool's check discards it). A SQLite one is kept (its
+        // errors are the file's, not the connection's) unless its transaction state is broken,
+        // and the pool discards those.
         if !healthy
             && (matches!(**writer, DbConn::Postgres(_))
                 || diesel::r2d2::R2D2Connection::is_broken(&mut **writer))
         {
+            let _ = wal::resume_sync(writer);
             conn = None;
         }
         if results.iter().any(|r| r.as_ref().is_ok_and(|s| s.created)) {
@@ -246,18 +248,13 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
             .map(|job| job.reply)
             .zip(results)
             .collect();
-        match &durable {
-            Some(syncer) => {
-                if let Err(mpsc::SendError(answers)) = syncer.send(answers) {
-                    answer_all(answers.into_iter().map(|(reply, _)| {
-                        (
-                            reply,
-                            Err(AppError::internal("the ledger's disk sync stopped")),
-                        )
-                    }));
-                }
-            }
-            None => answer_all(answers),
+        if let Err(mpsc::SendError(answers)) = syncer.send(answers) {
+            answer_all(answers.into_iter().map(|(reply, _)| {
+                (
+                    reply,
+                    Err(AppError::internal("the ledger's disk sync stopped")),
+                )
+            }));
         }
     }
     // The ledger is gone but the pool may live on (the CLI goes on with other work).
@@ -275,33 +272,33 @@ fn answer_all(answers: impl IntoIterator<Item = Answer>) {
     }
 }
 
-/// Takes the writer's connection from the pool. On SQLite the sync thread starts first, then the
-/// connection stops syncing its own commits.
+/// Takes the writer's connection from the pool. The sync thread starts first (once), then the
+/// connection stops waiting for the disk at each commit.
 fn open_writer(
     pool: &DbPool,
     durable: &mut Option<mpsc::Sender<Vec<Answer>>>,
     log_is_long: &Arc<AtomicBool>,
 ) -> Result<PooledConn, String> {
     let mut conn = pool.get().map_err(|e| format!("database pool: {e}"))?;
-    if let Some(log) = wal::log_of(&mut conn).map_err(|e| format!("database: {e}"))? {
-        if durable.is_none() {
-            let syncer = start_syncer(log, pool.clone(), log_is_long.clone())
-                .map_err(|e| format!("cannot start the ledger's sync thread: {e}"))?;
-            *durable = Some(syncer);
-        }
-        wal::defer_sync(&mut conn).map_err(|e| format!("database: {e}"))?;
+    if durable.is_none() {
+        let flusher =
+            wal::Flusher::for_writer(&mut conn, pool).map_err(|e| format!("database: {e}"))?;
+        let syncer = start_syncer(flusher, pool.clone(), log_is_long.clone())
+            .map_err(|e| format!("cannot start the ledger's sync thread: {e}"))?;
+        *durable = Some(syncer);
     }
+    wal::defer_sync(&mut conn).map_err(|e| format!("database: {e}"))?;
     Ok(conn)
 }
 
 /// How often the WAL is checkpointed into the database file while records keep coming.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
-/// Starts the thread that makes SQLite commits durable and answers them (docs/decisions.md):
-/// it takes every commit waiting, syncs the WAL once for all of them, then answers. It ends when
-/// the writer does.
+/// Starts the thread that makes the writer's commits durable and answers them
+/// (docs/decisions.md): it takes every commit waiting, flushes once for all of them, then
+/// answers. It ends when the writer does.
 fn start_syncer(
-    mut wal: wal::WalFile,
+    mut flusher: wal::Flusher,
     pool: DbPool,
     log_is_long: Arc<AtomicBool>,
 ) -> std::io::Result<mpsc::Sender<Vec<Answer>>> {
@@ -314,10 +311,10 @@ fn start_syncer(
                 while let Ok(more) = commits.try_recv() {
                     answers.extend(more);
                 }
-                match wal.sync() {
+                match flusher.flush() {
                     Ok(()) => answer_all(answers),
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot sync the SQLite WAL");
+                        tracing::error!(error = %e, "cannot flush the ledger's commits to disk");
                         let cause = format!(
                             "the record was written but could not be flushed to disk ({e}); submit it again to learn whether it is stored"
                         );
@@ -327,7 +324,7 @@ fn start_syncer(
                         }));
                     }
                 }
-                if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+                if flusher.checkpoints() && checkpointed.elapsed() >= CHECKPOINT_EVERY {
                     match wal::checkpoint_pooled(&pool) {
                         Ok(Some(frames)) => {
                             checkpointed = Instant::now();
