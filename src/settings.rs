@@ -45,11 +45,13 @@ pub struct Settings {
     #[arg(long, env = "TRUETRACE_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"), global = true)]
     pub static_dir: std::path::PathBuf,
 
-    /// Database connections in the pool.
+    /// Database connections in the pool, at least 4: the ledger writer and its sync thread keep
+    /// two of them.
     #[arg(
         long,
         env = "TRUETRACE_DB_POOL_SIZE",
         default_value_t = 16,
+        value_parser = clap::value_parser!(u32).range(4..),
         global = true
     )]
     pub db_pool_size: u32,

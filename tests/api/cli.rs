@@ -440,3 +440,20 @@ fn the_operator_enables_a_hosted_key_invites_staff_and_sets_embed_origins_from_t
         stderr(&bad)
     );
 }
+
+#[test]
+fn a_pool_too_small_for_the_ledger_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("small.db").display());
+    let out = truetrace(&db, &["serve", "--db-pool-size", "2"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--db-pool-size") && err.contains("4.."),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("small.db").exists(),
+        "nothing may be created"
+    );
+}
