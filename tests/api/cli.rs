@@ -457,3 +457,126 @@ fn a_pool_too_small_for_the_ledger_is_refused_before_anything_starts() {
         "nothing may be created"
     );
 }
+
+/// A server killed (SIGKILL) while clients submit has lost none of the records it answered 201
+/// to, and the store it leaves verifies, on both engines: no answer goes out before its commit,
+/// and a commit cut short leaves nothing half-written. (A process crash leaves the operating
+/// system's caches alone; what a power loss would take is the flush's part, which the tests in
+/// src/db/wal.rs check.)
+#[test]
+fn a_killed_server_loses_no_acknowledged_record() {
+    for backend in backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = fresh_database(backend, &dir);
+        let key_file = dir.path().join("farm.key.json");
+        let key_path = key_file.to_str().unwrap();
+        assert!(
+            truetrace(&db, &["keygen", "--out", key_path])
+                .status
+                .success()
+        );
+        let org = json_out(&truetrace(
+            &db,
+            &[
+                "admin",
+                "create-org",
+                "--name",
+                "Farm",
+                "--role",
+                "producer",
+            ],
+        ));
+        let org_id = org["id"].as_str().unwrap().to_owned();
+        json_out(&truetrace(
+            &db,
+            &[
+                "admin",
+                "enroll-key",
+                "--org",
+                &org_id,
+                "--key-file",
+                key_path,
+            ],
+        ));
+        json_out(&truetrace(
+            &db,
+            &[
+                "admin",
+                "register-product",
+                "--gtin",
+                PADDY,
+                "--name",
+                "Paddy",
+            ],
+        ));
+        let key = truetrace::keyfile::KeyFile::read(&key_file)
+            .and_then(|k| k.signing_key())
+            .unwrap();
+
+        let (mut server, base, _) = start_serve(&db);
+        let clients: Vec<_> = (0..8)
+            .map(|client| {
+                let (base, farm) = (
+                    base.clone(),
+                    Org {
+                        id: org_id.clone(),
+                        key: key.clone(),
+                    },
+                );
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let mut acknowledged = Vec::new();
+                    for n in 0.. {
+                        let record = harvest(&farm, PADDY, &format!("K{client}-{n}"), 5);
+                        let sent = agent
+                            .post(&format!("{base}/api/v1/records"))
+                            .header("Content-Type", "application/json")
+                            .send(&sign(&farm.key, &record)[..]);
+                        match sent {
+                            Ok(r) if r.status() == 201 => acknowledged.push(record_id(&record)),
+                            Ok(r) => panic!("refused: {}", r.status()),
+                            // The server is gone.
+                            Err(_) => return acknowledged,
+                        }
+                    }
+                    acknowledged
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        server.kill().expect("SIGKILL");
+        server.wait().unwrap();
+        let acknowledged: Vec<String> = clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
+        assert!(
+            !acknowledged.is_empty(),
+            "{backend:?}: nothing was accepted"
+        );
+
+        let (mut again, base, _) = start_serve(&db);
+        let agent = agent();
+        for id in &acknowledged {
+            let status = agent
+                .get(&format!("{base}/api/v1/records/{id}"))
+                .call()
+                .unwrap()
+                .status();
+            assert_eq!(
+                status, 200,
+                "{backend:?}: record {id} was answered 201 and is gone"
+            );
+        }
+        again.kill().unwrap();
+        again.wait().unwrap();
+        let verified = truetrace(&db, &["verify"]);
+        assert!(
+            verified.status.success(),
+            "{backend:?}: {} {}",
+            stdout(&verified),
+            stderr(&verified)
+        );
+        drop_database(&db);
+    }
+}

@@ -65,7 +65,7 @@ pub fn fresh_database(backend: Backend, dir: &tempfile::TempDir) -> String {
 }
 
 /// Drops a PostgreSQL test schema (a no-op for SQLite, whose temporary directory goes by itself).
-fn drop_database(database_url: &str) {
+pub fn drop_database(database_url: &str) {
     let Some((base, schema)) = database_url.split_once("options=-csearch_path%3D") else {
         return;
     };
