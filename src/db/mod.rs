@@ -114,8 +114,7 @@ impl diesel::r2d2::ManageConnection for DbManager {
                 // FULL: a 201 must survive a power loss (NORMAL may lose the last commits in WAL mode).
                 conn.batch_execute(
                     "PRAGMA busy_timeout = 30000; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; \
-                     PRAGMA cache_size = -32768;",
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
                 )
                 .map_err(query)?;
                 Ok(DbConn::Sqlite(conn))
