@@ -3,9 +3,9 @@
 //! Request handlers do everything that needs no lock, in parallel: parse the envelope, hash the
 //! payload, verify the signature. They hand the result to one writer thread, which takes every
 //! submission waiting, judges each on its own inside a single write transaction and commits them
-//! together. No submission is answered before its commit is durable: PostgreSQL's commit waits for
-//! its WAL flush; on SQLite a second thread flushes the WAL for every commit waiting, once, while
-//! the writer goes on with the next batch (`db::wal`, docs/decisions.md).
+//! together. The writer's commits do not wait for the disk; a second thread flushes the WAL once
+//! for every commit waiting, and only then answers them, while the writer goes on with the next
+//! batch: no submission is answered before its commit is durable (`db::wal`, docs/decisions.md).
 
 use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
 use crate::db::{self, DbConn, DbPool, PooledConn, keys, wal};
