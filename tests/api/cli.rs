@@ -16,6 +16,23 @@ fn truetrace(database_url: &str, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `truetrace admin register-product` for the paddy GTIN, in both languages.
+fn register_paddy(database_url: &str) -> Output {
+    truetrace(
+        database_url,
+        &[
+            "admin",
+            "register-product",
+            "--gtin",
+            PADDY,
+            "--name",
+            "Paddy",
+            "--name-zh",
+            "稻穀",
+        ],
+    )
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -71,19 +88,7 @@ fn a_producer_signs_and_submits_from_the_shell_and_verify_catches_tampering() {
         &["admin", "enroll-key", "--org", org_id, "--key-file", key_s],
     ));
     assert_eq!(enrolled["org_id"], org_id);
-    json_out(&truetrace(
-        &db,
-        &[
-            "admin",
-            "register-product",
-            "--gtin",
-            PADDY,
-            "--name",
-            "Paddy",
-            "--name-zh",
-            "稻穀",
-        ],
-    ));
+    json_out(&register_paddy(&db));
     let bad = truetrace(
         &db,
         &[
@@ -498,17 +503,7 @@ fn a_killed_server_loses_no_acknowledged_record() {
                 key_path,
             ],
         ));
-        json_out(&truetrace(
-            &db,
-            &[
-                "admin",
-                "register-product",
-                "--gtin",
-                PADDY,
-                "--name",
-                "Paddy",
-            ],
-        ));
+        json_out(&register_paddy(&db));
         let key = truetrace::keyfile::KeyFile::read(&key_file)
             .and_then(|k| k.signing_key())
             .unwrap();
