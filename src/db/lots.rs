@@ -19,15 +19,17 @@ pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotR
 /// The stored lots among `names` of one GTIN.
 pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<Vec<LotRow>> {
     match conn {
+        // One primary-key lookup per name: a statement prepared once, where `IN (...)` is
+        // prepared anew for every length.
         DbConn::Sqlite(c) => {
             let mut found = Vec::new();
-            // SQLite binds at most 32,766 parameters per statement.
-            for chunk in names.chunks(1000) {
-                let part: Vec<LotRow> = lots::table
-                    .filter(lots::gtin.eq(gtin).and(lots::lot.eq_any(chunk)))
+            for name in names {
+                let stored = lots::table
+                    .find((gtin, name))
                     .select(LotRow::as_select())
-                    .load(c)?;
-                found.extend(part);
+                    .get_result(c)
+                    .optional()?;
+                found.extend(stored);
             }
             Ok(found)
         }
@@ -49,12 +51,7 @@ pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<V
 }
 
 pub fn insert_many(conn: &mut DbConn, rows: &[LotRow]) -> QueryResult<()> {
-    native!(conn, |c| {
-        for chunk in rows.chunks(1000) {
-            diesel::insert_into(lots::table).values(chunk).execute(c)?;
-        }
-        Ok(())
-    })
+    native!(conn, |c| insert_prepared!(c, lots::table, rows))
 }
 
 /// Moves a lot to its new state if its head is still `expected_head`; false when it is not (a
@@ -78,15 +75,7 @@ pub fn advance(conn: &mut DbConn, row: &LotRow, expected_head: &str) -> QueryRes
 }
 
 pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()> {
-    native!(conn, |c| {
-        // Chunked: PostgreSQL binds at most 65,535 parameters per statement.
-        for chunk in rows.chunks(1000) {
-            diesel::insert_into(lot_inputs::table)
-                .values(chunk)
-                .execute(c)?;
-        }
-        Ok(())
-    })
+    native!(conn, |c| insert_prepared!(c, lot_inputs::table, rows))
 }
 
 /// The lots `gtin`/`lot` was made from.

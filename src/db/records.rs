@@ -7,17 +7,29 @@ use diesel::prelude::*;
 
 /// The log indexes of those of `ids` that are stored.
 pub fn log_indexes_of(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<(String, i64)>> {
-    native!(conn, |c| {
-        let mut found = Vec::new();
-        for chunk in ids.chunks(1000) {
-            let part: Vec<(String, i64)> = records::table
-                .filter(records::id.eq_any(chunk))
-                .select((records::id, records::log_index))
-                .load(c)?;
-            found.extend(part);
+    match conn {
+        // One lookup per id: a statement prepared once, where `IN (...)` is prepared anew for
+        // every length.
+        DbConn::Sqlite(c) => {
+            let mut found = Vec::new();
+            for id in ids {
+                let stored = records::table
+                    .filter(records::id.eq(id))
+                    .select(records::log_index)
+                    .get_result::<i64>(c)
+                    .optional()?;
+                if let Some(index) = stored {
+                    found.push((id.clone(), index));
+                }
+            }
+            Ok(found)
         }
-        Ok(found)
-    })
+        // `= ANY($1)`: one array parameter, one prepared statement.
+        DbConn::Postgres(c) => records::table
+            .filter(records::id.eq_any(ids))
+            .select((records::id, records::log_index))
+            .load(c),
+    }
 }
 
 pub fn find(conn: &mut DbConn, record_id: &str) -> QueryResult<Option<RecordRow>> {
@@ -35,18 +47,8 @@ pub fn insert_many(
     lots: &[RecordLotRow],
 ) -> QueryResult<()> {
     native!(conn, |c| {
-        // Chunked: SQLite binds at most 32,766 and PostgreSQL 65,535 parameters per statement.
-        for chunk in rows.chunks(500) {
-            diesel::insert_into(records::table)
-                .values(chunk)
-                .execute(c)?;
-        }
-        for chunk in lots.chunks(1000) {
-            diesel::insert_into(record_lots::table)
-                .values(chunk)
-                .execute(c)?;
-        }
-        Ok(())
+        insert_prepared!(c, records::table, rows)?;
+        insert_prepared!(c, record_lots::table, lots)
     })
 }
 
