@@ -42,7 +42,7 @@ fn headless(
 }
 
 /// A server over the seeded demo story, in a temporary directory; and where screenshots go.
-fn demo_server() -> (tempfile::TempDir, String, PathBuf) {
+fn demo_server() -> (tempfile::TempDir, Served, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();

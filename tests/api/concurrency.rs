@@ -72,7 +72,7 @@ fn two_servers_on_one_database_never_fork_a_lot() {
         let f = farm_with_lot(backend);
         let second = serve(&f.app.database_url);
         let statuses = race(
-            &[f.app.address.clone(), second],
+            &[f.app.address.clone(), second.to_string()],
             racing_notes(&f.farm, f.lot, &f.head, 10),
         );
         assert_eq!(
@@ -97,7 +97,7 @@ fn concurrent_independent_records_get_a_dense_log() {
         let bodies: Vec<Vec<u8>> = (0..60)
             .map(|i| sign(&f.farm.key, &harvest(&f.farm, PADDY, &format!("L{i}"), 1)))
             .collect();
-        let statuses = race(&[f.app.address.clone(), second], bodies);
+        let statuses = race(&[f.app.address.clone(), second.to_string()], bodies);
         assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
         assert_eq!(f.app.log_size(), 61);
         let indexes: BTreeSet<i64> = (0..60)

@@ -103,13 +103,42 @@ pub fn settings(database_url: &str) -> Settings {
     }
 }
 
-/// Starts a server on a random port, in its own thread and actix system, over `database_url`;
-/// it runs until the test process ends.
-pub fn serve(database_url: &str) -> String {
-    let port = Application::spawn(settings(database_url))
-        .expect("the server starts")
-        .port;
-    format!("http://127.0.0.1:{port}")
+/// A server started by `serve`, read as its base address. It stops when dropped, so that its
+/// database connections close with the test.
+pub struct Served {
+    address: String,
+    server: Option<Spawned>,
+}
+
+impl std::ops::Deref for Served {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.address
+    }
+}
+
+impl std::fmt::Display for Served {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.address)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+    }
+}
+
+/// Starts a server on a random port, in its own thread and actix system, over `database_url`
+/// (a second server beside a test's app, or one over a database a test prepared).
+pub fn serve(database_url: &str) -> Served {
+    let server = Application::spawn(settings(database_url)).expect("the server starts");
+    Served {
+        address: format!("http://127.0.0.1:{}", server.port),
+        server: Some(server),
+    }
 }
 
 pub fn spawn_app(backend: Backend) -> TestApp {
