@@ -51,7 +51,7 @@ pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<V
 }
 
 pub fn insert_many(conn: &mut DbConn, rows: &[LotRow]) -> QueryResult<()> {
-    native!(conn, |c| insert_prepared!(c, lots::table, rows))
+    insert_rows!(conn, lots::table, rows)
 }
 
 /// Moves a lot to its new state if its head is still `expected_head`; false when it is not (a
@@ -75,7 +75,7 @@ pub fn advance(conn: &mut DbConn, row: &LotRow, expected_head: &str) -> QueryRes
 }
 
 pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()> {
-    native!(conn, |c| insert_prepared!(c, lot_inputs::table, rows))
+    insert_rows!(conn, lot_inputs::table, rows)
 }
 
 /// The lots `gtin`/`lot` was made from.

@@ -14,26 +14,37 @@ macro_rules! native {
     };
 }
 
-/// Inserts a slice of rows in statements of 16, 4 and 1 rows. Diesel prepares the statement for
-/// a slice anew at each call (its SQL depends on the length); for an array of fixed length the
-/// SQL is always the same, so the connection prepares each of these three once and keeps them.
-/// The ledger's writer inserts a few rows per table per transaction, and preparing those
-/// statements had been a sixth of its time.
-macro_rules! insert_prepared {
-    ($c:expr, $table:expr, $rows:expr) => {{
-        let mut rest = $rows;
-        while !rest.is_empty() {
-            rest = if let Some((head, tail)) = rest.split_first_chunk::<16>() {
-                diesel::insert_into($table).values(head).execute($c)?;
-                tail
-            } else if let Some((head, tail)) = rest.split_first_chunk::<4>() {
-                diesel::insert_into($table).values(head).execute($c)?;
-                tail
-            } else {
-                let (head, tail) = rest.split_at(1);
-                diesel::insert_into($table).values(&head[0]).execute($c)?;
-                tail
-            };
+/// Inserts a slice of rows. On SQLite, in statements of 16, 4 and 1 rows: diesel prepares the
+/// statement for a slice anew at each call (its SQL depends on the length), while for an array of
+/// fixed length the SQL is always the same, so the connection prepares each of these three once
+/// and keeps them (preparing had been a sixth of the ledger writer's time). On PostgreSQL, where
+/// each statement is a round trip and planned anew anyway (custom plans, `db::connect`), in one
+/// statement per thousand rows.
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        match $conn {
+            $crate::db::DbConn::Sqlite(c) => {
+                let mut rest = $rows;
+                while !rest.is_empty() {
+                    rest = if let Some((head, tail)) = rest.split_first_chunk::<16>() {
+                        diesel::insert_into($table).values(head).execute(c)?;
+                        tail
+                    } else if let Some((head, tail)) = rest.split_first_chunk::<4>() {
+                        diesel::insert_into($table).values(head).execute(c)?;
+                        tail
+                    } else {
+                        let (head, tail) = rest.split_at(1);
+                        diesel::insert_into($table).values(&head[0]).execute(c)?;
+                        tail
+                    };
+                }
+            }
+            // At most 65,535 parameters per statement.
+            $crate::db::DbConn::Postgres(c) => {
+                for chunk in $rows.chunks(1000) {
+                    diesel::insert_into($table).values(chunk).execute(c)?;
+                }
+            }
         }
         diesel::QueryResult::Ok(())
     }};

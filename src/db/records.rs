@@ -46,10 +46,8 @@ pub fn insert_many(
     rows: &[RecordRow],
     lots: &[RecordLotRow],
 ) -> QueryResult<()> {
-    native!(conn, |c| {
-        insert_prepared!(c, records::table, rows)?;
-        insert_prepared!(c, record_lots::table, lots)
-    })
+    insert_rows!(&mut *conn, records::table, rows)?;
+    insert_rows!(conn, record_lots::table, lots)
 }
 
 /// Takes the ledger's append lock for the rest of the transaction and returns the next log
