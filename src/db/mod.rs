@@ -131,7 +131,7 @@ impl DatabaseUrl {
 
 /// Opens connections of the configured engine and sets each up: WAL with full synchronous commits
 /// and a busy timeout on SQLite (the ledger writer's own connection then syncs through
-/// `wal::prepare_writer`), synchronous commits on PostgreSQL.
+/// `wal::defer_sync`), synchronous commits on PostgreSQL.
 #[derive(Debug)]
 pub struct DbManager {
     url: DatabaseUrl,

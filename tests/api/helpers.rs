@@ -38,9 +38,10 @@ pub struct TestApp {
     pub database_url: String,
     pub backend: Backend,
     agent: ureq::Agent,
-    /// Stopped when the test ends, so that its database connections close with it (the
-    /// suite's servers would otherwise hold PostgreSQL connections up to its limit).
-    server: Option<Spawned>,
+    /// Stopped when the test ends, before its database is dropped, so that its connections
+    /// close with it (the suite's servers would otherwise hold PostgreSQL connections up to its
+    /// limit).
+    server: Option<Served>,
     _dir: tempfile::TempDir,
 }
 
@@ -81,9 +82,7 @@ pub fn drop_database(database_url: &str) {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            server.stop();
-        }
+        drop(self.server.take());
         drop_database(&self.database_url);
     }
 }
@@ -144,9 +143,9 @@ pub fn serve(database_url: &str) -> Served {
 pub fn spawn_app(backend: Backend) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(backend, &dir);
-    let server = Application::spawn(settings(&database_url)).expect("the server starts");
+    let server = serve(&database_url);
     TestApp {
-        address: format!("http://127.0.0.1:{}", server.port),
+        address: server.to_string(),
         database_url,
         backend,
         agent: agent(),
