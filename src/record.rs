@@ -119,7 +119,7 @@ pub fn claimed_actor(value: &Value) -> Option<OrgId> {
 impl Record {
     /// Stage two: limits, fields and the event's shape. Errors are `invalid_record` and name the field.
     pub fn from_value(value: Value) -> Result<Self, String> {
-        check_string_limit(&value, "")?;
+        check_string_limit(&value, &String::new)?;
         let count = |name: &str| {
             value
                 .get(name)
@@ -275,7 +275,9 @@ fn check_location(location: &Location) -> Result<(), String> {
     Ok(())
 }
 
-fn check_string_limit(value: &Value, path: &str) -> Result<(), String> {
+/// `path` spells out where `value` is, called only for the message when a string is too long:
+/// building it for every value of every record cost more than the rest of this check.
+fn check_string_limit(value: &Value, path: &dyn Fn() -> String) -> Result<(), String> {
     let too_long = |what: &str, len: usize| {
         Err(format!(
             "{what} is {len} bytes; strings in a record are limited to {MAX_STRING_BYTES} bytes"
@@ -283,17 +285,17 @@ fn check_string_limit(value: &Value, path: &str) -> Result<(), String> {
     };
     match value {
         Value::String(s) if s.len() > MAX_STRING_BYTES => {
-            too_long(&format!("the string at {path:?}"), s.len())
+            too_long(&format!("the string at {:?}", path()), s.len())
         }
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_string_limit(v, &format!("{path}[{i}]"))),
+            .try_for_each(|(i, v)| check_string_limit(v, &|| format!("{}[{i}]", path()))),
         Value::Object(map) => map.iter().try_for_each(|(k, v)| {
             if k.len() > MAX_STRING_BYTES {
-                return too_long(&format!("a key in {path:?}"), k.len());
+                return too_long(&format!("a key in {:?}", path()), k.len());
             }
-            check_string_limit(v, &format!("{path}.{k}"))
+            check_string_limit(v, &|| format!("{}.{k}", path()))
         }),
         _ => Ok(()),
     }
@@ -359,7 +361,19 @@ mod tests {
     fn limits_are_named() {
         let mut v = harvest();
         v["kde"]["note"] = json!("x".repeat(MAX_STRING_BYTES + 1));
-        assert!(parse(v).unwrap_err().contains("1024 bytes"));
+        let message = parse(v).unwrap_err();
+        assert!(message.contains("1024 bytes"), "{message}");
+        assert!(
+            message.contains(r#"the string at ".kde.note""#),
+            "{message}"
+        );
+        let mut v = harvest();
+        v["new_lots"][0]["lot"] = json!("L".repeat(MAX_STRING_BYTES + 1));
+        let message = parse(v).unwrap_err();
+        assert!(
+            message.contains(r#"the string at ".new_lots[0].lot""#),
+            "{message}"
+        );
         let lots: Vec<Value> = (0..1001)
             .map(|i| json!({"gtin": "04712345000015", "lot": format!("L{i}")}))
             .collect();
