@@ -353,7 +353,7 @@ fn field_errors_are_422_and_name_the_problem() {
             &sign(&f.farm.key, &record),
             422,
             "invalid_record",
-            "1024 bytes",
+            r#"the string at ".kde.note" is 1025 bytes; strings in a record are limited to 1024 bytes"#,
         );
         let mut record = harvest(&f.farm, PADDY, "NEW-1", 5);
         let lots: Vec<Value> = (0..1001)
