@@ -79,6 +79,8 @@ pub mod rollups;
 pub mod rows;
 pub mod schema;
 pub mod settings;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod wal;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -129,9 +131,37 @@ impl DatabaseUrl {
     }
 }
 
+/// How PostgreSQL plans a connection's statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// Every pooled connection: a custom plan at every execution. A connection outlives the
+    /// table sizes its statements were first planned for, and a generic plan made while
+    /// `records` was empty scans it whole for `id = ANY($1)` once it holds millions (measured:
+    /// 270 µs of PostgreSQL CPU per submission after 100,000 records).
+    Pooled,
+    /// The ledger writer's connection: plans made once and kept, with sequential scans ruled
+    /// out. Everything the writer runs finds rows by a key, and so do the foreign-key checks
+    /// PostgreSQL runs for every row it inserts, which plan like any statement: planned anew
+    /// at every execution, they and the writer's own statements took 42% of PostgreSQL's time
+    /// during ingest. Without sequential scans, a plan made while a table was small still uses
+    /// its index once the table is large.
+    Writer,
+}
+
+/// Sets how PostgreSQL plans `conn`'s statements; nothing to do on SQLite.
+pub fn set_planning(conn: &mut DbConn, planning: Planning) -> QueryResult<()> {
+    let DbConn::Postgres(c) = conn else {
+        return Ok(());
+    };
+    c.batch_execute(match planning {
+        Planning::Pooled => "SET plan_cache_mode = force_custom_plan; SET enable_seqscan = on;",
+        Planning::Writer => "SET plan_cache_mode = auto; SET enable_seqscan = off;",
+    })
+}
+
 /// Opens connections of the configured engine and sets each up: WAL with full synchronous commits
 /// and a busy timeout on SQLite (the ledger writer's own connection then syncs through
-/// `wal::defer_sync`), synchronous commits on PostgreSQL.
+/// `wal::defer_sync`), synchronous commits and `Planning::Pooled` on PostgreSQL.
 #[derive(Debug)]
 pub struct DbManager {
     url: DatabaseUrl,
@@ -157,16 +187,11 @@ impl diesel::r2d2::ManageConnection for DbManager {
             }
             DatabaseUrl::Postgres(url) => {
                 let mut conn = PgConnection::establish(url).map_err(map)?;
-                // Custom plans: a connection outlives the table sizes its statements were first
-                // planned for, and a generic plan made while `records` was empty scans it whole
-                // for `id = ANY($1)` once it holds millions (measured: 270 µs of PostgreSQL CPU
-                // per submission after 100,000 records).
-                conn.batch_execute(
-                    "SET synchronous_commit = on; SET TIME ZONE 'UTC'; \
-                     SET plan_cache_mode = force_custom_plan;",
-                )
-                .map_err(query)?;
-                Ok(DbConn::Postgres(conn))
+                conn.batch_execute("SET synchronous_commit = on; SET TIME ZONE 'UTC';")
+                    .map_err(query)?;
+                let mut conn = DbConn::Postgres(conn);
+                set_planning(&mut conn, Planning::Pooled).map_err(query)?;
+                Ok(conn)
             }
         }
     }
@@ -262,7 +287,72 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::testing::{TestSchema, show_setting};
     use super::*;
+
+    #[derive(QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        line: String,
+    }
+
+    /// The plan PostgreSQL keeps for a statement it plans once: `EXPLAIN EXECUTE` of a prepared
+    /// statement under generic plans.
+    fn generic_plan(conn: &mut PgConnection, statement: &str, argument: &str) -> String {
+        conn.batch_execute(&format!(
+            "SET plan_cache_mode = force_generic_plan; PREPARE probe AS {statement}"
+        ))
+        .expect("prepare");
+        let plan = diesel::sql_query(format!("EXPLAIN (COSTS OFF) EXECUTE probe({argument})"))
+            .load::<PlanLine>(conn)
+            .expect("explain")
+            .into_iter()
+            .map(|l| l.line)
+            .collect::<Vec<_>>()
+            .join("\n");
+        conn.batch_execute("DEALLOCATE probe").expect("deallocate");
+        plan
+    }
+
+    /// A plan the writer's connection makes while `records` is small (vacuumed, so PostgreSQL
+    /// knows it is small) still looks records up by their index: a pooled connection's generic
+    /// plan would scan the table, which is why pooled connections plan every execution anew.
+    #[test]
+    fn the_writers_kept_plans_use_the_indexes_even_on_small_tables() {
+        let Some(schema) = TestSchema::create("plans") else {
+            return;
+        };
+        let pool = connect(&schema.url, 4).expect("pool");
+        let mut conn = pool.get().expect("connection");
+        let DbConn::Postgres(c) = &mut *conn else {
+            panic!("a PostgreSQL connection")
+        };
+        c.batch_execute("VACUUM ANALYZE records").expect("vacuum");
+        // The foreign-key check PostgreSQL runs for each record_lots row, and the writer's lookup
+        // of the batch's record ids.
+        let by_key = "SELECT 1 FROM records WHERE log_index = $1::bigint FOR KEY SHARE";
+        let by_ids = "SELECT log_index FROM records WHERE id = ANY($1::text[])";
+        assert!(generic_plan(c, by_key, "7").contains("Seq Scan"));
+
+        set_planning(&mut conn, Planning::Writer).expect("writer planning");
+        let DbConn::Postgres(c) = &mut *conn else {
+            unreachable!()
+        };
+        for (statement, argument) in [(by_key, "7"), (by_ids, "ARRAY['ab']")] {
+            let plan = generic_plan(c, statement, argument);
+            assert!(
+                plan.contains("Index") && !plan.contains("Seq Scan"),
+                "{statement}: {plan}"
+            );
+        }
+
+        set_planning(&mut conn, Planning::Pooled).expect("pooled planning");
+        let DbConn::Postgres(c) = &mut *conn else {
+            unreachable!()
+        };
+        assert_eq!(show_setting(c, "plan_cache_mode"), "force_custom_plan");
+        assert_eq!(show_setting(c, "enable_seqscan"), "on");
+    }
 
     #[test]
     fn database_urls() {

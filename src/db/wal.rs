@@ -163,7 +163,6 @@ fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use diesel::pg::PgConnection;
     use diesel::sql_types::Bool;
 
     #[derive(QueryableByName)]
@@ -182,18 +181,10 @@ mod tests {
     /// flushed WAL position has passed the end of that commit.
     #[test]
     fn a_postgres_flush_covers_an_earlier_asynchronous_commit() {
-        let Ok(base) = std::env::var("TRUETRACE_TEST_POSTGRES_URL") else {
-            eprintln!("skipped: TRUETRACE_TEST_POSTGRES_URL is not set");
+        let Some(mut schema) = crate::db::testing::TestSchema::create("wal") else {
             return;
         };
-        let schema = format!("wal_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = PgConnection::establish(&base).expect("PostgreSQL");
-        admin
-            .batch_execute(&format!("CREATE SCHEMA {schema}"))
-            .expect("schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-        let pool = crate::db::connect(&crate::db::DatabaseUrl::Postgres(url), 2).expect("pool");
+        let pool = crate::db::connect(&schema.url, 2).expect("pool");
 
         let mut writer = pool.get().expect("connection");
         defer_sync(&mut writer).expect("asynchronous commits");
@@ -214,15 +205,13 @@ mod tests {
         let flushed =
             diesel::sql_query("SELECT pg_current_wal_flush_lsn() >= $1::pg_lsn AS flushed")
                 .bind::<Text, _>(&after)
-                .get_result::<Flushed>(&mut admin)
+                .get_result::<Flushed>(schema.admin())
                 .expect("flushed position")
                 .flushed;
         assert!(flushed, "the WAL was not flushed past {after}");
 
         resume_sync(&mut writer).expect("synchronous commits again");
         drop((writer, flusher, pool));
-        let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
-        admin.batch_execute(&drop).expect("drop schema");
     }
 
     fn held_inode(wal: &WalFile) -> Option<u64> {

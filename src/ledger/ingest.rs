@@ -237,7 +237,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
             && (matches!(**writer, DbConn::Postgres(_))
                 || diesel::r2d2::R2D2Connection::is_broken(&mut **writer))
         {
-            let _ = wal::resume_sync(writer);
+            let _ = release_writer(writer);
             conn = None;
         }
         if results.iter().any(|r| r.as_ref().is_ok_and(|s| s.created)) {
@@ -259,10 +259,17 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
     }
     // The ledger is gone but the pool may live on (the CLI goes on with other work).
     if let Some(mut writer) = conn
-        && let Err(e) = wal::resume_sync(&mut writer)
+        && let Err(e) = release_writer(&mut writer)
     {
-        tracing::warn!(error = %e, "cannot restore the writer connection's sync settings");
+        tracing::warn!(error = %e, "cannot restore the writer connection's settings");
     }
+}
+
+/// Gives the writer's connection the settings of every pooled connection again, before it goes
+/// back to the pool.
+fn release_writer(conn: &mut DbConn) -> diesel::QueryResult<()> {
+    wal::resume_sync(conn)?;
+    db::set_planning(conn, db::Planning::Pooled)
 }
 
 fn answer_all(answers: impl IntoIterator<Item = Answer>) {
@@ -273,7 +280,7 @@ fn answer_all(answers: impl IntoIterator<Item = Answer>) {
 }
 
 /// Takes the writer's connection from the pool. The sync thread starts first (once), then the
-/// connection stops waiting for the disk at each commit.
+/// connection stops waiting for the disk at each commit and plans as `db::Planning::Writer`.
 fn open_writer(
     pool: &DbPool,
     durable: &mut Option<mpsc::Sender<Vec<Answer>>>,
@@ -288,6 +295,7 @@ fn open_writer(
         *durable = Some(syncer);
     }
     wal::defer_sync(&mut conn).map_err(|e| format!("database: {e}"))?;
+    db::set_planning(&mut conn, db::Planning::Writer).map_err(|e| format!("database: {e}"))?;
     Ok(conn)
 }
 
@@ -414,6 +422,15 @@ mod tests {
         let pool = db::connect(&url, 1).expect("database");
         assert_eq!(synchronous(&mut pool.get().expect("connection")), FULL);
 
+        run_writer_once(&pool);
+        // The writer thread has ended and returned its connection.
+        let mut conn = pool.get().expect("the writer's connection comes back");
+        assert_eq!(synchronous(&mut conn), FULL);
+    }
+
+    /// Starts a ledger, has its writer take a connection and judge one submission, and waits
+    /// until the writer thread has ended and returned its connection.
+    fn run_writer_once(pool: &DbPool) {
         let ledger = Ledger::start(pool.clone()).expect("ledger");
         let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
         let body = serde_json::to_vec(
@@ -427,9 +444,34 @@ mod tests {
             "{verdicts:?}"
         );
         drop(ledger);
+        // The pool hands the writer's connection out again once the thread has let it go.
+        let all: Vec<_> = (0..pool.max_size())
+            .map(|_| pool.get().expect("every connection comes back"))
+            .collect();
+        drop(all);
+    }
 
-        // Waits until the writer thread has ended and returned its connection.
-        let mut conn = pool.get().expect("the writer's connection comes back");
-        assert_eq!(synchronous(&mut conn), FULL);
+    /// On PostgreSQL the writer's connection commits asynchronously and keeps its plans
+    /// (`db::Planning::Writer`); every connection of the pool has the pooled settings again once
+    /// the ledger is gone.
+    #[test]
+    fn the_writer_connection_goes_back_to_the_pool_with_pooled_settings_on_postgres() {
+        let Some(schema) = db::testing::TestSchema::create("writer") else {
+            return;
+        };
+        let pool = db::connect(&schema.url, 2).expect("database");
+        run_writer_once(&pool);
+        let mut conns: Vec<_> = (0..2).map(|_| pool.get().expect("connection")).collect();
+        for conn in &mut conns {
+            let DbConn::Postgres(c) = &mut **conn else {
+                panic!("a PostgreSQL connection")
+            };
+            assert_eq!(db::testing::show_setting(c, "synchronous_commit"), "on");
+            assert_eq!(
+                db::testing::show_setting(c, "plan_cache_mode"),
+                "force_custom_plan"
+            );
+            assert_eq!(db::testing::show_setting(c, "enable_seqscan"), "on");
+        }
     }
 }
