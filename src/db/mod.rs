@@ -142,9 +142,9 @@ pub enum Planning {
     /// The ledger writer's connection: plans made once and kept, with sequential scans ruled
     /// out. Everything the writer runs finds rows by a key, and so do the foreign-key checks
     /// PostgreSQL runs for every row it inserts, which plan like any statement: planned anew
-    /// at every execution, they and the writer's own statements took 42% of PostgreSQL's time
-    /// during ingest. Without sequential scans, a plan made while a table was small still uses
-    /// its index once the table is large.
+    /// at every execution, they and the writer's own statements spent 42% of the writer's
+    /// PostgreSQL backend in planning during ingest. Without sequential scans, a plan made while
+    /// a table was small still uses its index once the table is large.
     Writer,
 }
 
