@@ -18,8 +18,8 @@ macro_rules! native {
 /// statement for a slice anew at each call (its SQL depends on the length), while for an array of
 /// fixed length the SQL is always the same, so the connection prepares each of these three once
 /// and keeps them (preparing had been a sixth of the ledger writer's time). On PostgreSQL, where
-/// each statement is a round trip and planned anew anyway (custom plans, `db::connect`), in one
-/// statement per thousand rows.
+/// each statement is a round trip, in one statement per thousand rows: the fixed sizes, though
+/// prepared once there too, measured no better (docs/performance.md).
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {{
         match $conn {

@@ -461,7 +461,9 @@ mod tests {
         };
         let pool = db::connect(&schema.url, 2).expect("database");
         run_writer_once(&pool);
-        let mut conns: Vec<_> = (0..2).map(|_| pool.get().expect("connection")).collect();
+        let mut conns: Vec<_> = (0..pool.max_size())
+            .map(|_| pool.get().expect("connection"))
+            .collect();
         for conn in &mut conns {
             let DbConn::Postgres(c) = &mut **conn else {
                 panic!("a PostgreSQL connection")

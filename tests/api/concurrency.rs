@@ -48,7 +48,7 @@ fn racing_records_on_one_lot_give_exactly_one_201_and_the_rest_409() {
         for round in 0..3 {
             let head = f.app.head(PADDY, f.lot);
             let statuses = race(
-                std::slice::from_ref(&f.app.address),
+                &[f.app.address().to_owned()],
                 racing_notes(&f.farm, f.lot, &head, 8),
             );
             assert_eq!(
@@ -72,7 +72,7 @@ fn two_servers_on_one_database_never_fork_a_lot() {
         let f = farm_with_lot(backend);
         let second = serve(&f.app.database_url);
         let statuses = race(
-            &[f.app.address.clone(), second.to_string()],
+            &[f.app.address().to_owned(), second.to_string()],
             racing_notes(&f.farm, f.lot, &f.head, 10),
         );
         assert_eq!(
@@ -97,7 +97,7 @@ fn concurrent_independent_records_get_a_dense_log() {
         let bodies: Vec<Vec<u8>> = (0..60)
             .map(|i| sign(&f.farm.key, &harvest(&f.farm, PADDY, &format!("L{i}"), 1)))
             .collect();
-        let statuses = race(&[f.app.address.clone(), second.to_string()], bodies);
+        let statuses = race(&[f.app.address().to_owned(), second.to_string()], bodies);
         assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
         assert_eq!(f.app.log_size(), 61);
         let indexes: BTreeSet<i64> = (0..60)

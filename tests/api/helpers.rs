@@ -34,7 +34,6 @@ pub fn backends() -> Vec<Backend> {
 }
 
 pub struct TestApp {
-    pub address: String,
     pub database_url: String,
     pub backend: Backend,
     agent: ureq::Agent,
@@ -145,7 +144,6 @@ pub fn spawn_app(backend: Backend) -> TestApp {
     let database_url = fresh_database(backend, &dir);
     let server = serve(&database_url);
     TestApp {
-        address: server.to_string(),
         database_url,
         backend,
         agent: agent(),
@@ -194,8 +192,15 @@ pub struct Org {
 }
 
 impl TestApp {
+    /// The server's base address, such as `http://127.0.0.1:40123`.
+    pub fn address(&self) -> &str {
+        self.server
+            .as_deref()
+            .expect("the server runs until the test ends")
+    }
+
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
+        format!("{}{path}", self.address())
     }
 
     pub fn get(&self, path: &str) -> Answer {

@@ -159,10 +159,10 @@ fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
     let path = invite.body["url"]
         .as_str()
         .unwrap()
-        .strip_prefix(&app.address)
+        .strip_prefix(app.address())
         .unwrap()
         .to_owned();
-    let mut browser = Browser::new(&app.address);
+    let mut browser = Browser::new(app.address());
     let form = browser.get(&path);
     assert_eq!(form.status, 200, "{}", form.body);
     let done = browser.post(
@@ -184,7 +184,7 @@ fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
 
 /// Reserves from a fresh consumer browser; answers the POST.
 fn reserve(app: &TestApp, store: &str, quantity: &str, name: &str) -> Page {
-    let mut consumer = Browser::new(&app.address);
+    let mut consumer = Browser::new(app.address());
     let form = consumer.get(&format!("/shop/{RICE}/pickup?ch=qr"));
     assert_eq!(form.status, 200);
     consumer.post(
@@ -216,7 +216,7 @@ fn provenance(app: &TestApp) -> Value {
 fn the_shop_and_the_store_page_show_stock_as_the_signed_records_say() {
     for backend in backends() {
         let s = shop(backend, "3");
-        let mut b = Browser::new(&s.app.address);
+        let mut b = Browser::new(s.app.address());
         let list = b.get("/shop");
         assert_eq!(list.status, 200);
         for text in [
@@ -270,7 +270,7 @@ fn a_pickup_is_reserved_handed_over_and_recorded_as_a_sale_signed_by_the_hosted_
     for backend in backends() {
         let s = shop(backend, "3");
         let code = code_of(&reserve(&s.app, &s.store.id, "2", "王小明"));
-        let mut consumer = Browser::new(&s.app.address);
+        let mut consumer = Browser::new(s.app.address());
         let page = consumer.get(&format!("/pickup/{code}"));
         assert_eq!(page.status, 200);
         assert!(
@@ -305,7 +305,7 @@ fn a_pickup_is_reserved_handed_over_and_recorded_as_a_sale_signed_by_the_hosted_
         assert_eq!(last["kde"]["reservation"], json!(code));
         assert_eq!(last["quantities"], json!(["R1: 2 H87"]));
         assert!(
-            Browser::new(&s.app.address)
+            Browser::new(s.app.address())
                 .get(&format!("/stores/{}", s.store.id))
                 .body
                 .contains("1 H87")
@@ -359,7 +359,7 @@ fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
     // A store that is not one, and a product no store has.
     assert_eq!(reserve(&s.app, &s.farm.id, "1", "Ana").status, 422);
     assert_eq!(reserve(&s.app, "not-an-id", "1", "Ana").status, 422);
-    let mut consumer = Browser::new(&s.app.address);
+    let mut consumer = Browser::new(s.app.address());
     let form = consumer.get(&format!("/shop/{RICE}/pickup"));
     let page = consumer.post(
         &format!("/shop/{GREENS}/pickup"),
@@ -390,7 +390,7 @@ fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
     );
     assert_eq!(page.status, 403);
     assert!(page.body.contains("CSRF"), "{}", page.body);
-    let page = Browser::new(&s.app.address).post(
+    let page = Browser::new(s.app.address()).post(
         &format!("/shop/{RICE}/pickup"),
         &[
             ("store", &s.store.id),
@@ -473,8 +473,11 @@ fn two_consumers_racing_for_the_last_unit_exactly_one_gets_it() {
         let barrier = Arc::new(Barrier::new(n));
         let handles: Vec<_> = (0..n)
             .map(|i| {
-                let (base, store, barrier) =
-                    (s.app.address.clone(), s.store.id.clone(), barrier.clone());
+                let (base, store, barrier) = (
+                    s.app.address().to_owned(),
+                    s.store.id.clone(),
+                    barrier.clone(),
+                );
                 std::thread::spawn(move || {
                     let mut consumer = Browser::new(&base);
                     let token = consumer.get(&format!("/shop/{RICE}/pickup")).csrf();
@@ -506,7 +509,7 @@ fn two_consumers_racing_for_the_last_unit_exactly_one_gets_it() {
 #[test]
 fn embeds_the_ombed_endpoint_and_the_provenance_json() {
     let s = shop(Backend::Sqlite, "3");
-    let mut b = Browser::new(&s.app.address);
+    let mut b = Browser::new(s.app.address());
     let card = b.get(&format!("/embed/01/{RICE}/10/R1"));
     assert_eq!(card.status, 200);
     assert_eq!(card.headers["content-security-policy"], "frame-ancestors *");
@@ -610,7 +613,7 @@ fn percent_encode(s: &str) -> String {
 fn staff_accounts_invitations_sessions_and_the_dashboard() {
     for backend in backends() {
         let s = shop(backend, "3");
-        let mut visitor = Browser::new(&s.app.address);
+        let mut visitor = Browser::new(s.app.address());
         let gate = visitor.get("/dashboard");
         assert_eq!(
             (gate.status, gate.location.as_str()),
@@ -636,7 +639,7 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         let path = invite.body["url"]
             .as_str()
             .unwrap()
-            .strip_prefix(&s.app.address)
+            .strip_prefix(s.app.address())
             .unwrap()
             .to_owned();
         let form = visitor.get(&path);
@@ -659,7 +662,7 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         );
         assert_eq!(ok.status, 303, "{}", ok.body);
         assert_eq!(
-            Browser::new(&s.app.address).get(&path).status,
+            Browser::new(s.app.address()).get(&path).status,
             404,
             "used once"
         );
@@ -682,7 +685,7 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         assert_eq!(refused.status, 403);
 
         // Scans by channel, then the dashboards of the farm (its lot) and the store (its shelf).
-        let mut phone = Browser::new(&s.app.address);
+        let mut phone = Browser::new(s.app.address());
         for query in ["?src=qr", "?src=qr", "", &format!("?store={}", s.store.id)] {
             assert_eq!(phone.get(&format!("/01/{RICE}/10/R1{query}")).status, 200);
         }
@@ -768,7 +771,7 @@ fn bad_input_to_the_new_admin_calls_and_pages_is_refused_with_a_message() {
         .post_raw(&format!("/api/v1/orgs/{}/hosted-key", s.store.id), b"{}");
     assert_eq!((no_token.status, no_token.code()), (401, "unauthorized"));
 
-    let mut b = Browser::new(&s.app.address);
+    let mut b = Browser::new(s.app.address());
     for (path, status, message) in [
         ("/go/04712345000023", 400, "check digit"),
         (&format!("/go/{GREENS}") as &str, 404, "no online listing"),

@@ -22,7 +22,7 @@ fn the_python_example_client_works_against_the_server() {
             "/docs/examples/sign_and_submit.py"
         );
         let out = Command::new("python3")
-            .args([script, "--server", &app.address, "--admin-token", TOKEN])
+            .args([script, "--server", app.address(), "--admin-token", TOKEN])
             .output()
             .expect("python3 runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
