@@ -2,35 +2,53 @@
 //!
 //! 1. raw Ed25519 strict verifications per second of the envelopes the run sends, on as many
 //!    threads as the server has workers, measured in rounds just before and just after each
-//!    engine's run (the median is the baseline);
+//!    measurement (the median is the baseline);
 //! 2. signed records accepted per second through the real HTTP endpoint (`POST /api/v1/records`)
 //!    with concurrent clients on loopback, on SQLite (and PostgreSQL when
 //!    TRUETRACE_TEST_POSTGRES_URL is set), durable as in production: no answer before the
 //!    commit is on disk;
 //! 3. their ratio, per engine. Target: ingest >= 40% of raw verification throughput.
 //!
+//! Then two floors, measured in the same run, that say how much of a record's cost storage may
+//! take at most: the request side alone (an actix-web server that reads, parses and verifies each
+//! envelope exactly as the ledger does, then answers 201 with nothing stored), and the storage
+//! alone (the rows of records the server has not seen, inserted by the ledger's own statements
+//! on one thread: no HTTP, no verification, no reads or checks, commits not flushed).
+//!
 //! The load generator is wrk (Debian package `wrk`), 1 thread and BENCH_CLIENTS connections,
 //! replaying envelopes signed before the clock starts: each a harvest creating its own lot, so
 //! that no request waits for another's answer. Accepted records are counted by the server (the
 //! log's size), not by the client. BENCH_RECORDS, BENCH_CLIENTS and BENCH_SECONDS change the sizes.
 
+use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
-use truetrace::envelope::{self, Envelope};
+use truetrace::db::rows::{LotRow, RecordLotRow, RecordRow};
+use truetrace::db::{self, DatabaseUrl, lots, records, wal};
+use truetrace::domain::RecordId;
+use truetrace::envelope::{self, Envelope, KeyId};
+use truetrace::ledger::ingest;
+use truetrace::ledger::store::SignatureCheck;
 use truetrace::settings::Settings;
 use truetrace::startup::Application;
 
 const TOKEN: &str = "bench-token";
 const GTIN: &str = "04712345000015";
+/// Records stored per transaction by the storage floor: the most the ledger writer can find
+/// waiting at once with the default 64 clients.
+const FLOOR_BATCH: usize = 64;
+/// Records stored by each storage floor.
+const FLOOR_RECORDS: usize = 20_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -56,10 +74,11 @@ fn main() {
 
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-    report(
+    let mut engines = vec![(
         "SQLite",
         ingest_per_second(&sqlite, cores, records, clients),
-    );
+    )];
+    report("ingest via HTTP, SQLite:", &engines[0].1.run);
 
     match std::env::var("TRUETRACE_TEST_POSTGRES_URL") {
         Ok(base) if !base.is_empty() => {
@@ -69,10 +88,11 @@ fn main() {
                 .expect("schema");
             let sep = if base.contains('?') { '&' } else { '?' };
             let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
-            report(
+            engines.push((
                 "PostgreSQL",
                 ingest_per_second(&url, cores, records, clients),
-            );
+            ));
+            report("ingest via HTTP, PostgreSQL:", &engines[1].1.run);
             let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
             if let Err(e) = conn.batch_execute(&drop) {
                 eprintln!("note: the benchmark schema {schema} could not be dropped: {e}");
@@ -82,28 +102,61 @@ fn main() {
             "ingest via HTTP, PostgreSQL:          skipped (TRUETRACE_TEST_POSTGRES_URL is not set)"
         ),
     }
+
+    println!("floors, in the same run (what storage may cost):");
+    let request_side = request_side_per_second(cores, records, clients);
+    report("HTTP + verification, nothing stored:", &request_side);
+    // The 40% target in microseconds of all cores per record, and what the request side leaves
+    // of it for storage.
+    let budget = cores as f64 * 1e6 / (0.4 * median(request_side.raw.clone()));
+    let unstored = cores as f64 * 1e6 / request_side.ingest;
+    println!(
+        "  at 40%, a record may take {budget:.0} µs of the {cores} cores; the request side takes {unstored:.0} of them: {:.0} µs are left for storage",
+        budget - unstored
+    );
+    println!(
+        "  storage alone, one thread, {FLOOR_BATCH} records per commit, commits not flushed (µs per record):"
+    );
+    for (engine, measured) in &engines {
+        println!(
+            "    {:<12}record rows {:.1}, all of a harvest's rows {:.1}; storage added {:.0} in the ingest run",
+            format!("{engine}:"),
+            measured.record_rows_micros,
+            measured.all_rows_micros,
+            cores as f64 * 1e6 / measured.run.ingest - unstored
+        );
+    }
 }
 
-/// What one engine's run measured: records accepted per second, and raw verifications per
-/// second on the same cores just before and just after it.
+/// What one measurement through HTTP gave: answers per second, and raw verifications per second
+/// on the same cores just before and just after it.
 struct Run {
     ingest: f64,
     raw: Vec<f64>,
 }
 
-fn report(engine: &str, run: Run) {
+/// One engine's ingest run and its storage floors.
+struct Measured {
+    run: Run,
+    /// Microseconds per record to insert the record rows alone (the `records` table, with its
+    /// id and actor indexes).
+    record_rows_micros: f64,
+    /// Microseconds per record to insert every row an accepted harvest adds.
+    all_rows_micros: f64,
+}
+
+fn report(what: &str, run: &Run) {
     let lowest = run.raw.iter().copied().fold(f64::INFINITY, f64::min);
     let highest = run.raw.iter().copied().fold(0.0, f64::max);
-    let raw = median(run.raw);
+    let raw = median(run.raw.clone());
     println!(
-        "{:<38}{:>10.0} /s  raw verify: {raw:>7.0} /s ({lowest:.0}-{highest:.0})  ratio: {:.0}%",
-        format!("ingest via HTTP, {engine}:"),
+        "{what:<38}{:>10.0} /s  raw verify: {raw:>7.0} /s ({lowest:.0}-{highest:.0})  ratio: {:.0}%",
         run.ingest,
         100.0 * run.ingest / raw
     );
 }
 
-/// Rounds of raw verification; half run before the ingest run and half after. The machines are
+/// Rounds of raw verification; half run before the measurement and half after. The machines are
 /// noisy (two rounds of identical work have differed by a quarter), so the ratio is taken
 /// against their median, not against one short measurement.
 const RAW_ROUNDS: usize = 6;
@@ -149,7 +202,122 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients: usize) -> Run {
+/// The envelopes of one measurement: harvests by one organization, each of a lot of its own,
+/// signed beforehand, and the wrk script that replays them.
+struct Workload {
+    _dir: tempfile::TempDir,
+    script: PathBuf,
+    envelopes: Vec<Envelope>,
+    lots: Vec<String>,
+    time: DateTime<Utc>,
+    key: VerifyingKey,
+}
+
+impl Workload {
+    fn sign(org_id: &str, records: usize) -> Self {
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let time = Utc::now() - Duration::hours(1);
+        let run = uuid::Uuid::now_v7().simple().to_string();
+        let lots: Vec<String> = (0..records)
+            .map(|i| format!("B{}-{i}", &run[24..]))
+            .collect();
+        let envelopes: Vec<Envelope> = lots
+            .iter()
+            .map(|lot| {
+                let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time.to_rfc3339(),
+                    "new_lots": [{"gtin": GTIN, "lot": lot, "quantity": {"amount": "100", "unit": "KGM"}}],
+                    "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
+                    "kde": {"harvest_date": "2026-11-20", "field": "3"}});
+                envelope::sign(&key, &serde_json::to_vec(&record).expect("payload"))
+            })
+            .collect();
+        let lines: Vec<String> = envelopes
+            .iter()
+            .map(|e| serde_json::to_string(&e.to_json()).expect("envelope"))
+            .collect();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("envelopes.txt");
+        std::fs::write(&file, lines.join("\n")).expect("write envelopes");
+        let script = dir.path().join("post.lua");
+        std::fs::write(
+            &script,
+            LUA.replace("ENVELOPES", &file.display().to_string()),
+        )
+        .expect("write script");
+        Self {
+            _dir: dir,
+            script,
+            envelopes,
+            lots,
+            time,
+            key: key.verifying_key(),
+        }
+    }
+
+    /// Rounds of raw verification of the first envelopes.
+    fn raw_rounds(&self, workers: usize, rounds: usize) -> Vec<f64> {
+        let sample = Arc::new(self.envelopes.iter().take(2_000).cloned().collect());
+        (0..rounds)
+            .map(|_| raw_verifications_per_second(workers, self.key, &sample))
+            .collect()
+    }
+}
+
+/// What wrk saw: requests answered (every one 2xx) and for how long it sent them.
+struct Driven {
+    requests: u64,
+    seconds: f64,
+}
+
+/// Replays the workload's envelopes against `url` for BENCH_SECONDS, failing the run on any
+/// answer that is not 2xx.
+fn drive(url: &str, script: &Path, clients: usize) -> Driven {
+    let seconds = env_usize("BENCH_SECONDS", 5);
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{clients}"),
+            &format!("-d{seconds}s"),
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .expect("wrk runs");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !report.contains("EXHAUSTED"),
+        "wrk used every prepared envelope before the time was up; raise BENCH_RECORDS"
+    );
+    // Every answer was 201 (or 200): wrk reports the others as "Non-2xx or 3xx responses: N",
+    // and socket errors on a line of their own.
+    assert!(
+        !report.contains("Non-2xx") && !report.contains("Socket errors"),
+        "every benchmark record must be accepted: {report}"
+    );
+    // "N requests in 5.00s", by wrk's own clock: it starts after wrk has loaded the envelopes.
+    let (count, rest) = report
+        .split_once(" requests in ")
+        .expect("wrk reports what it sent");
+    Driven {
+        requests: count
+            .split_whitespace()
+            .last()
+            .and_then(|n| n.parse().ok())
+            .expect("wrk reports how many requests it sent"),
+        seconds: rest
+            .split_once("s,")
+            .and_then(|(secs, _)| secs.parse().ok())
+            .expect("wrk reports how long it ran"),
+    }
+}
+
+fn ingest_per_second(
+    database_url: &str,
+    workers: usize,
+    records: usize,
+    clients: usize,
+) -> Measured {
     let settings = Settings {
         database_url: database_url.to_owned(),
         listen: "127.0.0.1:0".into(),
@@ -191,64 +359,18 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         Some(json!({"name": "Bench Farm", "roles": ["producer"]})),
     );
     let org_id = org["id"].as_str().expect("org id").to_owned();
-    let key = SigningKey::from_bytes(&[7; 32]);
+    let workload = Workload::sign(&org_id, records);
     call(
         &format!("/api/v1/orgs/{org_id}/keys"),
-        Some(json!({"public_key": B64.encode(key.verifying_key().as_bytes())})),
+        Some(json!({"public_key": B64.encode(workload.key.as_bytes())})),
     );
 
-    let time = (Utc::now() - Duration::hours(1)).to_rfc3339();
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let envelopes = dir.path().join("envelopes.txt");
-    let lines: Vec<String> = (0..records)
-        .map(|i| {
-            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time,
-                "new_lots": [{"gtin": GTIN, "lot": format!("B{}-{i}", &run[24..]), "quantity": {"amount": "100", "unit": "KGM"}}],
-                "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
-                "kde": {"harvest_date": "2026-11-20", "field": "3"}});
-            let payload = serde_json::to_vec(&record).expect("payload");
-            serde_json::to_string(&envelope::sign(&key, &payload).to_json()).expect("envelope")
-        })
-        .collect();
-    std::fs::write(&envelopes, lines.join("\n")).expect("write envelopes");
-    let script = dir.path().join("post.lua");
-    std::fs::write(
-        &script,
-        LUA.replace("ENVELOPES", &envelopes.display().to_string()),
-    )
-    .expect("write script");
-
-    // The envelopes the server is about to verify, parsed, for the raw verification rounds.
-    let sample: Vec<Envelope> = lines
-        .iter()
-        .take(2_000)
-        .map(|line| Envelope::parse(line.as_bytes()).expect("envelope"))
-        .collect();
-    let sample = Arc::new(sample);
-    let public = key.verifying_key();
-    let mut raw: Vec<f64> = (0..RAW_ROUNDS / 2)
-        .map(|_| raw_verifications_per_second(workers, public, &sample))
-        .collect();
-
+    let mut raw = workload.raw_rounds(workers, RAW_ROUNDS / 2);
     let before = call("/api/v1/log", None)["size"].as_i64().expect("size");
-    let seconds = env_usize("BENCH_SECONDS", 5);
-    let out = Command::new("wrk")
-        .args([
-            "-t1",
-            &format!("-c{clients}"),
-            &format!("-d{seconds}s"),
-            "-s",
-        ])
-        .arg(&script)
-        .arg(format!("{base}/api/v1/records"))
-        .output()
-        .expect("wrk runs");
-    let report = String::from_utf8_lossy(&out.stdout);
+    let driven = drive(&format!("{base}/api/v1/records"), &workload.script, clients);
     // Counted as wrk stops (requests still in flight may be left out) ...
     let after = call("/api/v1/log", None)["size"].as_i64().expect("size");
-    let accepted = (after - before) as usize;
-    // ... then wait for those to finish, so the database is idle when the caller drops it.
+    // ... then wait for those to finish, so that the database is idle for what follows.
     let mut last = after;
     loop {
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -258,28 +380,171 @@ fn ingest_per_second(database_url: &str, workers: usize, records: usize, clients
         }
         last = now;
     }
+    raw.extend(workload.raw_rounds(workers, RAW_ROUNDS - RAW_ROUNDS / 2));
+    let run = Run {
+        ingest: (after - before) as f64 / driven.seconds,
+        raw,
+    };
+
+    // The storage floors take envelopes wrk never sent, from the end of the list.
+    let unsent = records - driven.requests as usize;
     assert!(
-        !report.contains("EXHAUSTED"),
-        "wrk used every prepared envelope before the time was up; raise BENCH_RECORDS"
+        unsent >= 2 * FLOOR_RECORDS,
+        "too few envelopes are left for the storage floors; raise BENCH_RECORDS"
     );
-    // Every answer was 201 (or 200): wrk reports the others as "Non-2xx or 3xx responses: N",
-    // and socket errors on a line of their own.
-    assert!(
-        !report.contains("Non-2xx") && !report.contains("Socket errors"),
-        "every benchmark record must be accepted: {report}"
+    let floor = Floor {
+        url: database_url,
+        workload: &workload,
+        org_id: &org_id,
+    };
+    let record_rows_micros = floor.store(records - FLOOR_RECORDS, last, false);
+    let all_rows_micros = floor.store(
+        records - 2 * FLOOR_RECORDS,
+        last + FLOOR_RECORDS as i64,
+        true,
     );
-    // wrk's own clock ("N requests in 5.00s"): it starts after wrk has loaded the envelopes.
-    let elapsed = report
-        .split_once(" requests in ")
-        .and_then(|(_, rest)| rest.split_once("s,"))
-        .and_then(|(secs, _)| secs.parse::<f64>().ok())
-        .expect("wrk reports how long it ran");
-    raw.extend(
-        (0..RAW_ROUNDS - RAW_ROUNDS / 2)
-            .map(|_| raw_verifications_per_second(workers, public, &sample)),
+    Measured {
+        run,
+        record_rows_micros,
+        all_rows_micros,
+    }
+}
+
+/// Storage alone, on the database a run just filled.
+struct Floor<'a> {
+    url: &'a str,
+    workload: &'a Workload,
+    org_id: &'a str,
+}
+
+impl Floor<'_> {
+    /// Inserts the rows of FLOOR_RECORDS envelopes from `first` on, at log indexes from
+    /// `log_index`, with the ledger's own insert statements, FLOOR_BATCH records per transaction,
+    /// on one connection set up as the ledger writer's (commits not flushed; on PostgreSQL, plans
+    /// kept). Only the `records` rows, or every row an accepted harvest adds (its record, the
+    /// record's lot and the new lot). Microseconds per record.
+    fn store(&self, first: usize, log_index: i64, all_rows: bool) -> f64 {
+        let pool =
+            db::connect(&DatabaseUrl::parse(self.url).expect("database URL"), 1).expect("database");
+        let mut conn = pool.get().expect("connection");
+        wal::defer_sync(&mut conn).expect("deferred sync");
+        db::set_planning(&mut conn, db::Planning::Writer).expect("planning");
+        let keyid = KeyId::of(&self.workload.key).to_string();
+        let accepted_at = Utc::now().naive_utc();
+        let event_time = self.workload.time.naive_utc();
+        // The rows are made before the clock starts: the writer's job starts from submissions
+        // already parsed and verified.
+        let batches: Vec<(Vec<RecordRow>, Vec<RecordLotRow>, Vec<LotRow>)> = (first
+            ..first + FLOOR_RECORDS)
+            .collect::<Vec<_>>()
+            .chunks(FLOOR_BATCH)
+            .map(|chunk| {
+                let mut batch = (Vec::new(), Vec::new(), Vec::new());
+                for &i in chunk {
+                    let index = log_index + (i - first) as i64;
+                    let envelope = &self.workload.envelopes[i];
+                    let id = RecordId::of_payload(&envelope.payload).to_hex();
+                    let lot = self.workload.lots[i].clone();
+                    batch.0.push(RecordRow {
+                        log_index: index,
+                        id: id.clone(),
+                        payload: envelope.payload.clone(),
+                        keyid: keyid.clone(),
+                        sig: envelope.signature.to_vec(),
+                        event: "harvest".into(),
+                        actor: self.org_id.to_owned(),
+                        event_time,
+                        accepted_at,
+                    });
+                    if all_rows {
+                        batch.1.push(RecordLotRow {
+                            log_index: index,
+                            position: 0,
+                            gtin: GTIN.into(),
+                            lot: lot.clone(),
+                            prev: None,
+                        });
+                        batch.2.push(LotRow {
+                            gtin: GTIN.into(),
+                            lot,
+                            custodian: self.org_id.to_owned(),
+                            head: id,
+                            head_time: event_time,
+                            shipped_to: None,
+                            created_log_index: index,
+                        });
+                    }
+                }
+                batch
+            })
+            .collect();
+        let start = Instant::now();
+        let mut next = log_index;
+        for (record_rows, record_lots, lot_rows) in &batches {
+            next += record_rows.len() as i64;
+            db::write_transaction(&mut conn, |c| {
+                records::insert_many(c, record_rows, record_lots)?;
+                lots::insert_many(c, lot_rows)?;
+                records::set_next_index(c, next)
+            })
+            .expect("the floor's rows are stored");
+        }
+        let micros = start.elapsed().as_secs_f64() * 1e6 / FLOOR_RECORDS as f64;
+        wal::resume_sync(&mut conn).expect("full sync");
+        db::set_planning(&mut conn, db::Planning::Pooled).expect("planning");
+        micros
+    }
+}
+
+/// The request side alone: a server that reads each envelope, parses it, reads the record and
+/// verifies the signature with the very functions the ledger uses, and answers as the ledger
+/// does, but stores nothing.
+fn request_side_per_second(workers: usize, records: usize, clients: usize) -> Run {
+    let workload = Workload::sign(&uuid::Uuid::now_v7().to_string(), records);
+    let key = workload.key;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::PayloadConfig::new(ingest::MAX_BODY_BYTES))
+            .route(
+                "/api/v1/records",
+                web::post().to(move |body: web::Bytes| async move {
+                    match ingest::parse(&body).map(|parsed| ingest::prepare(parsed, Some(key))) {
+                        Ok(prepared)
+                            if matches!(prepared.signature, SignatureCheck::Valid)
+                                && prepared.record.is_ok() =>
+                        {
+                            let id = prepared.id.to_hex();
+                            HttpResponse::Created()
+                                .insert_header(("Location", format!("/api/v1/records/{id}")))
+                                .json(json!({"id": id, "log_index": 0}))
+                        }
+                        _ => HttpResponse::BadRequest().finish(),
+                    }
+                }),
+            )
+    })
+    .workers(workers)
+    .bind(("127.0.0.1", 0))
+    .expect("the request-side server listens");
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    let handle = server.handle();
+    let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+
+    let mut raw = workload.raw_rounds(workers, RAW_ROUNDS / 2);
+    let driven = drive(
+        &format!("http://127.0.0.1:{port}/api/v1/records"),
+        &workload.script,
+        clients,
     );
+    raw.extend(workload.raw_rounds(workers, RAW_ROUNDS - RAW_ROUNDS / 2));
+    actix_web::rt::System::new().block_on(handle.stop(false));
+    thread
+        .join()
+        .expect("server thread")
+        .expect("the request-side server ran");
     Run {
-        ingest: accepted as f64 / elapsed,
+        ingest: driven.requests as f64 / driven.seconds,
         raw,
     }
 }

@@ -156,8 +156,9 @@ impl Ledger {
 
 /// The checks that come first and need nothing stored (400): the size, the envelope, and the
 /// payload's JSON syntax. A payload that is not JSON cannot be "already stored" (only valid records
-/// are), so answering 400 before looking it up keeps DESIGN.md's order.
-fn parse(body: &[u8]) -> AppResult<(Envelope, serde_json::Value)> {
+/// are), so answering 400 before looking it up keeps DESIGN.md's order. Public with `prepare` so
+/// that the ingest benchmark can measure the request side alone, with nothing stored.
+pub fn parse(body: &[u8]) -> AppResult<(Envelope, serde_json::Value)> {
     if body.len() > MAX_BODY_BYTES {
         return Err(AppError::TooLarge(format!(
             "the envelope is {} bytes; the limit is {MAX_BODY_BYTES} bytes (64 KiB)",
@@ -169,7 +170,9 @@ fn parse(body: &[u8]) -> AppResult<(Envelope, serde_json::Value)> {
     Ok((envelope, value))
 }
 
-fn prepare(
+/// Everything a submission needs that takes no lock: the record id, the signature checked
+/// against `key` (None when the keyid is not enrolled yet), the record read.
+pub fn prepare(
     (envelope, value): (Envelope, serde_json::Value),
     key: Option<VerifyingKey>,
 ) -> Prepared {
