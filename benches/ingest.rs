@@ -387,7 +387,7 @@ fn ingest_per_second(
     };
 
     // The storage floors take envelopes wrk never sent, from the end of the list.
-    let unsent = records - driven.requests as usize;
+    let unsent = records.saturating_sub(driven.requests as usize);
     assert!(
         unsent >= 2 * FLOOR_RECORDS,
         "too few envelopes are left for the storage floors; raise BENCH_RECORDS"
