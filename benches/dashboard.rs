@@ -88,7 +88,8 @@ fn run(label: &str, database_url: String) {
     );
     truetrace::admin::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
     drop(conn);
-    let time = (Utc::now() - Duration::days(100)).to_rfc3339();
+    let time =
+        (Utc::now() - Duration::days(100)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
     let harvests: Vec<Vec<u8>> = (0..LOTS)
         .map(|i| {
             let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": farm.id, "time": time,

@@ -239,7 +239,7 @@ impl Workload {
         let envelopes: Vec<Envelope> = lots
             .iter()
             .map(|lot| {
-                let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time.to_rfc3339(),
+                let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
                     "new_lots": [{"gtin": GTIN, "lot": lot, "quantity": {"amount": "100", "unit": "KGM"}}],
                     "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
                     "kde": {"harvest_date": "2026-11-20", "field": "3"}});

@@ -66,7 +66,10 @@ impl Client {
         self.submitted += 1;
         record["type"] = json!("truetrace.record/v1");
         record["actor"] = json!(org.id);
-        record["time"] = json!((self.start + Duration::minutes(self.minutes)).to_rfc3339());
+        record["time"] = json!(
+            (self.start + Duration::minutes(self.minutes))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+        );
         record["location"] = json!({"name": "Chishang, Taitung", "lat": 23.12, "lon": 121.22});
         let payload = serde_json::to_vec(&record).expect("payload");
         let body =
@@ -217,7 +220,8 @@ fn main() {
     let seeding = Instant::now();
     let services = Services::open(&settings).expect("services");
     let farm = &farms[0];
-    let time = (Utc::now() - Duration::days(1)).to_rfc3339();
+    let time =
+        (Utc::now() - Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
     let mut done = 0;
     while done < others {
         let chunk: Vec<Vec<u8>> = (done..(done + 500).min(others))

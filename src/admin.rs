@@ -26,8 +26,14 @@ fn text(field: &str, value: &str, max: usize) -> AppResult<String> {
     if value.chars().count() > max {
         return Err(invalid(format!("{field} is longer than {max} characters")));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(invalid(format!("{field} contains control characters")));
+    if let Some(c) = value
+        .chars()
+        .find(|c| !crate::domain::text::is_allowed_char(*c))
+    {
+        return Err(invalid(format!(
+            "{field} contains the control character U+{:04X}",
+            u32::from(c)
+        )));
     }
     Ok(value.to_owned())
 }

@@ -83,8 +83,10 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 impl Envelope {
     /// Parses the JSON envelope. Every error names the problem; all of them are "malformed" (400).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
-        let json: EnvelopeJson = serde_json::from_slice(body)
-            .map_err(|e| format!("the envelope is not valid JSON of the expected shape: {e}"))?;
+        let value = crate::ledger::strict_json::parse(body)
+            .map_err(|e| format!("the envelope is not valid JSON: {e}"))?;
+        let json: EnvelopeJson = serde_json::from_value(value)
+            .map_err(|e| format!("the envelope is not of the expected shape: {e}"))?;
         Self::from_json(&json)
     }
 

@@ -6,7 +6,7 @@
 use crate::db::rows::RecordRow;
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{EventType, LotKey};
-use crate::record::{self, Record};
+use crate::record::Record;
 use serde_json::{Value, json};
 
 /// The GS1 resolver root used for identifiers, so they mean the same everywhere.
@@ -40,9 +40,7 @@ fn quantity(key: &LotKey, q: Option<&crate::domain::Quantity>) -> Value {
 
 /// One EPCIS event for a stored record; None when its payload is not a valid record.
 pub fn event(row: &RecordRow, public_url: &str) -> Option<Value> {
-    let record = record::parse_json(&row.payload)
-        .and_then(Record::from_value)
-        .ok()?;
+    let record = Record::from_payload(&row.payload).ok()?;
     let (step, disposition) = biz_step(record.event);
     let inputs: Vec<Value> = record
         .lots

@@ -11,7 +11,7 @@ use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
 use crate::hosted::{self, Sealer};
 use crate::ledger::Ledger;
-use crate::record::{self, LotRefJson, RECORD_TYPE, Record, RecordJson};
+use crate::record::{LotRefJson, RECORD_TYPE, Record, RecordJson};
 use crate::stock;
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -312,8 +312,7 @@ fn sell_already_stored(conn: &mut DbConn, row: &ReservationRow) -> QueryResult<O
         .into_iter()
         .find(|r| {
             r.event == "sell"
-                && record::parse_json(&r.payload)
-                    .and_then(Record::from_value)
+                && Record::from_payload(&r.payload)
                     .is_ok_and(|rec| rec.kde.get("reservation") == Some(&row.code))
         })
         .map(|r| r.id))

@@ -7,7 +7,7 @@ use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
 use crate::db::{DbConn, keys, orgs, products};
 use crate::domain::{Gtin, LotCode, LotKey};
 use crate::ledger::audit::check_stored_record;
-use crate::record::{self, Record};
+use crate::record::Record;
 use crate::trace;
 use diesel::QueryResult;
 use sha2::{Digest, Sha256};
@@ -138,7 +138,7 @@ pub fn load(
             rows.entry(row.log_index).or_insert_with(|| row.clone());
             parsed
                 .entry(row.id.clone())
-                .or_insert_with(|| record::parse_json(&row.payload).and_then(Record::from_value));
+                .or_insert_with(|| Record::from_payload(&row.payload));
         }
     }
     // For each record, the problems found in the chains it belongs to.

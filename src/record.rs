@@ -4,8 +4,9 @@
 //! JSON syntax first (400 `malformed`), then fields, limits and event shapes (422 `invalid_record`),
 //! which are only reported after the signature and actor checks.
 
-use crate::domain::{EventType, Gln, Gtin, LotCode, LotKey, OrgId, Quantity, RecordId};
-use chrono::{DateTime, FixedOffset};
+use crate::domain::{EventType, Gln, Gtin, LotCode, LotKey, OrgId, Quantity, RecordId, text};
+use crate::ledger::strict_json;
+use chrono::{DateTime, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -15,6 +16,8 @@ pub const RECORD_TYPE: &str = "truetrace.record/v1";
 pub const MAX_LOTS: usize = 1000;
 /// At most this many bytes in any string of a record (keys included).
 pub const MAX_STRING_BYTES: usize = 1024;
+/// At most this many digits in the fraction of a second of `time`.
+pub const MAX_FRACTION_DIGITS: usize = 6;
 
 /// A record whose every field is valid and whose shape fits its event.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,15 +99,37 @@ pub struct NewLotJson {
     pub quantity: Option<Quantity>,
 }
 
-/// Stage one: the payload must be UTF-8 JSON (nesting is bounded by serde_json's recursion limit)
-/// holding an object. Errors are `malformed`.
+/// Stage one: the payload must be UTF-8 JSON holding an object, with no member name twice in one
+/// object and nesting bounded (`strict_json`). Errors are `malformed`.
 pub fn parse_json(payload: &[u8]) -> Result<Value, String> {
-    let value: Value = serde_json::from_slice(payload)
-        .map_err(|e| format!("the payload is not valid JSON: {e}"))?;
+    let value =
+        strict_json::parse(payload).map_err(|e| format!("the payload is not valid JSON: {e}"))?;
     if !value.is_object() {
         return Err("the payload must be a JSON object".into());
     }
     Ok(value)
+}
+
+/// Why a payload is not a valid record: its `time` (`invalid_time`) or anything else
+/// (`invalid_record`). The message names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    Field(String),
+    Time(String),
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Field(m) | Self::Time(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Self {
+        Self::Field(message)
+    }
 }
 
 /// The actor a payload claims, if it names a well-formed one; used for the key-to-actor check,
@@ -117,9 +142,14 @@ pub fn claimed_actor(value: &Value) -> Option<OrgId> {
 }
 
 impl Record {
-    /// Stage two: limits, fields and the event's shape. Errors are `invalid_record` and name the field.
-    pub fn from_value(value: Value) -> Result<Self, String> {
-        check_string_limit(&value, &String::new)?;
+    /// A stored payload read back (pages, exports, the audit): both stages, one message.
+    pub fn from_payload(payload: &[u8]) -> Result<Self, String> {
+        Self::from_value(parse_json(payload)?).map_err(|e| e.to_string())
+    }
+
+    /// Stage two: limits, fields and the event's shape. Errors name the field.
+    pub fn from_value(value: Value) -> Result<Self, Invalid> {
+        check_strings(&value, &String::new)?;
         let count = |name: &str| {
             value
                 .get(name)
@@ -128,30 +158,25 @@ impl Record {
         };
         let total = count("lots") + count("new_lots");
         if total > MAX_LOTS {
-            return Err(format!(
+            return Err(Invalid::Field(format!(
                 "a record names at most {MAX_LOTS} lots (lots and new_lots together); this one names {total}"
-            ));
+            )));
         }
         let json: RecordJson =
             serde_json::from_value(value).map_err(|e| format!("invalid record: {e}"))?;
         Self::from_json(json)
     }
 
-    fn from_json(json: RecordJson) -> Result<Self, String> {
+    fn from_json(json: RecordJson) -> Result<Self, Invalid> {
         if json.record_type != RECORD_TYPE {
-            return Err(format!(
+            return Err(Invalid::Field(format!(
                 "type must be {RECORD_TYPE:?}, got {:?}",
                 json.record_type
-            ));
+            )));
         }
         let event: EventType = json.event.parse()?;
         let actor = OrgId::parse(&json.actor).map_err(|e| format!("actor: {e}"))?;
-        let time = DateTime::parse_from_rfc3339(&json.time).map_err(|_| {
-            format!(
-                "time {:?} must be RFC 3339 with an offset, such as 2026-11-20T06:30:00+08:00",
-                json.time
-            )
-        })?;
+        let time = parse_time(&json.time).map_err(Invalid::Time)?;
         let to = json
             .to
             .as_deref()
@@ -275,27 +300,60 @@ fn check_location(location: &Location) -> Result<(), String> {
     Ok(())
 }
 
-/// `path` spells out where `value` is, called only for the message when a string is too long:
+/// Parses `time`: RFC 3339 with an offset, seconds 00-59 and at most microseconds, so that both
+/// engines store exactly the instant that was signed (PostgreSQL keeps microseconds; a leap second
+/// has no stored form). The message is for `invalid_time`.
+fn parse_time(time: &str) -> Result<DateTime<FixedOffset>, String> {
+    let parsed = DateTime::parse_from_rfc3339(time).map_err(|_| {
+        format!("time {time:?} must be RFC 3339 with an offset, such as 2026-11-20T06:30:00+08:00")
+    })?;
+    // In a valid RFC 3339 time a dot can only start the fraction of a second.
+    let fraction_digits = time.split_once('.').map_or(0, |(_, rest)| {
+        rest.bytes().take_while(u8::is_ascii_digit).count()
+    });
+    if fraction_digits > MAX_FRACTION_DIGITS {
+        return Err(format!(
+            "time {time:?} has {fraction_digits} fractional digits; at most {MAX_FRACTION_DIGITS} (microseconds) are kept"
+        ));
+    }
+    if parsed.nanosecond() >= 1_000_000_000 {
+        return Err(format!(
+            "time {time:?} is a leap second; seconds run from 00 to 59"
+        ));
+    }
+    Ok(parsed)
+}
+
+/// Every string and member name of a record: its length, and no forbidden character.
+/// `path` spells out where `value` is, called only for the message when a string is refused:
 /// building it for every value of every record cost more than the rest of this check.
-fn check_string_limit(value: &Value, path: &dyn Fn() -> String) -> Result<(), String> {
-    let too_long = |what: &str, len: usize| {
-        Err(format!(
-            "{what} is {len} bytes; strings in a record are limited to {MAX_STRING_BYTES} bytes"
-        ))
+fn check_strings(value: &Value, path: &dyn Fn() -> String) -> Result<(), String> {
+    let check = |what: &dyn Fn() -> String, s: &str| {
+        if s.len() > MAX_STRING_BYTES {
+            return Err(format!(
+                "{} is {} bytes; strings in a record are limited to {MAX_STRING_BYTES} bytes",
+                what(),
+                s.len()
+            ));
+        }
+        if let Some(c) = s.chars().find(|c| !text::is_allowed_char(*c)) {
+            return Err(format!(
+                "{} holds the control character U+{:04X}; strings in a record may hold no control characters but tab and newline",
+                what(),
+                u32::from(c)
+            ));
+        }
+        Ok(())
     };
     match value {
-        Value::String(s) if s.len() > MAX_STRING_BYTES => {
-            too_long(&format!("the string at {:?}", path()), s.len())
-        }
+        Value::String(s) => check(&|| format!("the string at {:?}", path()), s),
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_string_limit(v, &|| format!("{}[{i}]", path()))),
+            .try_for_each(|(i, v)| check_strings(v, &|| format!("{}[{i}]", path()))),
         Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            if k.len() > MAX_STRING_BYTES {
-                return too_long(&format!("a key in {:?}", path()), k.len());
-            }
-            check_string_limit(v, &|| format!("{}.{k}", path()))
+            check(&|| format!("a key in {:?}", path()), k)?;
+            check_strings(v, &|| format!("{}.{k}", path()))
         }),
         _ => Ok(()),
     }
@@ -316,7 +374,7 @@ mod tests {
     }
 
     fn parse(v: Value) -> Result<Record, String> {
-        Record::from_value(v)
+        Record::from_value(v).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -349,6 +407,27 @@ mod tests {
         let mut v = harvest();
         v["time"] = json!("2026-11-20T06:30:00");
         assert!(parse(v).unwrap_err().contains("offset"));
+        for (time, part) in [
+            ("2026-11-20T06:30:00.1234567+08:00", "7 fractional digits"),
+            ("2026-11-20T23:59:60Z", "leap second"),
+        ] {
+            let mut v = harvest();
+            v["time"] = json!(time);
+            assert_eq!(
+                Record::from_value(v),
+                Err(Invalid::Time(format!(
+                    "time {time:?} {}",
+                    if part == "leap second" {
+                        "is a leap second; seconds run from 00 to 59".to_owned()
+                    } else {
+                        format!("has {part}; at most 6 (microseconds) are kept")
+                    }
+                )))
+            );
+        }
+        let mut v = harvest();
+        v["time"] = json!("2026-11-20T06:30:00.123456+08:00");
+        assert_eq!(parse(v).unwrap().time.timestamp_subsec_micros(), 123_456);
         let mut v = harvest();
         v["surprise"] = json!(1);
         assert!(parse(v).unwrap_err().contains("surprise"));

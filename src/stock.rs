@@ -7,7 +7,7 @@ use crate::db::rows::{LotRow, OrgRow};
 use crate::db::{DbConn, lots, orgs, records};
 use crate::domain::quantity::{MICRO, format_micro};
 use crate::domain::{EventType, LotKey, Quantity, Role};
-use crate::record::{self, Record};
+use crate::record::Record;
 use chrono::{DateTime, FixedOffset};
 use diesel::QueryResult;
 use std::collections::HashMap;
@@ -129,11 +129,7 @@ fn holding_of(
     };
     let chain: Vec<Record> = records::chain_of(conn, &lot.gtin, &lot.lot)?
         .iter()
-        .filter_map(|row| {
-            record::parse_json(&row.payload)
-                .and_then(Record::from_value)
-                .ok()
-        })
+        .filter_map(|row| Record::from_payload(&row.payload).ok())
         .collect();
     Ok(replay(&key, &chain, |id| stores.contains_key(id)))
 }

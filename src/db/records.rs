@@ -74,6 +74,12 @@ pub fn set_next_index(conn: &mut DbConn, next: i64) -> QueryResult<()> {
     })
 }
 
+/// The log index the next accepted record will get: how many records the log says it holds.
+pub fn next_index(conn: &mut DbConn) -> QueryResult<i64> {
+    use super::schema::ledger_state::dsl::*;
+    ledger_state.find(1).select(next_index).get_result(conn)
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     records::table.count().get_result(conn)
 }

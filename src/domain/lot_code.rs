@@ -47,6 +47,11 @@ impl LotCode {
                 "the lot code {input:?} contains {bad:?}, which is outside the GS1 character set 82"
             ));
         }
+        if input == "." || input == ".." {
+            return Err(format!(
+                "the lot code {input:?} is a URL path segment that browsers remove (/10/{input}); choose another"
+            ));
+        }
         Ok(Self(input.to_owned()))
     }
 
@@ -84,11 +89,19 @@ mod tests {
                 .contains("at most 20")
         );
         assert!(LotCode::parse(&"A".repeat(20)).is_ok());
+        assert!(LotCode::parse(".").unwrap_err().contains("browsers remove"));
+        assert!(
+            LotCode::parse("..")
+                .unwrap_err()
+                .contains("browsers remove")
+        );
+        assert!(LotCode::parse("...").is_ok());
+        assert!(LotCode::parse(".A").is_ok());
     }
 
     proptest! {
         #[test]
-        fn any_cset82_string_up_to_20_parses(s in "[A-Za-z0-9!\"%&'()*+,./:;<=>?_-]{1,20}") {
+        fn any_cset82_string_up_to_20_parses(s in "[A-Za-z0-9!\"%&'()*+,./:;<=>?_-]{1,20}".prop_filter("dot segments", |s| s != "." && s != "..")) {
             let parsed = LotCode::parse(&s).unwrap();
             prop_assert_eq!(parsed.as_str(), s.as_str());
         }

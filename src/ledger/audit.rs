@@ -9,7 +9,7 @@ use crate::db::rows::{KeyRow, RecordLotRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::envelope::{Envelope, KeyId};
-use crate::record::{self, Record};
+use crate::record::Record;
 use diesel::QueryResult;
 use std::collections::{BTreeSet, HashMap};
 
@@ -55,6 +55,8 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
         .into_iter()
         .map(|k| (k.keyid.clone(), k))
         .collect();
+    // Read before the records: a server may append while this runs, never remove.
+    let stored_next = records::next_index(conn)?;
     let total = records::count(conn)? as u64;
     let mut report = Report::default();
     let mut lineage = BTreeSet::new();
@@ -65,11 +67,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
         let after = last.log_index + 1;
         for (row, lot_rows) in &page {
             if row.log_index != next {
-                report.problems.push(Problem {
-                    log_index: Some(row.log_index),
-                    record_id: Some(row.id.clone()),
-                    message: format!("the log skips from index {} to {}", next, row.log_index),
-                });
+                report.problems.push(missing(next, row.log_index));
             }
             next = row.log_index + 1;
             let messages = verify_record(row, lot_rows, &keys, &mut replay, &mut lineage);
@@ -85,8 +83,29 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
         next = next.max(after);
         progress(report.records, total);
     }
+    if next < stored_next {
+        report.problems.push(missing(next, stored_next));
+    }
     compare_derived_state(conn, &replay, &lineage, &mut report)?;
     Ok(report)
+}
+
+/// The records from `from` up to (not including) `to` are missing from the log: deleted, since
+/// log indices are given out densely and nothing is ever removed.
+fn missing(from: i64, to: i64) -> Problem {
+    let message = match to - from {
+        1 => format!("the log is missing record #{from}"),
+        2 => format!("the log is missing records #{from} and #{}", from + 1),
+        n => format!(
+            "the log is missing the {n} records #{from} to #{} (every index in between)",
+            to - 1
+        ),
+    };
+    Problem {
+        log_index: Some(from),
+        record_id: None,
+        message,
+    }
 }
 
 type Edge = (String, String, String, String, i64);
@@ -100,7 +119,7 @@ fn verify_record(
 ) -> Vec<String> {
     let mut problems = check_stored_record(row, keys.get(&row.keyid));
     let id = RecordId::of_payload(&row.payload);
-    let record = match record::parse_json(&row.payload).and_then(Record::from_value) {
+    let record = match Record::from_payload(&row.payload) {
         Ok(record) => record,
         Err(e) => {
             problems.push(format!("its payload is not a valid record: {e}"));

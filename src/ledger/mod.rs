@@ -1,11 +1,12 @@
 //! The ledger: the chain, custody, role and time rules (pure, in `rules`), the database view and
 //! append (in `store`), the group-commit ingest pipeline (in `ingest`) and the whole-store
-//! verification (in `audit`).
+//! verification (in `audit`); `strict_json` reads signed JSON so that it has one meaning.
 
 pub mod audit;
 pub mod ingest;
 pub mod rules;
 pub mod store;
+pub mod strict_json;
 
 pub use ingest::Ledger;
 pub use store::Submitted;

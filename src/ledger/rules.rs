@@ -43,6 +43,15 @@ pub enum Rejection {
     InvalidTime(String),
 }
 
+impl From<crate::record::Invalid> for Rejection {
+    fn from(invalid: crate::record::Invalid) -> Self {
+        match invalid {
+            crate::record::Invalid::Field(m) => Self::Invalid(m),
+            crate::record::Invalid::Time(m) => Self::InvalidTime(m),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum CheckError<E> {
     Rejected(Rejection),

@@ -6,7 +6,7 @@
 //! multi-row inserts and one compare-and-set per lot touched. The rules are the pure functions of
 //! `rules`; this module only loads and stores.
 
-use super::rules::{self, CheckError, LedgerView, LotState};
+use super::rules::{self, CheckError, LedgerView, LotState, Rejection};
 use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecordLotRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
@@ -24,7 +24,7 @@ pub struct Prepared {
     pub id: RecordId,
     pub envelope: Envelope,
     pub claimed_actor: Option<OrgId>,
-    pub record: Result<Record, String>,
+    pub record: Result<Record, crate::record::Invalid>,
     pub signature: SignatureCheck,
 }
 
@@ -301,7 +301,7 @@ pub fn append(
     }
     let record = match &sub.record {
         Ok(record) => record,
-        Err(message) => return Ok(Err(AppError::InvalidRecord(message.clone()))),
+        Err(invalid) => return Ok(Err(Rejection::from(invalid.clone()).into())),
     };
     let prior = match rules::check(record, &mut DbView { conn, batch }, now) {
         Ok(prior) => prior,

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod concurrency;
 mod helpers;
+mod integrity;
 mod lots;
 mod omo;
 mod other_language;

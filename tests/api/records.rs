@@ -384,7 +384,10 @@ fn time_rules_are_422_invalid_time() {
     for backend in backends() {
         let f = farm_with_lot(backend);
         let mut record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
-        record["time"] = json!((chrono::Utc::now() + chrono::Duration::minutes(6)).to_rfc3339());
+        record["time"] = json!(
+            (chrono::Utc::now() + chrono::Duration::minutes(6))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+        );
         assert_refused(
             &f,
             &sign(&f.farm.key, &record),
@@ -402,7 +405,10 @@ fn time_rules_are_422_invalid_time() {
         );
         // Up to 5 minutes ahead is tolerated (clock skew).
         let mut record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
-        record["time"] = json!((chrono::Utc::now() + chrono::Duration::minutes(4)).to_rfc3339());
+        record["time"] = json!(
+            (chrono::Utc::now() + chrono::Duration::minutes(4))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+        );
         assert_eq!(f.app.submit(&sign(&f.farm.key, &record)).status, 201);
     }
 }
@@ -441,7 +447,10 @@ fn checks_come_in_the_documented_order() {
         );
         // Not the custodian AND a time in the future: the 403 wins over the time rule.
         let mut record = on_lot("cool", &mill, PADDY, f.lot, &f.head, 5);
-        record["time"] = json!((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339());
+        record["time"] = json!(
+            (chrono::Utc::now() + chrono::Duration::hours(1))
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+        );
         assert_refused(&f, &sign(&mill.key, &record), 403, "not_custodian", "");
     }
 }

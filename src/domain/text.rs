@@ -1,0 +1,28 @@
+//! What a person's text may hold, wherever it is stored or signed.
+
+/// Whether `c` may stand in stored or signed text: no control character but tab and newline, and
+/// none of the bidirectional embeddings, overrides and isolates, which can make a page show text in
+/// another order than the one signed.
+pub fn is_allowed_char(c: char) -> bool {
+    let control = c.is_control() && c != '\t' && c != '\n';
+    let bidi_control = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    !(control || bidi_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_newline_and_letters_pass_controls_and_overrides_do_not() {
+        for c in ['a', '池', '\t', '\n', ' ', '\u{200F}'] {
+            assert!(is_allowed_char(c), "{c:?}");
+        }
+        for c in [
+            '\0', '\r', '\u{7}', '\u{1b}', '\u{7f}', '\u{85}', '\u{202A}', '\u{202E}', '\u{2066}',
+            '\u{2069}',
+        ] {
+            assert!(!is_allowed_char(c), "{c:?}");
+        }
+    }
+}

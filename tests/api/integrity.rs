@@ -1,0 +1,329 @@
+//! One meaning per signed byte string, and a log that cannot be cut short unseen: the probes of
+//! the hardening issue against the ledger, on every engine.
+
+use crate::helpers::*;
+use diesel::Connection as _;
+use diesel::connection::SimpleConnection as _;
+use serde_json::{Value, json};
+use std::process::Output;
+
+/// Submits `body`, expects the refusal with `code` and a message naming `part`, and checks that the
+/// log did not grow.
+fn assert_refused(app: &TestApp, body: &[u8], status: u16, code: &str, part: &str) {
+    let size = app.log_size();
+    let answer = app.submit(body);
+    assert_eq!(
+        answer.status, status,
+        "{:?} on {:?}",
+        answer.body, app.backend
+    );
+    assert_eq!(answer.code(), code, "{:?}", answer.body);
+    assert!(
+        answer.message().contains(part),
+        "message {:?} should mention {part:?}",
+        answer.message()
+    );
+    assert_eq!(app.log_size(), size, "a refused record must not be stored");
+}
+
+/// A payload signed as sent, byte for byte (the JSON text may hold what serde_json would not write).
+fn sign_text(key: &ed25519_dalek::SigningKey, payload: &str) -> Vec<u8> {
+    serde_json::to_vec(&truetrace::envelope::sign(key, payload.as_bytes()).to_json()).unwrap()
+}
+
+fn verify(database_url: &str) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
+        .args(["verify", "--quiet"])
+        .env("TRUETRACE_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run truetrace verify")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs SQL on the store behind the server's back, as anyone holding the database can.
+fn tamper(app: &TestApp, sql_sqlite: &str, sql_postgres: &str) {
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.database_url.trim_start_matches("sqlite://");
+            let mut conn = diesel::SqliteConnection::establish(path).unwrap();
+            conn.batch_execute(sql_sqlite).unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = diesel::PgConnection::establish(&app.database_url).unwrap();
+            conn.batch_execute(sql_postgres).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_time_past_microseconds_or_on_a_leap_second_is_invalid_time_and_what_is_stored_verifies() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let base = &at(5)[..19]; // 2026-11-30T14:05:00, before its offset
+        for (time, part) in [
+            (format!("{base}.1234567+08:00"), "7 fractional digits"),
+            (format!("{base}.1234560+08:00"), "7 fractional digits"),
+            (format!("{}60+08:00", &base[..17]), "leap second"),
+            (base.to_owned(), "RFC 3339 with an offset"),
+        ] {
+            let mut record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
+            record["time"] = json!(time);
+            assert_refused(
+                &f.app,
+                &sign(&f.farm.key, &record),
+                422,
+                "invalid_time",
+                part,
+            );
+        }
+        // Microseconds are kept exactly, on every engine: verify finds the store intact.
+        let mut record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
+        record["time"] = json!(format!("{base}.123456+08:00"));
+        let answer = f.app.submit(&sign(&f.farm.key, &record));
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        let checked = verify(&f.app.database_url);
+        assert_eq!(checked.status.code(), Some(0), "{}", stdout(&checked));
+        assert!(
+            stdout(&checked).contains("ok: 2 records"),
+            "{}",
+            stdout(&checked)
+        );
+    }
+}
+
+#[test]
+fn duplicate_member_names_are_malformed_at_any_depth() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let (actor, time) = (&f.farm.id, at(5));
+        let head = &f.head;
+        let lots = format!(
+            r#"[{{"gtin":"{PADDY}","lot":"{}","prev":"{head}"}}]"#,
+            f.lot
+        );
+        for (payload, name) in [
+            (
+                format!(
+                    r#"{{"type":"truetrace.record/v1","event":"cool","event":"dispose","actor":"{actor}","time":"{time}","lots":{lots}}}"#
+                ),
+                "event",
+            ),
+            (
+                format!(
+                    r#"{{"type":"truetrace.record/v1","event":"cool","actor":"{actor}","actor":"{actor}","time":"{time}","lots":{lots}}}"#
+                ),
+                "actor",
+            ),
+            (
+                format!(
+                    r#"{{"type":"truetrace.record/v1","event":"harvest","actor":"{actor}","time":"{time}","new_lots":[{{"gtin":"{PADDY}","lot":"B"}}],"new_lots":[{{"gtin":"{PADDY}","lot":"C"}}]}}"#
+                ),
+                "new_lots",
+            ),
+            (
+                format!(
+                    r#"{{"type":"truetrace.record/v1","event":"harvest","actor":"{actor}","time":"{time}","new_lots":[{{"gtin":"{PADDY}","lot":"B","lot":"C"}}]}}"#
+                ),
+                "lot",
+            ),
+            (
+                format!(
+                    r#"{{"type":"truetrace.record/v1","event":"cool","actor":"{actor}","time":"{time}","lots":{lots},"kde":{{"temperature_c":"4","temperature_c":"40"}}}}"#
+                ),
+                "temperature_c",
+            ),
+        ] {
+            assert_refused(
+                &f.app,
+                &sign_text(&f.farm.key, &payload),
+                400,
+                "malformed",
+                &format!("duplicate member name {name:?}"),
+            );
+        }
+        // The envelope too: two payloads under one signature.
+        let good: Value = serde_json::from_slice(&sign(
+            &f.farm.key,
+            &on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5),
+        ))
+        .unwrap();
+        let text = serde_json::to_string(&good).unwrap();
+        let doubled = text.replacen(
+            r#""payload":"#,
+            &format!(r#""payload":{},"payload":"#, good["payload"]),
+            1,
+        );
+        assert_refused(&f.app, doubled.as_bytes(), 400, "malformed", "payload");
+        assert_eq!(f.app.head(PADDY, f.lot), f.head);
+    }
+}
+
+#[test]
+fn nesting_is_limited_to_64_levels_in_the_envelope_and_the_payload() {
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
+        let mut envelope: Value = serde_json::from_slice(&sign(&f.farm.key, &record)).unwrap();
+        // An unknown envelope member is ignored, but not past the limit: the object is level 1.
+        envelope["x"] = json!("HOLE");
+        let text = serde_json::to_string(&envelope).unwrap();
+        assert_refused(
+            &f.app,
+            text.replace(r#""HOLE""#, &nested(64)).as_bytes(),
+            400,
+            "malformed",
+            "nested deeper than 64 levels",
+        );
+        let accepted = f
+            .app
+            .submit(text.replace(r#""HOLE""#, &nested(63)).as_bytes());
+        assert_eq!(accepted.status, 201, "{:?}", accepted.body);
+        // In the payload: 64 levels pass the syntax stage (the member is then refused as unknown).
+        let payload = |depth: usize| {
+            let mut record = harvest(&f.farm, PADDY, "DEEP-1", 6);
+            record["deep"] = json!("HOLE");
+            serde_json::to_string(&record)
+                .unwrap()
+                .replace(r#""HOLE""#, &nested(depth))
+        };
+        assert_refused(
+            &f.app,
+            &sign_text(&f.farm.key, &payload(64)),
+            400,
+            "malformed",
+            "nested deeper than 64 levels",
+        );
+        assert_refused(
+            &f.app,
+            &sign_text(&f.farm.key, &payload(63)),
+            422,
+            "invalid_record",
+            "deep",
+        );
+    }
+}
+
+#[test]
+fn control_characters_are_refused_naming_the_path_and_tab_and_newline_pass() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        for (path, value, code_point) in [
+            ("note", "a\u{0}b", "U+0000"),
+            ("field", "\u{202E}3 dleiF", "U+202E"),
+            ("field", "3\u{2066}", "U+2066"),
+            ("note", "line\r\n", "U+000D"),
+            ("note", "\u{85}", "U+0085"),
+        ] {
+            let mut record = harvest(&f.farm, PADDY, "CTRL-1", 5);
+            record["kde"][path] = json!(value);
+            assert_refused(
+                &f.app,
+                &sign(&f.farm.key, &record),
+                422,
+                "invalid_record",
+                &format!(r#"the string at ".kde.{path}" holds the control character {code_point}"#),
+            );
+        }
+        let mut record = harvest(&f.farm, PADDY, "CTRL-1", 5);
+        record["location"] = json!({"name": "Field\u{1b}[2J 3"});
+        assert_refused(
+            &f.app,
+            &sign(&f.farm.key, &record),
+            422,
+            "invalid_record",
+            r#"".location.name" holds the control character U+001B"#,
+        );
+        let mut record = harvest(&f.farm, PADDY, "CTRL-1", 5);
+        record["kde"]["bad\u{7}key"] = json!("x");
+        assert_refused(
+            &f.app,
+            &sign(&f.farm.key, &record),
+            422,
+            "invalid_record",
+            r#"a key in ".kde" holds the control character U+0007"#,
+        );
+        // Names given through the admin API follow the same rule.
+        let org = f.app.admin_post(
+            "/api/v1/orgs",
+            &json!({"name": "Farm \u{202E}nwoT", "roles": ["producer"]}),
+        );
+        assert_eq!(org.status, 422, "{:?}", org.body);
+        assert!(org.message().contains("U+202E"), "{:?}", org.body);
+        let mut record = harvest(&f.farm, PADDY, "CTRL-1", 5);
+        record["kde"]["note"] = json!("row 1\tdry\nrow 2\twet, 田 3 號");
+        let answer = f.app.submit(&sign(&f.farm.key, &record));
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+}
+
+#[test]
+fn dot_segments_are_not_lot_codes() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        for lot in [".", ".."] {
+            assert_refused(
+                &f.app,
+                &sign(&f.farm.key, &harvest(&f.farm, PADDY, lot, 5)),
+                422,
+                "invalid_record",
+                "browsers remove",
+            );
+        }
+        let answer = f
+            .app
+            .submit(&sign(&f.farm.key, &harvest(&f.farm, PADDY, "...", 5)));
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+    }
+}
+
+#[test]
+fn verify_names_every_record_cut_from_the_log() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let mut head = f.head.clone();
+        for minutes in 1..=4 {
+            let record = on_lot("note", &f.farm, PADDY, f.lot, &head, minutes);
+            let answer = f.app.submit(&sign(&f.farm.key, &record));
+            assert_eq!(answer.status, 201, "{:?}", answer.body);
+            head = record_id(&record);
+        }
+        let intact = verify(&f.app.database_url);
+        assert_eq!(intact.status.code(), Some(0), "{}", stdout(&intact));
+
+        // Cut the last record and point the lot back at the one before: every derived row agrees.
+        let cut = |from: i64| {
+            format!(
+                "DELETE FROM record_lots WHERE log_index >= {from}; DELETE FROM records WHERE log_index >= {from}; \
+                 UPDATE lots SET head = (SELECT id FROM records WHERE log_index = {prev}), \
+                                 head_time = (SELECT event_time FROM records WHERE log_index = {prev});",
+                prev = from - 1
+            )
+        };
+        tamper(
+            &f.app,
+            &format!("DROP TRIGGER records_no_delete; {}", cut(4)),
+            &format!("DROP TRIGGER records_no_update ON records; {}", cut(4)),
+        );
+        let broken = verify(&f.app.database_url);
+        assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+        assert!(
+            stdout(&broken).contains("BROKEN the log is missing record #4\n"),
+            "{}",
+            stdout(&broken)
+        );
+        // Three more cut: each of them named.
+        tamper(&f.app, &cut(2), &cut(2));
+        let broken = verify(&f.app.database_url);
+        assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+        assert!(
+            stdout(&broken).contains("the log is missing the 3 records #2 to #4"),
+            "{}",
+            stdout(&broken)
+        );
+    }
+}
