@@ -16,3 +16,4 @@ mod omo;
 mod other_language;
 mod pages;
 mod records;
+mod snapshots;
