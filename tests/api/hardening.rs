@@ -384,8 +384,15 @@ fn trickle(
 
 #[test]
 fn a_request_body_that_trickles_is_answered_408_and_its_connection_closed() {
-    let app = spawn_app(Backend::Sqlite);
-    let host = app.address().trim_start_matches("http://").to_owned();
+    // Short limits, so the test does not wait for the defaults (5 s idle, 30 s in all).
+    let dir = tempfile::tempdir().unwrap();
+    let server = truetrace::startup::Application::spawn(truetrace::settings::Settings {
+        body_idle_timeout: 1,
+        body_timeout: 3,
+        ..settings(&fresh_database(Backend::Sqlite, &dir))
+    })
+    .unwrap();
+    let address = format!("127.0.0.1:{}", server.port);
     let routes = [
         ("/api/v1/records", "application/json", ""),
         (
@@ -401,12 +408,12 @@ fn a_request_body_that_trickles_is_answered_408_and_its_connection_closed() {
         ),
     ];
     for (path, content_type, extra) in routes {
-        // A body that stops arriving.
         let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: 1000\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nAccept-Language: en\r\nContent-Type: {content_type}\r\n{extra}Content-Length: 1000\r\n\r\n"
         );
+        // A body that stops arriving: answered after the idle limit.
         let (answer, closed, took) = trickle(
-            app.address(),
+            &address,
             &head,
             b"{\"a",
             0,
@@ -415,17 +422,40 @@ fn a_request_body_that_trickles_is_answered_408_and_its_connection_closed() {
         );
         assert_eq!(status_of(&answer), 408, "{path}: {answer}");
         assert!(closed, "{path}: the connection is closed");
-        assert!(took < Duration::from_secs(10), "{path}: {took:?}");
+        assert!(
+            took < Duration::from_secs(3),
+            "{path}: idle limit, {took:?}"
+        );
         if path.starts_with("/api/") {
             assert!(body_of(&answer).contains("\"timeout\""), "{answer}");
+        } else {
+            assert!(
+                answer.contains("The request took too long to arrive"),
+                "{answer}"
+            );
         }
+        // A byte every 400 ms never trips the idle limit, but the whole body is due in 3 s.
+        let (answer, closed, took) = trickle(
+            &address,
+            &head,
+            b"{\"a",
+            100,
+            Duration::from_millis(400),
+            Duration::from_secs(15),
+        );
+        assert_eq!(status_of(&answer), 408, "{path}: {answer}");
+        assert!(closed, "{path}: the connection is closed");
+        assert!(
+            took >= Duration::from_secs(3) && took < Duration::from_secs(6),
+            "{path}: total limit, {took:?}"
+        );
     }
     // A chunked body that stalls, on a form.
     let head = format!(
-        "POST /login HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "POST /login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n"
     );
     let (answer, closed, _) = trickle(
-        app.address(),
+        &address,
         &head,
         b"5\r\nemail",
         0,
@@ -433,9 +463,31 @@ fn a_request_body_that_trickles_is_answered_408_and_its_connection_closed() {
         Duration::from_secs(15),
     );
     assert_eq!(status_of(&answer), 408, "{answer}");
-    assert!(closed);
-    // The server still serves everyone else.
-    assert_eq!(app.get("/health").status, 200);
+    assert!(
+        closed,
+        "the chunked body is not drained: the connection is closed"
+    );
+    // A chunked body trickling to a page that does not read it does not hold the connection.
+    let head =
+        format!("POST /health HTTP/1.1\r\nHost: {address}\r\nTransfer-Encoding: chunked\r\n\r\n");
+    let (answer, closed, took) = trickle(
+        &address,
+        &head,
+        b"1\r\na\r\n",
+        100,
+        Duration::from_millis(400),
+        Duration::from_secs(15),
+    );
+    assert!(closed, "{answer}");
+    assert!(took < Duration::from_secs(6), "{took:?}");
+    // The server still serves everyone else, and a body that arrives in time works.
+    let created = agent()
+        .post(&format!("http://{address}/api/v1/orgs"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .send_json(json!({"name": "Farm", "roles": ["producer"]}))
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    server.stop();
 }
 
 #[test]
