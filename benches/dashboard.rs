@@ -33,6 +33,8 @@ fn settings(database_url: String) -> Settings {
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        body_idle_timeout: 5,
+        body_timeout: 30,
     }
 }
 

@@ -351,6 +351,8 @@ fn ingest_per_second(
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        body_idle_timeout: 5,
+        body_timeout: 30,
     };
     let port = Application::spawn(settings)
         .expect("the server starts")

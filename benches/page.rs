@@ -114,6 +114,8 @@ fn main() {
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        body_idle_timeout: 5,
+        body_timeout: 30,
     };
     let port = Application::spawn(settings.clone()).expect("server").port;
     let mut c = Client {

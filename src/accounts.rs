@@ -52,12 +52,24 @@ pub fn verify_password(stored: &str, password: &str) -> bool {
     })
 }
 
-fn check_new_password(password: &str) -> AppResult<()> {
+/// Whether text a person typed holds a control character other than tab and newline.
+pub fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && c != '\t' && c != '\n')
+}
+
+/// A new password: 10 to 256 characters, none of them a control character.
+pub fn check_new_password(password: &str) -> AppResult<()> {
     let length = password.chars().count();
     if !(MIN_PASSWORD..=MAX_PASSWORD).contains(&length) {
         return Err(AppError::InvalidField(format!(
             "the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long"
         )));
+    }
+    if has_control(password) {
+        return Err(AppError::InvalidField(
+            "the password may not contain control characters".into(),
+        ));
     }
     Ok(())
 }
@@ -83,7 +95,8 @@ pub fn normalize_email(email: &str) -> AppResult<String> {
     Ok(email)
 }
 
-fn display_name(name: &str) -> AppResult<String> {
+/// A person's name as shown to colleagues: 1 to 100 characters, no control characters.
+pub fn display_name(name: &str) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(AppError::InvalidField(
@@ -147,16 +160,16 @@ pub fn find_invite(conn: &mut DbConn, token: &str) -> AppResult<InviteRow> {
     Ok(row)
 }
 
-/// Creates the account an invitation promised; the invitation can be used once.
+/// Creates the account an invitation promised; the invitation can be used once. The password
+/// was checked (`check_new_password`) and hashed (`hash_password`) before, without a database
+/// connection held for the argon2 work.
 pub fn accept_invite(
     conn: &mut DbConn,
     token: &str,
     name: &str,
-    password: &str,
+    password_hash: String,
 ) -> AppResult<UserRow> {
     let name = display_name(name)?;
-    check_new_password(password)?;
-    let password_hash = hash_password(password)?;
     write_transaction(conn, |conn| {
         let invite = find_invite(conn, token)?;
         let now = Utc::now().naive_utc();
@@ -214,33 +227,59 @@ pub fn create_user(
     Ok(user)
 }
 
-/// Checks a password and opens a session; returns the session token for the cookie.
-pub fn login(conn: &mut DbConn, email: &str, password: &str) -> AppResult<String> {
-    let wrong = || AppError::Unauthorized("wrong e-mail address or password".into());
-    let user = normalize_email(email)
-        .ok()
-        .map(|e| accounts::user_by_email(conn, &e))
-        .transpose()?
-        .flatten();
-    let Some(user) = user else {
-        // The same work as for a real account, so that timing does not tell who has one.
-        let _ = verify_password(DUMMY_HASH, password);
-        return Err(wrong());
-    };
-    if !verify_password(&user.password_hash, password) {
-        return Err(wrong());
+/// The account a login names, if any (an address that is not one names none).
+pub fn login_account(conn: &mut DbConn, email: &str) -> AppResult<Option<UserRow>> {
+    match normalize_email(email) {
+        Ok(email) => Ok(accounts::user_by_email(conn, &email)?),
+        Err(_) => Ok(None),
     }
+}
+
+/// The answer to a wrong e-mail address or password, the same for both.
+pub fn wrong_login() -> AppError {
+    AppError::Unauthorized("wrong e-mail address or password".into())
+}
+
+/// Whether `password` is the account's. Without an account, the same argon2 work is done on a
+/// dummy hash, so that timing does not tell who has one. CPU-bound (tens of milliseconds): run
+/// it on a blocking thread, with no database connection held.
+pub fn password_matches(account: Option<&UserRow>, password: &str) -> bool {
+    match account {
+        Some(user) => verify_password(&user.password_hash, password),
+        None => {
+            let _ = verify_password(DUMMY_HASH, password);
+            false
+        }
+    }
+}
+
+/// Opens a session for a user whose password was checked; returns the token for the cookie.
+pub fn open_session(conn: &mut DbConn, user_id: &str) -> AppResult<String> {
     let token = random_token()?;
     let now = Utc::now().naive_utc();
     accounts::delete_expired_sessions(conn, now)?;
     accounts::insert_session(
         conn,
         &token_hash(&token),
-        &user.id,
+        user_id,
         now,
         now + Duration::hours(SESSION_HOURS),
     )?;
     Ok(token)
+}
+
+/// Checks a password and opens a session, all on one connection (the CLI and benchmarks; the
+/// login page runs the same steps without holding the connection during argon2).
+pub fn login(conn: &mut DbConn, email: &str, password: &str) -> AppResult<String> {
+    let account = login_account(conn, email)?;
+    match account {
+        Some(user) if password_matches(Some(&user), password) => open_session(conn, &user.id),
+        Some(_) => Err(wrong_login()),
+        None => {
+            password_matches(None, password);
+            Err(wrong_login())
+        }
+    }
 }
 
 /// argon2id of a random password nobody knows.

@@ -44,6 +44,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Unauthorized(String),
+    /// A request body that did not arrive within the server's time limits.
+    #[error("{0}")]
+    Timeout(String),
     #[error("the service is busy or its database is unreachable; try again shortly")]
     Unavailable(String),
     #[error("internal error")]
@@ -70,6 +73,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Timeout(_) => "timeout",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
         }
@@ -139,6 +143,7 @@ impl ResponseError for AppError {
             | Self::UnknownProduct(_)
             | Self::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -155,6 +160,9 @@ impl ResponseError for AppError {
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        if matches!(self, Self::Timeout(_)) {
+            response.force_close();
         }
         response.json(body)
     }

@@ -25,4 +25,5 @@ pub mod routes;
 pub mod settings;
 pub mod startup;
 pub mod stock;
+pub mod throttle;
 pub mod trace;

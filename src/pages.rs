@@ -198,6 +198,17 @@ pub struct StaffPickupPage {
     pub sell_record: Option<String>,
 }
 
+/// Why the login form is shown again; the template says it in the page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginProblem {
+    /// Wrong e-mail address or password (the same answer for both).
+    Wrong,
+    /// Too many failed attempts: the next one is checked after this many seconds.
+    Wait(u64),
+    /// A field held a control character.
+    ControlCharacter,
+}
+
 #[derive(Template)]
 #[template(path = "login.html")]
 pub struct LoginPage {
@@ -206,7 +217,7 @@ pub struct LoginPage {
     pub csrf: String,
     pub next: String,
     pub email: String,
-    pub error: Option<String>,
+    pub problem: Option<LoginProblem>,
 }
 
 #[derive(Template)]
@@ -276,6 +287,19 @@ pub struct EmbedCard<'a> {
     pub pickup_href: String,
     pub page_href: String,
     pub last_step: Option<Step>,
+}
+
+/// Filters the templates use beside askama's own.
+mod filters {
+    /// Text a person wrote, for a place where no `<bdi>` element can go (`<title>`, an
+    /// attribute): wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, so that a
+    /// right-to-left override inside it cannot reorder the text around it.
+    pub fn isolate<T: std::fmt::Display>(
+        text: T,
+        _: &dyn askama::Values,
+    ) -> askama::Result<String> {
+        Ok(format!("\u{2068}{text}\u{2069}"))
+    }
 }
 
 /// JSON for a `<script type="application/ld+json">` element: HTML-significant characters escaped.

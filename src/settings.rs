@@ -85,6 +85,27 @@ pub struct Settings {
         global = true
     )]
     pub reservation_minutes: u32,
+
+    /// Seconds a request body may go without a byte arriving before it is answered 408 and its
+    /// connection closed.
+    #[arg(
+        long,
+        env = "TRUETRACE_BODY_IDLE_TIMEOUT",
+        default_value_t = 5,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_idle_timeout: u64,
+
+    /// Seconds a whole request body may take to arrive, from the end of the request's head.
+    #[arg(
+        long,
+        env = "TRUETRACE_BODY_TIMEOUT",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub body_timeout: u64,
 }
 
 impl Settings {
@@ -99,6 +120,14 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("http://{}", self.listen));
         url.trim_end_matches('/').to_owned()
+    }
+
+    /// The time limits on request bodies.
+    pub fn body_timeouts(&self) -> crate::routes::middleware::BodyTimeouts {
+        crate::routes::middleware::BodyTimeouts {
+            idle: std::time::Duration::from_secs(self.body_idle_timeout),
+            total: std::time::Duration::from_secs(self.body_timeout),
+        }
     }
 
     /// Cookies are `Secure` when the public origin is HTTPS.

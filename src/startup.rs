@@ -7,6 +7,7 @@ use crate::ledger::Ledger;
 use crate::routes;
 use crate::settings::Settings;
 use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use std::net::TcpListener;
 
@@ -19,6 +20,8 @@ pub struct AppState {
     pub pages: crate::provenance::PageCache,
     pub static_dir: std::path::PathBuf,
     pub activity: std::sync::Arc<crate::activity::Activity>,
+    /// Failed logins per account and address, and the bound on argon2 work (src/throttle.rs).
+    pub logins: crate::throttle::LoginThrottle,
     /// Loaded on first use, so that a server without hosted keys needs no secret key.
     sealer: std::sync::OnceLock<crate::hosted::Sealer>,
     pub settings: Settings,
@@ -92,6 +95,7 @@ impl Application {
             pages: Default::default(),
             static_dir: services.settings.static_dir.clone(),
             activity: services.activity.clone(),
+            logins: Default::default(),
             sealer: std::sync::OnceLock::new(),
             settings: services.settings.clone(),
         });
@@ -100,6 +104,9 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .configure(|cfg| routes::configure(cfg, &static_dir))
+                .wrap(from_fn(routes::middleware::body_deadline))
+                // Outermost, so that the 408s of slow bodies carry it too.
+                .wrap(from_fn(routes::middleware::deny_framing))
         })
         .listen(listener)?;
         if let Some(workers) = services.settings.workers {

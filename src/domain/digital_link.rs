@@ -130,12 +130,13 @@ impl DigitalLink {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The canonical URI at `origin` (no trailing slash), without the query.
+    /// The canonical URI at `origin` (no trailing slash; `""` for the path alone), without the
+    /// query: whatever stem or trailing slash the request had is gone.
     pub fn uri(&self, origin: &str) -> String {
-        let mut uri = format!("{origin}/01/{}", self.gtin);
-        if let Some(lot) = &self.lot {
-            uri.push_str(&format!("/10/{}", path_segment(lot.as_str())));
-        }
+        let mut uri = match &self.lot {
+            Some(lot) => lot_uri(origin, &self.gtin, lot),
+            None => format!("{origin}/01/{}", self.gtin),
+        };
         if let Some(serial) = &self.serial {
             uri.push_str(&format!("/21/{}", path_segment(serial)));
         }
@@ -148,9 +149,17 @@ pub fn path_segment(value: &str) -> String {
     utf8_percent_encode(value, PATH_SEGMENT).to_string()
 }
 
-/// The Digital Link path of a lot.
+/// The Digital Link URI of a lot at `origin` (no trailing slash; `""` for a same-site link).
 pub fn lot_uri(origin: &str, gtin: &Gtin, lot: &LotCode) -> String {
-    format!("{origin}/01/{gtin}/10/{}", path_segment(lot.as_str()))
+    format!("{origin}{}", lot_path(gtin.as_str(), lot.as_str()))
+}
+
+/// The canonical Digital Link path of a lot, `/01/{gtin}/10/{lot}` with the lot percent-encoded:
+/// the one place that builds it. Every link on a page is built from it (never from the request's
+/// path, which may carry a crafted stem), so a cached page is the same whatever path rendered it.
+/// `gtin` and `lot` are a stored lot's (valid when stored).
+pub fn lot_path(gtin: &str, lot: &str) -> String {
+    format!("/01/{gtin}/10/{}", path_segment(lot))
 }
 
 #[cfg(test)]
@@ -216,6 +225,21 @@ mod tests {
             let back_lot = back.lot.unwrap();
             prop_assert_eq!(back_lot.as_str(), lot.as_str());
             prop_assert_eq!(back.gtin, gtin);
+        }
+    }
+
+    #[test]
+    fn the_canonical_uri_drops_any_stem() {
+        for path in [
+            "/01/04712345000022/10/RICE-2611-01",
+            "/\\evil.example/01/04712345000022/10/RICE-2611-01",
+            "/shop/01/4712345000022/10/RICE-2611-01/",
+        ] {
+            assert_eq!(
+                parse(path).unwrap().uri(""),
+                "/01/04712345000022/10/RICE-2611-01",
+                "{path}"
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP routes: the JSON API under /api/v1, one module per resource.
 
 pub mod api;
+pub mod middleware;
 pub mod pages;
 
 use crate::error::AppError;

@@ -98,6 +98,8 @@ pub fn settings(database_url: &str) -> Settings {
         secret_key: Some(SECRET_KEY.into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        body_idle_timeout: 5,
+        body_timeout: 30,
     }
 }
 

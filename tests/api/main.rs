@@ -9,6 +9,7 @@ mod admin;
 mod browser;
 mod cli;
 mod concurrency;
+mod hardening;
 mod helpers;
 mod integrity;
 mod lots;

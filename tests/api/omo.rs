@@ -9,21 +9,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 
 /// A browser without JavaScript: keeps cookies, does not follow redirects.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
     cookies: HashMap<String, String>,
 }
 
-struct Page {
-    status: u16,
-    body: String,
-    location: String,
-    headers: HashMap<String, String>,
+pub(crate) struct Page {
+    pub(crate) status: u16,
+    pub(crate) body: String,
+    pub(crate) location: String,
+    pub(crate) headers: HashMap<String, String>,
 }
 
 impl Page {
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         field(&self.body, "csrf")
     }
 }
@@ -39,7 +39,7 @@ fn field(html: &str, name: &str) -> String {
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub(crate) fn new(base: &str) -> Self {
         Self {
             base: base.to_owned(),
             agent: ureq::Agent::config_builder()
@@ -83,7 +83,7 @@ impl Browser {
         }
     }
 
-    fn get(&mut self, path: &str) -> Page {
+    pub(crate) fn get(&mut self, path: &str) -> Page {
         let mut request = self
             .agent
             .get(&format!("{}{path}", self.base))
@@ -95,7 +95,7 @@ impl Browser {
         self.take(response)
     }
 
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut request = self
             .agent
             .post(&format!("{}{path}", self.base))
@@ -150,7 +150,7 @@ fn shop(backend: Backend, bags: &str) -> Shop {
 }
 
 /// A logged-in member of `org`'s staff, through an invitation link.
-fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
+pub(crate) fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
     let invite = app.admin_post(
         &format!("/api/v1/orgs/{}/invites", org.id),
         &json!({"email": email, "admin": true}),

@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use serde_json::json;
 
-fn get_with(
+pub(crate) fn get_with(
     app: &TestApp,
     path: &str,
     headers: &[(&str, &str)],

@@ -9,10 +9,11 @@ use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, WentRow};
+use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow};
 use crate::provenance::OrgView;
 use crate::routes::api::with_conn;
 use crate::startup::AppState;
+use crate::throttle;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -36,12 +37,20 @@ fn respond(
     Ok(builder.body(body))
 }
 
-/// Only same-site paths are followed after login.
+/// Where to go after login: `next` when it is a path on this site (`same_site_path`), else the
+/// account page. Percent-encoded where a header may not carry it as is, so that the `Location`
+/// can always be sent.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/account".to_owned(),
-    }
+    const NOT_IN_A_LOCATION: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`');
+    next.and_then(super::same_site_path).map_or_else(
+        || "/account".to_owned(),
+        |next| percent_encoding::utf8_percent_encode(next, NOT_IN_A_LOCATION).to_string(),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -63,22 +72,28 @@ fn login_page(
     status: StatusCode,
     email: String,
     next: String,
-    error: Option<String>,
+    problem: Option<LoginProblem>,
 ) -> Result<HttpResponse, PageError> {
     let csrf =
         accounts::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let page = LoginPage {
         zh: choice.zh,
-        lang_switch: super::lang::switch_link(req.path(), choice.zh),
+        lang_switch: super::lang::switch_link("/login", choice.zh),
         csrf: csrf.token,
         next,
         email,
-        error,
+        problem,
     };
     let body = page
         .render()
         .map_err(|e| failing(req, choice)(AppError::internal(e)))?;
-    respond(choice, status, body, csrf.cookie)
+    let mut response = respond(choice, status, body, csrf.cookie)?;
+    if let Some(LoginProblem::Wait(seconds)) = problem
+        && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -103,35 +118,87 @@ pub async fn login_form(
     )
 }
 
+/// `POST /login`. The throttle (src/throttle.rs) is asked first; the account is looked up, the
+/// connection given back, and the password checked on a blocking thread; a session is opened
+/// only for the right password, once the redirect is known to be sendable.
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
+    let fail = failing(&req, &choice);
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
-    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
-    let (email, password) = (form.email.clone(), form.password);
-    match with_conn(&state, move |conn| accounts::login(conn, &email, &password)).await {
-        Ok(token) => Ok(HttpResponse::SeeOther()
-            .cookie(accounts::session_cookie(
-                &token,
-                state.settings.secure_cookies(),
-            ))
-            .insert_header((header::LOCATION, next))
-            .finish()),
-        Err(e @ AppError::Unauthorized(_)) => login_page(
+    let location = header::HeaderValue::from_str(&next)
+        .unwrap_or_else(|_| header::HeaderValue::from_static("/account"));
+    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    let again = |status, problem| {
+        login_page(
             &req,
             &state,
             &choice,
-            StatusCode::UNAUTHORIZED,
-            form.email,
-            next,
-            Some(e.to_string()),
-        ),
-        Err(e) => Err(failing(&req, &choice)(e)),
+            status,
+            form.email.clone(),
+            next.clone(),
+            Some(problem),
+        )
+    };
+    if accounts::has_control(&form.email) || accounts::has_control(&form.password) {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            LoginProblem::ControlCharacter,
+        );
     }
+    let account_key = throttle::account_key(&form.email);
+    let address = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if let Err(wait) = state.logins.admit(&account_key, address) {
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            LoginProblem::Wait(wait.seconds()),
+        );
+    }
+    let email = form.email.clone();
+    let account = with_conn(&state, move |conn| accounts::login_account(conn, &email))
+        .await
+        .map_err(&fail)?;
+    let matches = {
+        let _turn = state
+            .logins
+            .argon2
+            .acquire()
+            .await
+            .map_err(|e| fail(AppError::internal(e)))?;
+        let (account, password) = (account.clone(), form.password.clone());
+        web::block(move || accounts::password_matches(account.as_ref(), &password))
+            .await
+            .map_err(|e| fail(e.into()))?
+    };
+    let user = match account {
+        Some(user) if matches => user,
+        _ => {
+            return match state.logins.failed(&account_key, address) {
+                Some(wait) => again(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    LoginProblem::Wait(wait.seconds()),
+                ),
+                None => again(StatusCode::UNAUTHORIZED, LoginProblem::Wrong),
+            };
+        }
+    };
+    state.logins.succeeded(&account_key);
+    let token = with_conn(&state, move |conn| accounts::open_session(conn, &user.id))
+        .await
+        .map_err(&fail)?;
+    Ok(HttpResponse::SeeOther()
+        .cookie(accounts::session_cookie(
+            &token,
+            state.settings.secure_cookies(),
+        ))
+        .insert_header((header::LOCATION, location))
+        .finish())
 }
 
 #[derive(Deserialize)]
@@ -232,11 +299,30 @@ pub async fn accept_invite(
     let form = form.into_inner();
     accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let token = token.into_inner();
-    let (t, name, password) = (token.clone(), form.name.clone(), form.password);
-    let created = with_conn(&state, move |conn| {
-        let user = accounts::accept_invite(conn, &t, &name, &password)?;
-        accounts::login(conn, &user.email, &password)
-    })
+    let created: Result<String, AppError> = async {
+        let name = accounts::display_name(&form.name)?;
+        accounts::check_new_password(&form.password)?;
+        // The link first, so a made-up one costs no argon2 work; the hash is made without a
+        // database connection held.
+        let t = token.clone();
+        with_conn(&state, move |conn| accounts::find_invite(conn, &t)).await?;
+        let password_hash = {
+            let _turn = state
+                .logins
+                .argon2
+                .acquire()
+                .await
+                .map_err(AppError::internal)?;
+            let password = form.password.clone();
+            web::block(move || accounts::hash_password(&password)).await??
+        };
+        let t = token.clone();
+        with_conn(&state, move |conn| {
+            let user = accounts::accept_invite(conn, &t, &name, password_hash)?;
+            accounts::open_session(conn, &user.id)
+        })
+        .await
+    }
     .await;
     match created {
         Ok(session) => Ok(HttpResponse::SeeOther()
@@ -434,11 +520,7 @@ pub async fn dashboard(
                 WentRow {
                     product: names.product(&row.gtin, zh),
                     lot: row.lot.clone(),
-                    href: format!(
-                        "/01/{}/10/{}",
-                        row.gtin,
-                        crate::domain::digital_link::path_segment(&row.lot)
-                    ),
+                    href: crate::domain::digital_link::lot_path(&row.gtin, &row.lot),
                     holder: holder.map(OrgView::from),
                     is_store: holder.is_some_and(|h| h.has_role(Role::Retailer)),
                 }

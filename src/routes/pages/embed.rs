@@ -132,21 +132,34 @@ async fn render_card(
     .await
 }
 
+/// A card's error page (an unknown lot, a bad GTIN) is framed like a card, so that the brand's
+/// page shows what is wrong instead of a refused frame; it says nothing that is not public.
+fn framable(answer: Result<HttpResponse, PageError>) -> HttpResponse {
+    answer.unwrap_or_else(|error| {
+        let mut page = actix_web::ResponseError::error_response(&error);
+        page.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static("frame-ancestors *"),
+        );
+        page
+    })
+}
+
 pub async fn lot_card(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, PageError> {
+) -> HttpResponse {
     let (gtin, lot) = path.into_inner();
-    card(req, state, gtin, Some(lot)).await
+    framable(card(req, state, gtin, Some(lot)).await)
 }
 
 pub async fn product_card(
     req: HttpRequest,
     state: web::Data<AppState>,
     gtin: web::Path<String>,
-) -> Result<HttpResponse, PageError> {
-    card(req, state, gtin.into_inner(), None).await
+) -> HttpResponse {
+    framable(card(req, state, gtin.into_inner(), None).await)
 }
 
 #[derive(Deserialize)]

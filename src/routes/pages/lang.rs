@@ -67,9 +67,15 @@ pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
     }
 }
 
-/// The link that switches the page to the other language.
+/// The link that switches the page to the other language. `path` should be the page's canonical
+/// path; one that is not a plain same-site path (a request's `//host/...` or `/\\host/...`) is
+/// left out, so the link only changes the query of the page the browser shows.
 pub fn switch_link(path: &str, zh: bool) -> String {
-    format!("{path}?lang={}", if zh { "en" } else { "zh-Hant" })
+    let query = format!("?lang={}", if zh { "en" } else { "zh-Hant" });
+    match super::same_site_path(path) {
+        Some(path) => format!("{path}{query}"),
+        None => query,
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +108,18 @@ mod tests {
         assert!(!choose(&req, None).zh);
         let chosen = choose(&req, Some("zh-Hant"));
         assert!(chosen.zh && chosen.remember.is_some());
+    }
+
+    #[test]
+    fn the_switch_link_never_leaves_the_site() {
+        assert_eq!(switch_link("/shop", true), "/shop?lang=en");
+        for path in [
+            "//evil.example/01/1",
+            "/\\evil.example/01/1",
+            "/%2F/evil",
+            "/a\tb",
+        ] {
+            assert_eq!(switch_link(path, false), "?lang=zh-Hant", "{path}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::lang::{self, Choice};
 use super::{error_page, html, html_builder};
 use crate::db::{lots, products};
 use crate::domain::LotCode;
-use crate::domain::digital_link::{DigitalLink, lot_uri, path_segment};
+use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
 use crate::pages::{ProductPage, ProvenancePage, script_json};
 use crate::provenance::{self, CachedPage, Provenance};
 use crate::startup::AppState;
@@ -98,11 +98,9 @@ async fn lot_answer(
             visit.store().unwrap_or(""),
         );
     }
-    let cache_key = (
-        link.gtin.to_string(),
-        format!("{lot}?{visit_query}"),
-        choice.zh,
-    );
+    // The canonical path, never the request's: a stem before /01/ must not get a page of its own
+    // (nor put its own links into the one everybody is served).
+    let cache_key = (link.uri(""), visit_query.clone(), choice.zh);
     // Read before loading, so that a record stored meanwhile makes this render stale at once.
     let generation = state.ledger.generation();
     if wants_page && let Some(cached) = state.pages.get(&cache_key, generation) {
@@ -198,7 +196,8 @@ async fn lot_answer(
     let lot_path = path_segment(lot.as_str());
     let page = ProvenancePage {
         zh: choice.zh,
-        lang_switch: lang::switch_link(req.path(), choice.zh),
+        // From the canonical path: this page is cached and served for any stem before /01/.
+        lang_switch: lang::switch_link(&link.uri(""), choice.zh),
         json_ld: script_json(&schema_org(&uri, &p, &product_name)),
         pickup_url: format!(
             "/shop/{}/pickup?lot={}&{visit_query}",
@@ -307,14 +306,14 @@ async fn product_answer(
     let lots = lot_rows
         .into_iter()
         .map(|l| {
-            let href = format!("/01/{}/10/{}", l.gtin, path_segment(&l.lot));
+            let href = lot_path(&l.gtin, &l.lot);
             (l.lot, href)
         })
         .collect();
     let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
     let page = ProductPage {
         zh: choice.zh,
-        lang_switch: lang::switch_link(req.path(), choice.zh),
+        lang_switch: lang::switch_link(&link.uri(""), choice.zh),
         product_name: if choice.zh {
             product
                 .name_zh

@@ -7,7 +7,7 @@ use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::activity::{Channel, Kind};
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
-use crate::domain::digital_link::path_segment;
+use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
 use crate::pages::{ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock};
@@ -91,12 +91,7 @@ fn shop_item(
         verified = Some(p.broken == 0);
         latest_lot = Some((
             lot.lot.clone(),
-            format!(
-                "/01/{}/10/{}?{}",
-                lot.gtin,
-                path_segment(&lot.lot),
-                visit.query()
-            ),
+            format!("{}?{}", lot_uri("", &gtin, &code), visit.query()),
         ));
     }
     let lines = stock::of_product(conn, &product.gtin)?;
@@ -199,7 +194,7 @@ pub async fn list(
     let choice = choose_lang(&req);
     let visit = visit.into_inner();
     let key = ("/shop".to_owned(), visit.query(), choice.zh);
-    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let (zh, switch) = (choice.zh, super::lang::switch_link("/shop", choice.zh));
     let verdicts = state.verdicts.clone();
     cached(&req, &state, &choice, key, move |conn| {
         let mut items = Vec::new();
@@ -227,7 +222,8 @@ pub async fn product(
     let gtin = path_gtin(&gtin).map_err(failing(&req, &choice))?;
     let visit = visit.into_inner();
     let key = (format!("/shop/{gtin}"), visit.query(), choice.zh);
-    let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    // From the canonical path, like the key: the page is cached for every spelling of the GTIN.
+    let (zh, switch) = (choice.zh, super::lang::switch_link(&key.0, choice.zh));
     let verdicts = state.verdicts.clone();
     cached(&req, &state, &choice, key, move |conn| {
         let product = products::find(conn, gtin.as_str())?
@@ -237,12 +233,7 @@ pub async fn product(
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 10)?
             .into_iter()
             .map(|l| {
-                let href = format!(
-                    "/01/{}/10/{}?{}",
-                    l.gtin,
-                    path_segment(&l.lot),
-                    visit.query()
-                );
+                let href = format!("{}?{}", lot_path(&l.gtin, &l.lot), visit.query());
                 (l.lot, href)
             })
             .collect();
@@ -281,21 +272,20 @@ pub async fn store(
                 by_gtin.insert(p.gtin.clone(), p);
             }
             let product = by_gtin.get(&line.lot.gtin);
-            let lot_path = path_segment(&line.lot.lot);
+            let link = lot_path(&line.lot.gtin, &line.lot.lot);
             out.push(StoreLine {
                 product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| names(p, zh).0),
                 gtin: line.lot.gtin.clone(),
                 lot: line.lot.lot.clone(),
-                href: format!("/01/{}/10/{lot_path}?store={}", line.lot.gtin, store.id),
+                href: format!("{link}?store={}", store.id),
                 on_hand: line.holding.describe(),
                 since: line.holding.since.format("%Y-%m-%d").to_string(),
-                shelf_tag: format!(
-                    "/labels/01/{}/10/{lot_path}?store={}",
-                    line.lot.gtin, store.id
-                ),
+                shelf_tag: format!("/labels{link}?store={}", store.id),
                 pickup_href: format!(
-                    "/shop/{}/pickup?ch=shelf&store={}&lot={lot_path}",
-                    line.lot.gtin, store.id
+                    "/shop/{}/pickup?ch=shelf&store={}&lot={}",
+                    line.lot.gtin,
+                    store.id,
+                    path_segment(&line.lot.lot)
                 ),
             });
         }
