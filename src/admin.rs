@@ -54,7 +54,7 @@ fn url(field: &str, value: Option<&str>, allow_path: bool) -> AppResult<Option<S
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"))
         .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
-    let path = allow_path && value.starts_with('/') && !value.starts_with("//");
+    let path = allow_path && crate::domain::site_path::same_site_path(value).is_some();
     if !(absolute || path)
         || value.len() > MAX_URL_CHARS
         || value.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -272,6 +272,13 @@ mod tests {
         );
         assert!(url("u", Some("/static/rice.svg"), true).unwrap().is_some());
         assert!(url("u", Some("/static/rice.svg"), false).is_err());
+        for off_site in [
+            "//evil.example/x.png",
+            "/\\evil.example/x.png",
+            "/%5Cevil.example/x.png",
+        ] {
+            assert!(url("u", Some(off_site), true).is_err(), "{off_site}");
+        }
         assert!(url("u", Some("javascript:alert(1)"), false).is_err());
         assert!(url("u", Some("https:///x"), false).is_err());
         assert!(text("name", "  ", 10).is_err());

@@ -10,6 +10,7 @@ pub mod lot_code;
 pub mod org;
 pub mod quantity;
 pub mod record_id;
+pub mod site_path;
 pub mod text;
 
 pub use event::EventType;

@@ -587,21 +587,31 @@ fn text_people_wrote_is_isolated_so_an_override_cannot_reorder_a_page() {
     let evil = |s: &str| format!("{s} {RLO}lacigolonhcet");
     let brand = app.admin_post(
         "/api/v1/orgs",
-        &json!({"name": evil("Brand"), "name_zh": evil("品牌"), "roles": ["brand"]}),
+        &json!({"name": "Brand", "roles": ["brand"]}),
     );
     assert_eq!(brand.status, 201, "{:?}", brand.body);
     let created = app.admin_post(
         "/api/v1/products",
-        &json!({"gtin": RICE, "name": evil("Rice"), "name_zh": evil("米"), "description": evil("Grown"),
+        &json!({"gtin": RICE, "name": "Rice", "name_zh": "米", "description": "Grown",
                 "price": "380", "listing_url": "https://shop.example.com/rice", "brand_org": brand.body["id"]}),
     );
     assert_eq!(created.status, 201, "{:?}", created.body);
-    let farm = app.org(&evil("Farm"), &["producer"]);
-    let store = app.org(&evil("Store"), &["retailer"]);
+    let farm = app.org("Farm", &["producer"]);
+    let store = app.org("Store", &["retailer"]);
+    // The ledger and the admin API refuse overrides now (tests/api/integrity.rs); a store may
+    // still hold names written before that rule, and the pages must isolate them.
+    let sql = format!(
+        "UPDATE organizations SET name = name || ' {RLO}lacigolonhcet', name_zh = '品牌 {RLO}lacigolonhcet'; \
+         UPDATE products SET name = name || ' {RLO}lacigolonhcet', name_zh = '米 {RLO}lacigolonhcet', \
+                             description = 'Grown {RLO}lacigolonhcet';"
+    );
+    let path = app.database_url.trim_start_matches("sqlite://");
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut <diesel::SqliteConnection as diesel::Connection>::establish(path).unwrap(),
+        &sql,
+    )
+    .unwrap();
     let mut h = harvest(&farm, RICE, "R1", 0);
-    h["kde"]["note"] = json!(evil("note"));
-    h["kde"][evil("key")] = json!("value");
-    h["location"] = json!({"name": evil("Field 3")});
     h["new_lots"][0]["quantity"] = json!({"amount": "5", "unit": "H87"});
     assert_eq!(app.submit(&sign(&farm.key, &h)).status, 201);
     let mut ship = on_lot("ship", &farm, RICE, "R1", &record_id(&h), 1);

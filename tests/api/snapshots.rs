@@ -74,8 +74,16 @@ fn milled_chain(app: &TestApp) -> Names {
         (key_id(&farm), "[farm key]".into()),
         (key_id(&mill), "[mill key]".into()),
     ];
-    for (i, (_, record)) in records.iter().enumerate() {
+    for (i, (org, record)) in records.iter().enumerate() {
         names.push((record_id(record), format!("[record {i}]")));
+        // Ed25519 signatures are deterministic: the envelope sent is the envelope made here.
+        let envelope = truetrace::envelope::sign(&org.key, &serde_json::to_vec(record).unwrap());
+        let wire = envelope.to_json();
+        names.push((wire.payload, format!("[payload of record {i}]")));
+        names.push((
+            wire.signatures[0].sig.clone(),
+            format!("[signature of record {i}]"),
+        ));
     }
     Names(names)
 }

@@ -47,10 +47,11 @@ fn safe_next(next: Option<&str>) -> String {
         .add(b'<')
         .add(b'>')
         .add(b'`');
-    next.and_then(super::same_site_path).map_or_else(
-        || "/account".to_owned(),
-        |next| percent_encoding::utf8_percent_encode(next, NOT_IN_A_LOCATION).to_string(),
-    )
+    next.and_then(crate::domain::site_path::same_site_path)
+        .map_or_else(
+            || "/account".to_owned(),
+            |next| percent_encoding::utf8_percent_encode(next, NOT_IN_A_LOCATION).to_string(),
+        )
 }
 
 #[derive(Deserialize, Default)]

@@ -72,7 +72,7 @@ pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
 /// left out, so the link only changes the query of the page the browser shows.
 pub fn switch_link(path: &str, zh: bool) -> String {
     let query = format!("?lang={}", if zh { "en" } else { "zh-Hant" });
-    match super::same_site_path(path) {
+    match crate::domain::site_path::same_site_path(path) {
         Some(path) => format!("{path}{query}"),
         None => query,
     }
