@@ -12,8 +12,8 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use std::time::Instant;
-use truetrace::activity::{Channel, Kind};
-use truetrace::api::{NewOrgRequest, NewProductRequest};
+use truetrace::http::bodies::{NewOrgRequest, NewProductRequest};
+use truetrace::omo::activity::{Channel, Kind};
 use truetrace::settings::Settings;
 use truetrace::startup::{Application, Services};
 
@@ -39,7 +39,7 @@ fn settings(database_url: String) -> Settings {
 }
 
 fn org(conn: &mut truetrace::db::DbConn, name: &str, role: &str) -> truetrace::db::rows::OrgRow {
-    truetrace::admin::create_org(
+    truetrace::accounts::registry::create_org(
         conn,
         &NewOrgRequest {
             name: name.into(),
@@ -68,7 +68,7 @@ fn run(label: &str, database_url: String) {
     let stores: Vec<_> = (0..5)
         .map(|i| org(&mut conn, &format!("Store {i}"), "retailer"))
         .collect();
-    truetrace::admin::register_product(
+    truetrace::accounts::registry::register_product(
         &mut conn,
         &NewProductRequest {
             gtin: RICE.into(),
@@ -83,12 +83,12 @@ fn run(label: &str, database_url: String) {
         },
     )
     .expect("product");
-    let key = truetrace::keyfile::generate().expect("key");
+    let key = truetrace::ledger::keyfile::generate().expect("key");
     let public = base64::Engine::encode(
         &base64::engine::general_purpose::STANDARD,
         key.verifying_key().as_bytes(),
     );
-    truetrace::admin::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
+    truetrace::accounts::registry::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
     drop(conn);
     let time =
         (Utc::now() - Duration::days(100)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
@@ -97,7 +97,7 @@ fn run(label: &str, database_url: String) {
             let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": farm.id, "time": time,
                 "new_lots": [{"gtin": RICE, "lot": format!("L{i}")}]});
             let payload = serde_json::to_vec(&record).expect("payload");
-            serde_json::to_vec(&truetrace::envelope::sign(&key, &payload).to_json()).expect("envelope")
+            serde_json::to_vec(&truetrace::ledger::envelope::sign(&key, &payload).to_json()).expect("envelope")
         })
         .collect();
     for verdict in services.ledger.submit_all_blocking(&harvests) {
@@ -184,7 +184,7 @@ fn run(label: &str, database_url: String) {
         ("store", &stores[0]),
     ] {
         let email = format!("{who}@bench.example");
-        truetrace::accounts::create_user(
+        truetrace::accounts::staff::create_user(
             &mut conn,
             &org.id,
             &email,
@@ -193,9 +193,9 @@ fn run(label: &str, database_url: String) {
             false,
         )
         .expect("user");
-        let token =
-            truetrace::accounts::login(&mut conn, &email, "bench password 1").expect("login");
-        let cookie = format!("{}={token}", truetrace::accounts::SESSION_COOKIE);
+        let token = truetrace::accounts::staff::login(&mut conn, &email, "bench password 1")
+            .expect("login");
+        let cookie = format!("{}={token}", truetrace::accounts::staff::SESSION_COOKIE);
         for days in [30u32, 90] {
             let path = format!("/dashboard?days={days}");
             let (_, page) = get(&path, &cookie);

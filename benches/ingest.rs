@@ -37,7 +37,7 @@ use std::time::Instant;
 use truetrace::db::rows::{LotRow, RecordLotRow, RecordRow};
 use truetrace::db::{self, DatabaseUrl, lots, records, wal};
 use truetrace::domain::RecordId;
-use truetrace::envelope::{self, Envelope, KeyId};
+use truetrace::ledger::envelope::{self, Envelope, KeyId};
 use truetrace::ledger::ingest;
 use truetrace::ledger::store::SignatureCheck;
 use truetrace::settings::Settings;

@@ -15,7 +15,7 @@ use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Instant;
-use truetrace::envelope;
+use truetrace::ledger::envelope;
 use truetrace::settings::Settings;
 use truetrace::startup::{Application, Services};
 

@@ -1,29 +1,15 @@
 //! truetrace: farm-to-shelf traceability. Ed25519-signed, SHA-256 hash-chained records of what
-//! happened to a lot, behind GS1 Digital Link QR codes. See README.md and docs/.
+//! happened to a lot, behind GS1 Digital Link QR codes. See README.md, docs/ and, for how the
+//! parts fit together, docs/architecture.md.
 
 pub mod accounts;
-pub mod activity;
-pub mod admin;
-pub mod api;
-pub mod auth;
 pub mod cli;
-pub mod dashboard;
 pub mod db;
-pub mod demo;
 pub mod domain;
-pub mod envelope;
-pub mod epcis;
 pub mod error;
-pub mod hosted;
-pub mod keyfile;
+pub mod http;
 pub mod ledger;
-pub mod pages;
-pub mod pickup;
-pub mod provenance;
-pub mod record;
-pub mod routes;
+pub mod omo;
 pub mod settings;
 pub mod startup;
-pub mod stock;
-pub mod throttle;
 pub mod trace;

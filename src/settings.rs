@@ -123,8 +123,8 @@ impl Settings {
     }
 
     /// The time limits on request bodies.
-    pub fn body_timeouts(&self) -> crate::routes::middleware::BodyTimeouts {
-        crate::routes::middleware::BodyTimeouts {
+    pub fn body_timeouts(&self) -> crate::http::middleware::BodyTimeouts {
+        crate::http::middleware::BodyTimeouts {
             idle: std::time::Duration::from_secs(self.body_idle_timeout),
             total: std::time::Duration::from_secs(self.body_timeout),
         }

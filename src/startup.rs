@@ -1,10 +1,10 @@
 //! Building the application: the database pool and migrations, the ledger's writer, the admin
 //! token, and the HTTP server bound to its listener (port 0 in tests, reported back).
 
-use crate::auth::{self, AdminToken, TokenSource};
+use crate::accounts::admin_token::{self, AdminToken, TokenSource};
 use crate::db;
+use crate::http;
 use crate::ledger::Ledger;
-use crate::routes;
 use crate::settings::Settings;
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -16,24 +16,24 @@ pub struct AppState {
     pub ledger: Ledger,
     pub admin_token: AdminToken,
     pub public_url: String,
-    pub verdicts: std::sync::Arc<crate::provenance::VerdictCache>,
-    pub pages: crate::provenance::PageCache,
+    pub verdicts: std::sync::Arc<crate::trace::provenance::VerdictCache>,
+    pub pages: crate::trace::provenance::PageCache,
     pub static_dir: std::path::PathBuf,
-    pub activity: std::sync::Arc<crate::activity::Activity>,
+    pub activity: std::sync::Arc<crate::omo::activity::Activity>,
     /// Failed logins per account and address, and the bound on argon2 work (src/throttle.rs).
-    pub logins: crate::throttle::LoginThrottle,
+    pub logins: crate::accounts::throttle::LoginThrottle,
     /// Loaded on first use, so that a server without hosted keys needs no secret key.
-    sealer: std::sync::OnceLock<crate::hosted::Sealer>,
+    sealer: std::sync::OnceLock<crate::accounts::hosted_keys::Sealer>,
     pub settings: Settings,
 }
 
 impl AppState {
     /// The server's secret key for hosted signing keys.
-    pub fn sealer(&self) -> Result<crate::hosted::Sealer, crate::error::AppError> {
+    pub fn sealer(&self) -> Result<crate::accounts::hosted_keys::Sealer, crate::error::AppError> {
         if let Some(sealer) = self.sealer.get() {
             return Ok(sealer.clone());
         }
-        let sealer = crate::hosted::Sealer::load(&self.settings).map_err(|e| {
+        let sealer = crate::accounts::hosted_keys::Sealer::load(&self.settings).map_err(|e| {
             crate::error::AppError::Unavailable(format!("the server's secret key: {e}"))
         })?;
         Ok(self.sealer.get_or_init(|| sealer).clone())
@@ -47,7 +47,7 @@ pub struct Services {
     pub admin_token: AdminToken,
     pub token_source: TokenSource,
     pub settings: Settings,
-    pub activity: std::sync::Arc<crate::activity::Activity>,
+    pub activity: std::sync::Arc<crate::omo::activity::Activity>,
 }
 
 impl Services {
@@ -57,10 +57,11 @@ impl Services {
         let mut conn = pool
             .get()
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let (admin_token, token_source) = auth::resolve(settings.admin_token.as_deref(), &mut conn)
-            .map_err(|e| format!("cannot set up the admin token: {e:?}"))?;
+        let (admin_token, token_source) =
+            admin_token::resolve(settings.admin_token.as_deref(), &mut conn)
+                .map_err(|e| format!("cannot set up the admin token: {e:?}"))?;
         drop(conn);
-        let activity = crate::activity::Activity::start(pool.clone());
+        let activity = crate::omo::activity::Activity::start(pool.clone());
         let ledger =
             Ledger::start(pool).map_err(|e| format!("cannot start the ledger writer: {e}"))?;
         Ok(Self {
@@ -103,10 +104,10 @@ impl Application {
             let static_dir = state.static_dir.clone();
             App::new()
                 .app_data(state.clone())
-                .configure(|cfg| routes::configure(cfg, &static_dir))
-                .wrap(from_fn(routes::middleware::body_deadline))
+                .configure(|cfg| http::routes::configure(cfg, &static_dir))
+                .wrap(from_fn(http::middleware::body_deadline))
                 // Outermost, so that the 408s of slow bodies carry it too.
-                .wrap(from_fn(routes::middleware::deny_framing))
+                .wrap(from_fn(http::middleware::deny_framing))
         })
         .listen(listener)?;
         if let Some(workers) = services.settings.workers {

@@ -1,10 +1,12 @@
 //! `truetrace admin ...`: the admin endpoints' operations, run directly on the configured database.
 
-use crate::admin;
-use crate::api::{KeyResponse, NewOrgRequest, NewProductRequest, OrgResponse, ProductResponse};
-use crate::auth;
+use crate::accounts::admin_token;
+use crate::accounts::registry;
 use crate::db::{self, DbConn, keys, orgs};
-use crate::keyfile::KeyFile;
+use crate::http::bodies::{
+    KeyResponse, NewOrgRequest, NewProductRequest, OrgResponse, ProductResponse,
+};
+use crate::ledger::keyfile::KeyFile;
 use crate::settings::Settings;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -117,7 +119,7 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
                 roles,
                 gln,
             };
-            let row = admin::create_org(&mut conn, &req).map_err(fail)?;
+            let row = registry::create_org(&mut conn, &req).map_err(fail)?;
             json(&OrgResponse::new(row, Vec::new()))
         }
         AdminCommand::ListOrgs => {
@@ -135,11 +137,12 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
                 (None, Some(path)) => KeyFile::read(&path)?.public_key,
                 (None, None) => return Err("give --public-key or --key-file".into()),
             };
-            let (row, _) = admin::enroll_key(&mut conn, &org, &public_key, hosted).map_err(fail)?;
+            let (row, _) =
+                registry::enroll_key(&mut conn, &org, &public_key, hosted).map_err(fail)?;
             json(&KeyResponse::from(row))
         }
         AdminCommand::RevokeKey { org, keyid } => {
-            let row = admin::revoke_key(&mut conn, &org, &keyid).map_err(fail)?;
+            let row = registry::revoke_key(&mut conn, &org, &keyid).map_err(fail)?;
             json(&KeyResponse::from(row))
         }
         AdminCommand::RegisterProduct {
@@ -164,31 +167,37 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
                 listing_url,
                 brand_org,
             };
-            let row = admin::register_product(&mut conn, &req).map_err(fail)?;
+            let row = registry::register_product(&mut conn, &req).map_err(fail)?;
             json(&ProductResponse::from(row))
         }
         AdminCommand::EnableHostedKey { org } => {
-            let sealer = crate::hosted::Sealer::load(settings)?;
-            let keyid = crate::hosted::enable(&mut conn, &sealer, &org).map_err(fail)?;
+            let sealer = crate::accounts::hosted_keys::Sealer::load(settings)?;
+            let keyid =
+                crate::accounts::hosted_keys::enable(&mut conn, &sealer, &org).map_err(fail)?;
             json(&serde_json::json!({"org": org, "keyid": keyid, "hosted": true}))
         }
         AdminCommand::Invite { org, email, admin } => {
-            let invitation =
-                crate::accounts::invite(&mut conn, &org, &email, admin, &settings.public_url())
-                    .map_err(fail)?;
+            let invitation = crate::accounts::staff::invite(
+                &mut conn,
+                &org,
+                &email,
+                admin,
+                &settings.public_url(),
+            )
+            .map_err(fail)?;
             format!(
                 "send this link to {} (valid until {} UTC, once): {}",
                 invitation.email, invitation.expires_at, invitation.url
             )
         }
         AdminCommand::SetEmbedOrigins { org, origins } => {
-            let origins = admin::embed_origins(&origins).map_err(fail)?;
-            let org = admin::find_org(&mut conn, &org).map_err(fail)?;
+            let origins = registry::embed_origins(&origins).map_err(fail)?;
+            let org = registry::find_org(&mut conn, &org).map_err(fail)?;
             orgs::set_embed_origins(&mut conn, &org.id, &origins).map_err(|e| fail(e.into()))?;
             json(&serde_json::json!({"org": org.id, "origins": origins}))
         }
         AdminCommand::RotateToken => {
-            let token = auth::rotate(&mut conn).map_err(fail)?;
+            let token = admin_token::rotate(&mut conn).map_err(fail)?;
             format!("new admin token (shown once; restart running servers to use it): {token}")
         }
     };

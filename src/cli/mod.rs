@@ -1,6 +1,7 @@
 //! The `truetrace` command line. Every subcommand reads the same settings as `serve`.
 
 mod admin;
+pub mod demo;
 mod serve;
 mod sign;
 mod verify;

@@ -1,7 +1,7 @@
 //! `serve` and `demo`.
 
-use crate::auth::TokenSource;
-use crate::demo;
+use crate::accounts::admin_token::TokenSource;
+use crate::cli::demo;
 use crate::settings::Settings;
 use crate::startup::{Application, Services};
 use std::path::Path;

@@ -1,9 +1,9 @@
 //! `keygen`, `sign` and `submit`: what a producer's own system does, without the server's code.
 
 use super::read_input;
-use crate::envelope;
-use crate::keyfile::{self, KeyFile};
-use crate::record::{self, Record};
+use crate::ledger::envelope;
+use crate::ledger::keyfile::{self, KeyFile};
+use crate::ledger::record::{self, Record};
 use std::path::Path;
 use std::process::ExitCode;
 

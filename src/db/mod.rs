@@ -70,6 +70,7 @@ pub mod accounts;
 pub mod activity;
 pub mod hosted_keys;
 pub mod keys;
+pub mod kv;
 pub mod lots;
 pub mod orgs;
 pub mod products;
@@ -78,7 +79,6 @@ pub mod reservations;
 pub mod rollups;
 pub mod rows;
 pub mod schema;
-pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
 pub mod wal;

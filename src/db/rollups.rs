@@ -18,7 +18,7 @@ use super::schema::{
     activity_daily, dashboard_daily as daily, dashboard_running as running,
     dashboard_series as series, products,
 };
-use super::{orgs, settings};
+use super::{kv, orgs};
 use crate::domain::Role;
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -357,7 +357,7 @@ const BUILT: &str = "dashboard_rollups";
 /// the migration that added them), day by day in one transaction. Returns the counters added.
 pub fn build_if_missing(conn: &mut DbConn) -> QueryResult<usize> {
     super::write_transaction(conn, |conn| {
-        if settings::get(conn, BUILT)?.is_some() {
+        if kv::get(conn, BUILT)?.is_some() {
             return Ok(0);
         }
         diesel::delete(daily::table).execute(conn)?;
@@ -378,7 +378,7 @@ pub fn build_if_missing(conn: &mut DbConn) -> QueryResult<usize> {
             add(conn, &rows, &retailers)?;
             added += rows.len();
         }
-        settings::put(conn, BUILT, "1")?;
+        kv::put(conn, BUILT, "1")?;
         Ok(added)
     })
 }
@@ -430,9 +430,9 @@ mod tests {
         .unwrap();
         let pool = super::super::connect(&url, 1).unwrap();
         let mut conn = pool.get().unwrap();
-        let store = crate::admin::create_org(
+        let store = crate::accounts::registry::create_org(
             &mut conn,
-            &crate::api::NewOrgRequest {
+            &crate::http::bodies::NewOrgRequest {
                 name: "Store".into(),
                 name_zh: None,
                 roles: vec!["retailer".into()],

@@ -8,8 +8,8 @@ use super::store::{self, key_valid_at};
 use crate::db::rows::{KeyRow, RecordLotRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
-use crate::envelope::{Envelope, KeyId};
-use crate::record::Record;
+use crate::ledger::envelope::{Envelope, KeyId};
+use crate::ledger::record::Record;
 use diesel::QueryResult;
 use std::collections::{BTreeSet, HashMap};
 

@@ -10,9 +10,9 @@
 use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
 use crate::db::{self, DbConn, DbPool, PooledConn, keys, wal};
 use crate::domain::RecordId;
-use crate::envelope::{Envelope, KeyId};
 use crate::error::{AppError, AppResult};
-use crate::record::{self, Record};
+use crate::ledger::envelope::{Envelope, KeyId};
+use crate::ledger::record::{self, Record};
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
@@ -437,7 +437,7 @@ mod tests {
         let ledger = Ledger::start(pool.clone()).expect("ledger");
         let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
         let body = serde_json::to_vec(
-            &crate::envelope::sign(&key, br#"{"type":"truetrace.record/v1"}"#).to_json(),
+            &crate::ledger::envelope::sign(&key, br#"{"type":"truetrace.record/v1"}"#).to_json(),
         )
         .expect("envelope");
         // Well formed, so it reaches the writer, which looks for the key and refuses.

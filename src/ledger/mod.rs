@@ -3,7 +3,10 @@
 //! verification (in `audit`); `strict_json` reads signed JSON so that it has one meaning.
 
 pub mod audit;
+pub mod envelope;
 pub mod ingest;
+pub mod keyfile;
+pub mod record;
 pub mod rules;
 pub mod store;
 pub mod strict_json;

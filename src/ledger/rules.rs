@@ -5,7 +5,7 @@
 //! replay of the log), so the server and the auditor apply one set of rules.
 
 use crate::domain::{EventType, Gtin, LotKey, OrgId, RecordId, Role, Roles};
-use crate::record::Record;
+use crate::ledger::record::Record;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -43,11 +43,11 @@ pub enum Rejection {
     InvalidTime(String),
 }
 
-impl From<crate::record::Invalid> for Rejection {
-    fn from(invalid: crate::record::Invalid) -> Self {
+impl From<crate::ledger::record::Invalid> for Rejection {
+    fn from(invalid: crate::ledger::record::Invalid) -> Self {
         match invalid {
-            crate::record::Invalid::Field(m) => Self::Invalid(m),
-            crate::record::Invalid::Time(m) => Self::InvalidTime(m),
+            crate::ledger::record::Invalid::Field(m) => Self::Invalid(m),
+            crate::ledger::record::Invalid::Time(m) => Self::InvalidTime(m),
         }
     }
 }
@@ -290,7 +290,7 @@ impl LedgerView for Replay {
 mod tests {
     use super::*;
     use crate::domain::{LotCode, Quantity};
-    use crate::record::{LotRef, NewLot};
+    use crate::ledger::record::{LotRef, NewLot};
     use chrono::{FixedOffset, TimeZone};
     use std::collections::BTreeMap;
 

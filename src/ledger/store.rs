@@ -10,9 +10,9 @@ use super::rules::{self, CheckError, LedgerView, LotState, Rejection};
 use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecordLotRow, RecordRow};
 use crate::db::{DbConn, keys, lots, orgs, products, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
-use crate::envelope::Envelope;
 use crate::error::AppError;
-use crate::record::Record;
+use crate::ledger::envelope::Envelope;
+use crate::ledger::record::Record;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::QueryResult;
 use ed25519_dalek::VerifyingKey;
@@ -24,7 +24,7 @@ pub struct Prepared {
     pub id: RecordId,
     pub envelope: Envelope,
     pub claimed_actor: Option<OrgId>,
-    pub record: Result<Record, crate::record::Invalid>,
+    pub record: Result<Record, crate::ledger::record::Invalid>,
     pub signature: SignatureCheck,
 }
 

@@ -46,7 +46,7 @@ fn demo_server() -> (tempfile::TempDir, Served, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
     let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
-    truetrace::demo::seed(&services, &dir.path().join("demo")).unwrap();
+    truetrace::cli::demo::seed(&services, &dir.path().join("demo")).unwrap();
     drop(services);
     let base = serve(&database_url);
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");

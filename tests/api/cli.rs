@@ -274,7 +274,7 @@ fn start_serve(database_url: &str) -> (std::process::Child, String, Vec<String>)
 fn stored_token_hash(path: &std::path::Path) -> String {
     let conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
     let mut conn = truetrace::db::DbConn::Sqlite(conn);
-    truetrace::db::settings::get(&mut conn, "admin_token_sha256")
+    truetrace::db::kv::get(&mut conn, "admin_token_sha256")
         .unwrap()
         .expect("a stored hash")
 }
@@ -504,7 +504,7 @@ fn a_killed_server_loses_no_acknowledged_record() {
             ],
         ));
         json_out(&register_paddy(&db));
-        let key = truetrace::keyfile::KeyFile::read(&key_file)
+        let key = truetrace::ledger::keyfile::KeyFile::read(&key_file)
             .and_then(|k| k.signing_key())
             .unwrap();
 

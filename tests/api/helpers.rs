@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::Connection;
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
-use truetrace::envelope;
+use truetrace::ledger::envelope;
 use truetrace::settings::Settings;
 use truetrace::startup::{Application, Spawned};
 
@@ -241,7 +241,7 @@ impl TestApp {
         let created = self.admin_post("/api/v1/orgs", &json!({"name": name, "roles": roles}));
         assert_eq!(created.status, 201, "{:?}", created.body);
         let id = created.body["id"].as_str().expect("org id").to_owned();
-        let key = truetrace::keyfile::generate().expect("key");
+        let key = truetrace::ledger::keyfile::generate().expect("key");
         let enrolled = self.admin_post(
             &format!("/api/v1/orgs/{id}/keys"),
             &json!({"public_key": B64.encode(key.verifying_key().as_bytes())}),

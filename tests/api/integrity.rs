@@ -28,7 +28,8 @@ fn assert_refused(app: &TestApp, body: &[u8], status: u16, code: &str, part: &st
 
 /// A payload signed as sent, byte for byte (the JSON text may hold what serde_json would not write).
 fn sign_text(key: &ed25519_dalek::SigningKey, payload: &str) -> Vec<u8> {
-    serde_json::to_vec(&truetrace::envelope::sign(key, payload.as_bytes()).to_json()).unwrap()
+    serde_json::to_vec(&truetrace::ledger::envelope::sign(key, payload.as_bytes()).to_json())
+        .unwrap()
 }
 
 fn verify(database_url: &str) -> Output {

@@ -47,7 +47,7 @@ fn a_signed_harvest_is_accepted_and_readable() {
             .decode(org.body["keys"][0]["public_key"].as_str().unwrap())
             .unwrap();
         let key = ed25519_dalek::VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
-        let envelope = truetrace::envelope::Envelope::from_json(
+        let envelope = truetrace::ledger::envelope::Envelope::from_json(
             &serde_json::from_value(stored.body["envelope"].clone()).unwrap(),
         )
         .unwrap();
@@ -71,7 +71,7 @@ fn resubmitting_the_same_envelope_returns_the_stored_record_even_after_revocatio
         assert_eq!(again.status, 200, "{:?}", again.body);
         assert_eq!(again.body["id"], f.head);
         assert_eq!(again.body["log_index"], 0);
-        let keyid = truetrace::envelope::KeyId::of(&f.farm.key.verifying_key());
+        let keyid = truetrace::ledger::envelope::KeyId::of(&f.farm.key.verifying_key());
         let revoked = f
             .app
             .admin_delete(&format!("/api/v1/orgs/{}/keys/{keyid}", f.farm.id));
@@ -134,7 +134,7 @@ fn malformed_envelopes_are_400() {
                 "payload is not valid JSON",
             ),
         ] {
-            let envelope = truetrace::envelope::sign(&f.farm.key, &payload).to_json();
+            let envelope = truetrace::ledger::envelope::sign(&f.farm.key, &payload).to_json();
             assert_refused(
                 &f,
                 &serde_json::to_vec(&envelope).unwrap(),
@@ -155,13 +155,13 @@ fn signature_problems_are_401() {
         let f = farm_with_lot(backend);
         let record = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
         // Unknown key.
-        let stranger = truetrace::keyfile::generate().unwrap();
+        let stranger = truetrace::ledger::keyfile::generate().unwrap();
         assert_refused(&f, &sign(&stranger, &record), 401, "unknown_key", "no key");
         // Signed by another (enrolled) key but claiming the farm's keyid.
         let other = f.app.org("Other", &["producer"]);
         let mut forged: Value = serde_json::from_slice(&sign(&other.key, &record)).unwrap();
         forged["signatures"][0]["keyid"] =
-            json!(truetrace::envelope::KeyId::of(&f.farm.key.verifying_key()).to_string());
+            json!(truetrace::ledger::envelope::KeyId::of(&f.farm.key.verifying_key()).to_string());
         assert_refused(
             &f,
             &serde_json::to_vec(&forged).unwrap(),
@@ -193,7 +193,7 @@ fn signature_problems_are_401() {
             "does not verify",
         );
         // Revoked key: refused whatever time the record claims.
-        let keyid = truetrace::envelope::KeyId::of(&f.farm.key.verifying_key());
+        let keyid = truetrace::ledger::envelope::KeyId::of(&f.farm.key.verifying_key());
         assert_eq!(
             f.app
                 .admin_delete(&format!("/api/v1/orgs/{}/keys/{keyid}", f.farm.id))
@@ -432,7 +432,7 @@ fn checks_come_in_the_documented_order() {
     for backend in backends() {
         let f = farm_with_lot(backend);
         // Unknown product AND a stranger's key: the 401 wins over the 422.
-        let stranger = truetrace::keyfile::generate().unwrap();
+        let stranger = truetrace::ledger::keyfile::generate().unwrap();
         let record = harvest(&f.farm, "04712345000039", "X", 5);
         assert_refused(&f, &sign(&stranger, &record), 401, "unknown_key", "");
         // Stale prev AND not the custodian: the 409 wins over the 403.

@@ -37,7 +37,7 @@ impl Names {
 }
 
 fn key_id(org: &Org) -> String {
-    truetrace::envelope::KeyId::of(&org.key.verifying_key()).to_string()
+    truetrace::ledger::envelope::KeyId::of(&org.key.verifying_key()).to_string()
 }
 
 /// A farm harvests, ships to a mill, the mill receives and mills into a rice lot. Returns the
@@ -77,7 +77,8 @@ fn milled_chain(app: &TestApp) -> Names {
     for (i, (org, record)) in records.iter().enumerate() {
         names.push((record_id(record), format!("[record {i}]")));
         // Ed25519 signatures are deterministic: the envelope sent is the envelope made here.
-        let envelope = truetrace::envelope::sign(&org.key, &serde_json::to_vec(record).unwrap());
+        let envelope =
+            truetrace::ledger::envelope::sign(&org.key, &serde_json::to_vec(record).unwrap());
         let wire = envelope.to_json();
         names.push((wire.payload, format!("[payload of record {i}]")));
         names.push((
@@ -128,8 +129,9 @@ fn error_bodies_keep_their_shape() {
             (key_id(&f.farm), "[farm key]".into()),
             (f.head.clone(), "[head]".into()),
         ]);
-        let stranger = truetrace::keyfile::generate().unwrap();
-        let stranger_id = truetrace::envelope::KeyId::of(&stranger.verifying_key()).to_string();
+        let stranger = truetrace::ledger::keyfile::generate().unwrap();
+        let stranger_id =
+            truetrace::ledger::envelope::KeyId::of(&stranger.verifying_key()).to_string();
         names.0.push((stranger_id, "[unknown key]".into()));
         let stale = on_lot("cool", &f.farm, PADDY, f.lot, &"0".repeat(64), 5);
         let mut future = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 5);
@@ -140,8 +142,11 @@ fn error_bodies_keep_their_shape() {
                 "duplicate_member",
                 f.app.submit(
                     &serde_json::to_vec(
-                        &truetrace::envelope::sign(&f.farm.key, br#"{"event":"a","event":"b"}"#)
-                            .to_json(),
+                        &truetrace::ledger::envelope::sign(
+                            &f.farm.key,
+                            br#"{"event":"a","event":"b"}"#,
+                        )
+                        .to_json(),
                     )
                     .unwrap(),
                 ),

@@ -9,7 +9,7 @@ pub mod resolver;
 pub mod shop;
 
 use crate::error::AppError;
-use crate::pages::ErrorPage;
+use crate::http::templates::ErrorPage;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;

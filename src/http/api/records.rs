@@ -1,10 +1,10 @@
 //! Submitting and reading records.
 
 use super::with_conn;
-use crate::api::{RecordResponse, SubmitResponse};
 use crate::db::records;
 use crate::domain::RecordId;
 use crate::error::AppError;
+use crate::http::bodies::{RecordResponse, SubmitResponse};
 use crate::ledger::ingest::MAX_BODY_BYTES;
 use crate::startup::AppState;
 use actix_web::{HttpRequest, HttpResponse, Scope, web};

@@ -120,7 +120,7 @@ pub fn invite(
     is_admin: bool,
     public_url: &str,
 ) -> AppResult<Invitation> {
-    let org = crate::admin::find_org(conn, org_id)?;
+    let org = crate::accounts::registry::find_org(conn, org_id)?;
     let email = normalize_email(email)?;
     if accounts::user_by_email(conn, &email)?.is_some() {
         return Err(AppError::Conflict(format!(
@@ -205,7 +205,7 @@ pub fn create_user(
     password: &str,
     is_admin: bool,
 ) -> AppResult<UserRow> {
-    let org = crate::admin::find_org(conn, org_id)?;
+    let org = crate::accounts::registry::find_org(conn, org_id)?;
     let email = normalize_email(email)?;
     let name = display_name(name)?;
     check_new_password(password)?;
@@ -403,7 +403,7 @@ impl FromRequest for Staff {
                 return Err(to_login());
             };
             let hash = token_hash(&session);
-            let found = crate::routes::api::with_conn(&state, move |conn| {
+            let found = crate::http::api::with_conn(&state, move |conn| {
                 let Some(user) = accounts::session_user(conn, &hash, Utc::now().naive_utc())?
                 else {
                     return Ok(None);

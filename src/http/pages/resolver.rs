@@ -7,9 +7,9 @@ use super::{error_page, html, html_builder};
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
-use crate::pages::{ProductPage, ProvenancePage, script_json};
-use crate::provenance::{self, CachedPage, Provenance};
+use crate::http::templates::{ProductPage, ProvenancePage, script_json};
 use crate::startup::AppState;
+use crate::trace::provenance::{self, CachedPage, Provenance};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
@@ -91,7 +91,7 @@ async fn lot_answer(
     let visit_query = visit.query();
     if wants_page && req.method() == Method::GET {
         state.activity.record(
-            crate::activity::Kind::Scan,
+            crate::omo::activity::Kind::Scan,
             visit.channel(),
             link.gtin.as_str(),
             lot.as_str(),
@@ -108,7 +108,7 @@ async fn lot_answer(
     }
     let (gtin, code) = (link.gtin.clone(), lot.clone());
     let verdicts = state.verdicts.clone();
-    let loaded = crate::routes::api::with_conn(state, move |conn| {
+    let loaded = crate::http::api::with_conn(state, move |conn| {
         Ok(provenance::load(conn, &gtin, &code, &verdicts)?)
     })
     .await;
@@ -149,9 +149,9 @@ async fn lot_answer(
     if link_type == Some("gs1:epcis") || (link_type.is_none() && wants(req, "application/ld+json"))
     {
         let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), state.public_url.clone());
-        let events = crate::routes::api::with_conn(state, move |conn| {
+        let events = crate::http::api::with_conn(state, move |conn| {
             let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
-            Ok(crate::epcis::document(&rows, &public_url))
+            Ok(crate::trace::epcis::document(&rows, &public_url))
         })
         .await;
         return match events {
@@ -165,7 +165,7 @@ async fn lot_answer(
     if link_type == Some("gs1:pip") {
         if buy_url.is_some() {
             state.activity.record(
-                crate::activity::Kind::ListingClick,
+                crate::omo::activity::Kind::ListingClick,
                 visit.channel(),
                 link.gtin.as_str(),
                 lot.as_str(),
@@ -278,7 +278,7 @@ async fn product_answer(
 ) -> HttpResponse {
     let uri = link.uri(&state.public_url);
     let gtin = link.gtin.clone();
-    let loaded = crate::routes::api::with_conn(state, move |conn| {
+    let loaded = crate::http::api::with_conn(state, move |conn| {
         let product = products::find(conn, gtin.as_str())?;
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 20)?;
         Ok((product, lots))

@@ -6,7 +6,7 @@
 use crate::db::rows::RecordRow;
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{EventType, LotKey};
-use crate::record::Record;
+use crate::ledger::record::Record;
 use serde_json::{Value, json};
 
 /// The GS1 resolver root used for identifiers, so they mean the same everywhere.

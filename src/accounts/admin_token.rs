@@ -1,7 +1,7 @@
 //! The admin bearer token: only its SHA-256 is kept (in memory and in the database), compared in
 //! constant time. When none is configured, the first `serve` generates one and prints it once.
 
-use crate::db::{DbConn, settings};
+use crate::db::{DbConn, kv};
 use crate::error::{AppError, AppResult};
 use crate::startup::AppState;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
@@ -47,7 +47,7 @@ pub fn resolve(
     if let Some(token) = configured.filter(|t| !t.is_empty()) {
         return Ok((AdminToken::of(token), TokenSource::Configured));
     }
-    if let Some(stored) = settings::get(conn, STORED_HASH)? {
+    if let Some(stored) = kv::get(conn, STORED_HASH)? {
         let mut hash = [0u8; 32];
         hex::decode_to_slice(&stored, &mut hash).map_err(|_| {
             AppError::internal(
@@ -63,7 +63,7 @@ pub fn resolve(
 /// Replaces the stored token with a new one and returns it (the only time it is visible).
 pub fn rotate(conn: &mut DbConn) -> AppResult<String> {
     let token = generate()?;
-    settings::put(conn, STORED_HASH, &hex::encode(AdminToken::of(&token).0))?;
+    kv::put(conn, STORED_HASH, &hex::encode(AdminToken::of(&token).0))?;
     Ok(token)
 }
 

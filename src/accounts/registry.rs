@@ -1,12 +1,12 @@
 //! The administrative operations (organizations, keys, products), shared by the admin HTTP
 //! endpoints and the `truetrace admin` commands. Each validates its input and names what is wrong.
 
-use crate::api::{NewOrgRequest, NewProductRequest};
 use crate::db::rows::{KeyRow, OrgRow, ProductRow};
 use crate::db::{DbConn, keys, orgs, products};
 use crate::domain::{Gln, Gtin, OrgId, Roles};
-use crate::envelope::{KeyId, parse_public_key};
 use crate::error::{AppError, AppResult};
+use crate::http::bodies::{NewOrgRequest, NewProductRequest};
+use crate::ledger::envelope::{KeyId, parse_public_key};
 use chrono::Utc;
 
 const MAX_NAME_CHARS: usize = 200;

@@ -5,15 +5,15 @@
 //! the brand's configured origins, or allows any site when the brand has configured none.
 
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
-use crate::activity::{Channel, Kind};
 use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
-use crate::pages::EmbedCard;
-use crate::provenance;
-use crate::routes::api::with_conn;
+use crate::http::api::with_conn;
+use crate::http::templates::EmbedCard;
+use crate::omo::activity::{Channel, Kind};
 use crate::startup::AppState;
+use crate::trace::provenance;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;

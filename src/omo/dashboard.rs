@@ -3,12 +3,12 @@
 //! shelf scans, reservations and pickups; a brand sees the conversion from scan to purchase by
 //! channel for its products. Charts are SVG drawn here, on the server.
 
-use crate::activity::{Channel, Kind};
 use crate::db::DbConn;
 pub use crate::db::activity::Coverage;
 use crate::db::rollups::{self, DayTotal, SeriesTotal};
 use crate::db::rows::{ActivityRow, OrgRow};
 use crate::domain::Role;
+use crate::omo::activity::{Channel, Kind};
 use chrono::{Duration, NaiveDate};
 use diesel::QueryResult;
 use std::collections::{BTreeMap, HashMap};

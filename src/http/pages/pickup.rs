@@ -5,20 +5,20 @@
 use super::lang::Choice;
 use super::shop::{Visit, by_store, names};
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
-use crate::accounts::{self, Staff};
-use crate::activity::{Channel, Kind};
+use crate::accounts::staff::{self, Staff};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
 use crate::domain::{Gtin, Role};
 use crate::error::AppError;
-use crate::pages::{
+use crate::http::api::with_conn;
+use crate::http::templates::{
     PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
 };
-use crate::pickup::{self, Handover, ReserveForm, Standing};
-use crate::provenance::OrgView;
-use crate::routes::api::with_conn;
+use crate::omo::activity::{Channel, Kind};
+use crate::omo::pickup::{self, Handover, ReserveForm, Standing};
+use crate::omo::stock;
 use crate::startup::AppState;
-use crate::stock;
+use crate::trace::provenance::OrgView;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -62,7 +62,7 @@ async fn form_page(
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let fail = failing(req, choice);
-    let csrf = accounts::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
+    let csrf = staff::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let visit = Visit {
@@ -132,7 +132,7 @@ pub async fn reserve(
     let fail = failing(&req, &choice);
     let form = form.into_inner();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
-    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let minutes = state.settings.reservation_minutes;
     let (g, f) = (gtin.to_string(), form.clone());
     match with_conn(&state, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
@@ -284,7 +284,7 @@ async fn staff_page(
         None => (None, None),
     };
     let store = staff_store(staff).map_err(&fail)?;
-    let csrf = accounts::csrf_for(req, state.settings.secure_cookies())
+    let csrf = staff::csrf_for(req, state.settings.secure_cookies())
         .map_err(&fail)?
         .token;
     let zh = choice.zh;
@@ -342,7 +342,7 @@ pub async fn confirm(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let fail = failing(&req, &choice);
-    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let store = staff_store(&staff).map_err(&fail)?;
     let sealer = state.sealer().map_err(&fail)?;
     let code = code.into_inner();

@@ -4,17 +4,19 @@
 
 use super::lang::Choice;
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
-use crate::activity::{Channel, Kind};
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
 use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
-use crate::pages::{ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock};
-use crate::provenance::{self, CachedPage, OrgView, VerdictCache};
-use crate::routes::api::with_conn;
+use crate::http::api::with_conn;
+use crate::http::templates::{
+    ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock,
+};
+use crate::omo::activity::{Channel, Kind};
+use crate::omo::stock;
 use crate::startup::AppState;
-use crate::stock;
+use crate::trace::provenance::{self, CachedPage, OrgView, VerdictCache};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -260,7 +262,7 @@ pub async fn store(
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let id = id.into_inner();
     let rendered = with_conn(&state, move |conn| {
-        let store = crate::pickup::find_store(conn, &id)
+        let store = crate::omo::pickup::find_store(conn, &id)
             .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
         let lines = stock::of_store(conn, &store)?;
         let mut by_gtin: std::collections::HashMap<String, ProductRow> = Default::default();

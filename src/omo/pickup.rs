@@ -3,16 +3,16 @@
 //! its hosted key, through the ledger's normal path. A reservation holds its units until it
 //! expires; units held by reservations cannot be reserved again.
 
-use crate::activity::{Activity, Channel, Kind};
+use crate::accounts::hosted_keys::{self, Sealer};
 use crate::db::reservations::{HANDING_OVER, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{DbConn, lots, orgs, products, records, reservations, write_transaction};
 use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
-use crate::hosted::{self, Sealer};
 use crate::ledger::Ledger;
-use crate::record::{LotRefJson, RECORD_TYPE, Record, RecordJson};
-use crate::stock;
+use crate::ledger::record::{LotRefJson, RECORD_TYPE, Record, RecordJson};
+use crate::omo::activity::{Activity, Channel, Kind};
+use crate::omo::stock;
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use std::collections::BTreeMap;
@@ -320,7 +320,7 @@ fn sell_already_stored(conn: &mut DbConn, row: &ReservationRow) -> QueryResult<O
 
 /// The store's signed `sell` record for a reservation, against the lot's current head.
 fn sell_envelope(conn: &mut DbConn, sealer: &Sealer, row: &ReservationRow) -> AppResult<Vec<u8>> {
-    let key = hosted::signing_key(conn, sealer, &row.store_org)?;
+    let key = hosted_keys::signing_key(conn, sealer, &row.store_org)?;
     let lot = lots::find(conn, &row.gtin, &row.lot)?
         .ok_or_else(|| AppError::internal("a reserved lot is missing"))?;
     let json = RecordJson {
@@ -346,7 +346,8 @@ fn sell_envelope(conn: &mut DbConn, sealer: &Sealer, row: &ReservationRow) -> Ap
         ]),
     };
     let payload = serde_json::to_vec(&json).map_err(AppError::internal)?;
-    serde_json::to_vec(&crate::envelope::sign(&key, &payload).to_json()).map_err(AppError::internal)
+    serde_json::to_vec(&crate::ledger::envelope::sign(&key, &payload).to_json())
+        .map_err(AppError::internal)
 }
 
 /// Everything a handover needs from the server.

@@ -3,17 +3,19 @@
 
 use super::lang::Choice;
 use super::{PageError, choose_lang, failing, html_builder};
-use crate::accounts::{self, Staff};
-use crate::dashboard::{self, Coverage};
+use crate::accounts::staff::{self, Staff};
+use crate::accounts::throttle;
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::pages::{AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow};
-use crate::provenance::OrgView;
-use crate::routes::api::with_conn;
+use crate::http::api::with_conn;
+use crate::http::templates::{
+    AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow,
+};
+use crate::omo::dashboard::{self, Coverage};
 use crate::startup::AppState;
-use crate::throttle;
+use crate::trace::provenance::OrgView;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -76,7 +78,7 @@ fn login_page(
     problem: Option<LoginProblem>,
 ) -> Result<HttpResponse, PageError> {
     let csrf =
-        accounts::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
+        staff::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let page = LoginPage {
         zh: choice.zh,
         lang_switch: super::lang::switch_link("/login", choice.zh),
@@ -133,7 +135,7 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let location = header::HeaderValue::from_str(&next)
         .unwrap_or_else(|_| header::HeaderValue::from_static("/account"));
-    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let again = |status, problem| {
         login_page(
             &req,
@@ -145,7 +147,7 @@ pub async fn login(
             Some(problem),
         )
     };
-    if accounts::has_control(&form.email) || accounts::has_control(&form.password) {
+    if staff::has_control(&form.email) || staff::has_control(&form.password) {
         return again(
             StatusCode::UNPROCESSABLE_ENTITY,
             LoginProblem::ControlCharacter,
@@ -162,7 +164,7 @@ pub async fn login(
         );
     }
     let email = form.email.clone();
-    let account = with_conn(&state, move |conn| accounts::login_account(conn, &email))
+    let account = with_conn(&state, move |conn| staff::login_account(conn, &email))
         .await
         .map_err(&fail)?;
     let matches = {
@@ -173,7 +175,7 @@ pub async fn login(
             .await
             .map_err(|e| fail(AppError::internal(e)))?;
         let (account, password) = (account.clone(), form.password.clone());
-        web::block(move || accounts::password_matches(account.as_ref(), &password))
+        web::block(move || staff::password_matches(account.as_ref(), &password))
             .await
             .map_err(|e| fail(e.into()))?
     };
@@ -190,11 +192,11 @@ pub async fn login(
         }
     };
     state.logins.succeeded(&account_key);
-    let token = with_conn(&state, move |conn| accounts::open_session(conn, &user.id))
+    let token = with_conn(&state, move |conn| staff::open_session(conn, &user.id))
         .await
         .map_err(&fail)?;
     Ok(HttpResponse::SeeOther()
-        .cookie(accounts::session_cookie(
+        .cookie(staff::session_cookie(
             &token,
             state.settings.secure_cookies(),
         ))
@@ -215,13 +217,13 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let session = staff.session.clone();
-    with_conn(&state, move |conn| accounts::logout(conn, &session))
+    with_conn(&state, move |conn| staff::logout(conn, &session))
         .await
         .map_err(failing(&req, &choice))?;
     Ok(HttpResponse::SeeOther()
-        .cookie(accounts::expired_session_cookie())
+        .cookie(staff::expired_session_cookie())
         .insert_header((header::LOCATION, "/login"))
         .finish())
 }
@@ -246,15 +248,15 @@ async fn invite_page(
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let csrf =
-        accounts::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
+        staff::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let (zh, switch, csrf_token) = (
         choice.zh,
         super::lang::switch_link(req.path(), choice.zh),
         csrf.token.clone(),
     );
     let body = with_conn(state, move |conn| {
-        let invite = accounts::find_invite(conn, &token)?;
-        let org = crate::admin::find_org(conn, &invite.org_id)?;
+        let invite = staff::find_invite(conn, &token)?;
+        let org = crate::accounts::registry::find_org(conn, &invite.org_id)?;
         InvitePage {
             zh,
             lang_switch: switch,
@@ -298,15 +300,15 @@ pub async fn accept_invite(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let form = form.into_inner();
-    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let token = token.into_inner();
     let created: Result<String, AppError> = async {
-        let name = accounts::display_name(&form.name)?;
-        accounts::check_new_password(&form.password)?;
+        let name = staff::display_name(&form.name)?;
+        staff::check_new_password(&form.password)?;
         // The link first, so a made-up one costs no argon2 work; the hash is made without a
         // database connection held.
         let t = token.clone();
-        with_conn(&state, move |conn| accounts::find_invite(conn, &t)).await?;
+        with_conn(&state, move |conn| staff::find_invite(conn, &t)).await?;
         let password_hash = {
             let _turn = state
                 .logins
@@ -315,19 +317,19 @@ pub async fn accept_invite(
                 .await
                 .map_err(AppError::internal)?;
             let password = form.password.clone();
-            web::block(move || accounts::hash_password(&password)).await??
+            web::block(move || staff::hash_password(&password)).await??
         };
         let t = token.clone();
         with_conn(&state, move |conn| {
-            let user = accounts::accept_invite(conn, &t, &name, password_hash)?;
-            accounts::open_session(conn, &user.id)
+            let user = staff::accept_invite(conn, &t, &name, password_hash)?;
+            staff::open_session(conn, &user.id)
         })
         .await
     }
     .await;
     match created {
         Ok(session) => Ok(HttpResponse::SeeOther()
-            .cookie(accounts::session_cookie(
+            .cookie(staff::session_cookie(
                 &session,
                 state.settings.secure_cookies(),
             ))
@@ -359,7 +361,7 @@ async fn account_page(
     new_invite: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf = accounts::csrf_for(req, state.settings.secure_cookies())
+    let csrf = staff::csrf_for(req, state.settings.secure_cookies())
         .map_err(failing(req, choice))?
         .token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
@@ -422,7 +424,7 @@ pub async fn invite(
     form: web::Form<NewInviteForm>,
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    accounts::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     if !staff.user.is_admin {
         return Err(failing(&req, &choice)(AppError::Forbidden(
             "only your organization's admins can invite staff".into(),
@@ -435,7 +437,7 @@ pub async fn invite(
         state.public_url.clone(),
     );
     match with_conn(&state, move |conn| {
-        accounts::invite(conn, &org, &email, admin, &public_url)
+        staff::invite(conn, &org, &email, admin, &public_url)
     })
     .await
     {
@@ -491,7 +493,7 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let days = days(&q).map_err(failing(&req, &choice))?;
-    let csrf = accounts::csrf_for(&req, state.settings.secure_cookies())
+    let csrf = staff::csrf_for(&req, state.settings.secure_cookies())
         .map_err(failing(&req, &choice))?
         .token;
     if let Err(e) = state.activity.flush() {

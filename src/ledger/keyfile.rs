@@ -1,6 +1,6 @@
 //! Signing key files as `truetrace keygen` writes them: JSON, readable by the owner only (0600).
 
-use crate::envelope::KeyId;
+use crate::ledger::envelope::KeyId;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;

@@ -16,13 +16,13 @@
 //! stands for the record's own date, so that a harvest or pack date always agrees with its event
 //! time; and `show`, the lots the server's banner prints.
 
-use crate::admin;
-use crate::api::{NewOrgRequest, NewProductRequest};
-use crate::db::{DbConn, settings};
+use crate::accounts::registry;
+use crate::db::{DbConn, kv};
 use crate::domain::{Quantity, RecordId};
-use crate::envelope;
-use crate::keyfile::{self, KeyFile};
-use crate::record::{Location, LotRefJson, NewLotJson, RECORD_TYPE, RecordJson};
+use crate::http::bodies::{NewOrgRequest, NewProductRequest};
+use crate::ledger::envelope;
+use crate::ledger::keyfile::{self, KeyFile};
+use crate::ledger::record::{Location, LotRefJson, NewLotJson, RECORD_TYPE, RecordJson};
 use crate::startup::Services;
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use ed25519_dalek::SigningKey;
@@ -283,7 +283,7 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
     let mut conn = pool
         .get()
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    if let Some(stored) = settings::get(&mut conn, SEEDED).map_err(|e| e.to_string())? {
+    if let Some(stored) = kv::get(&mut conn, SEEDED).map_err(|e| e.to_string())? {
         return serde_json::from_str(&stored)
             .map_err(|e| format!("the stored demo summary is unreadable: {e}"));
     }
@@ -306,7 +306,8 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
             brand_org: Some(brand.id.clone()),
             ..product.request.clone()
         };
-        admin::register_product(&mut conn, &request).map_err(|e| format!("demo product: {e}"))?;
+        registry::register_product(&mut conn, &request)
+            .map_err(|e| format!("demo product: {e}"))?;
     }
     drop(conn);
 
@@ -345,7 +346,7 @@ pub fn seed(services: &Services, dir: &Path) -> Result<Summary, String> {
         .get()
         .map_err(|e| format!("cannot open the database: {e}"))?;
     let json = serde_json::to_string(&summary).map_err(|e| e.to_string())?;
-    settings::put(&mut conn, SEEDED, &json).map_err(|e| e.to_string())?;
+    kv::put(&mut conn, SEEDED, &json).map_err(|e| e.to_string())?;
     Ok(summary)
 }
 
@@ -370,13 +371,14 @@ fn demo_staff(
         .pool()
         .get()
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let sealer = crate::hosted::Sealer::load(&services.settings)?;
+    let sealer = crate::accounts::hosted_keys::Sealer::load(&services.settings)?;
     let mut accounts = Vec::new();
     for org in &story.orgs {
         let id = &actors[&org.slug].id;
-        let password = crate::accounts::random_token().map_err(|e| e.to_string())?[..16].to_owned();
+        let password =
+            crate::accounts::staff::random_token().map_err(|e| e.to_string())?[..16].to_owned();
         let email = format!("{}@demo.truetrace.tw", org.slug);
-        crate::accounts::create_user(
+        crate::accounts::staff::create_user(
             &mut conn,
             id,
             &email,
@@ -391,7 +393,7 @@ fn demo_staff(
             .iter()
             .any(|role| story.hosted_keys_for_roles.contains(role))
         {
-            crate::hosted::enable(&mut conn, &sealer, id)
+            crate::accounts::hosted_keys::enable(&mut conn, &sealer, id)
                 .map_err(|e| format!("demo hosted key: {e}"))?;
         }
         accounts.push((org_label(org), email, password));
@@ -420,11 +422,11 @@ fn create_org(
     org: &DemoOrg,
     keys_dir: &Path,
 ) -> Result<(String, SigningKey), String> {
-    let row = admin::create_org(conn, &org.request)
+    let row = registry::create_org(conn, &org.request)
         .map_err(|e| format!("demo organization {}: {e}", org.request.name))?;
     let key = keyfile::generate()?;
     let file = KeyFile::new(&key, Some(row.id.clone()));
-    admin::enroll_key(conn, &row.id, &file.public_key, false)
+    registry::enroll_key(conn, &row.id, &file.public_key, false)
         .map_err(|e| format!("demo key: {e}"))?;
     file.write(&keys_dir.join(format!("{}.json", org.slug)), true)?;
     Ok((row.id, key))
@@ -433,7 +435,7 @@ fn create_org(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Record;
+    use crate::ledger::record::Record;
 
     #[test]
     fn every_story_record_is_valid_and_its_dates_agree_with_its_time() {

@@ -5,7 +5,7 @@
 //! secret key lives outside the database: `TRUETRACE_SECRET_KEY` or the file
 //! `TRUETRACE_SECRET_KEY_FILE` (created with mode 0600 on first use).
 
-use crate::admin;
+use crate::accounts::registry;
 use crate::db::rows::HostedKeyRow;
 use crate::db::{DbConn, hosted_keys, keys};
 use crate::error::{AppError, AppResult};
@@ -135,7 +135,7 @@ impl Sealer {
 /// Gives an organization a hosted key, or returns the key id of the one it has. A hosted key
 /// that was revoked is replaced by a new one.
 pub fn enable(conn: &mut DbConn, sealer: &Sealer, org_id: &str) -> AppResult<String> {
-    let org = admin::find_org(conn, org_id)?;
+    let org = registry::find_org(conn, org_id)?;
     if let Some(existing) = hosted_keys::of_org(conn, &org.id)? {
         let revoked = keys::find(conn, &existing.keyid)?.is_none_or(|k| k.revoked_at.is_some());
         if !revoked {
@@ -143,9 +143,9 @@ pub fn enable(conn: &mut DbConn, sealer: &Sealer, org_id: &str) -> AppResult<Str
         }
         hosted_keys::delete(conn, &org.id)?;
     }
-    let key = crate::keyfile::generate().map_err(AppError::internal)?;
+    let key = crate::ledger::keyfile::generate().map_err(AppError::internal)?;
     let public = B64.encode(key.verifying_key().as_bytes());
-    let (row, _) = admin::enroll_key(conn, &org.id, &public, true)?;
+    let (row, _) = registry::enroll_key(conn, &org.id, &public, true)?;
     let (nonce, sealed_seed) = sealer.seal(&key.to_bytes(), &org.id, &row.keyid)?;
     hosted_keys::insert(
         conn,

@@ -1,11 +1,11 @@
 //! Organizations and their keys.
 
 use super::with_conn;
-use crate::admin;
-use crate::api::{EnrollKeyRequest, KeyResponse, NewOrgRequest, OrgResponse};
-use crate::auth::AdminAuth;
+use crate::accounts::admin_token::AdminAuth;
+use crate::accounts::registry;
 use crate::db::keys;
 use crate::error::AppError;
+use crate::http::bodies::{EnrollKeyRequest, KeyResponse, NewOrgRequest, OrgResponse};
 use crate::startup::AppState;
 use actix_web::{HttpResponse, Scope, web};
 
@@ -25,14 +25,14 @@ async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewOrgRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = with_conn(&state, move |conn| admin::create_org(conn, &body)).await?;
+    let row = with_conn(&state, move |conn| registry::create_org(conn, &body)).await?;
     Ok(HttpResponse::Created().json(OrgResponse::new(row, Vec::new())))
 }
 
 /// Public: an organization and its keys (with revocation times), so anyone can verify records.
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let org = with_conn(&state, move |conn| {
-        let org = admin::find_org(conn, &id)?;
+        let org = registry::find_org(conn, &id)?;
         let keys = keys::of_org(conn, &org.id)?;
         Ok(OrgResponse::new(org, keys))
     })
@@ -47,7 +47,7 @@ async fn enroll(
     body: web::Json<EnrollKeyRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (row, created) = with_conn(&state, move |conn| {
-        admin::enroll_key(conn, &id, &body.public_key, body.hosted)
+        registry::enroll_key(conn, &id, &body.public_key, body.hosted)
     })
     .await?;
     let mut response = if created {
@@ -64,7 +64,7 @@ async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, keyid) = path.into_inner();
-    let row = with_conn(&state, move |conn| admin::revoke_key(conn, &id, &keyid)).await?;
+    let row = with_conn(&state, move |conn| registry::revoke_key(conn, &id, &keyid)).await?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(row)))
 }
 
@@ -77,7 +77,7 @@ async fn enable_hosted_key(
 ) -> Result<HttpResponse, AppError> {
     let sealer = state.sealer()?;
     let keyid = with_conn(&state, move |conn| {
-        crate::hosted::enable(conn, &sealer, &id)
+        crate::accounts::hosted_keys::enable(conn, &sealer, &id)
     })
     .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({"keyid": keyid, "hosted": true})))
@@ -100,13 +100,13 @@ async fn invite(
 ) -> Result<HttpResponse, AppError> {
     let public_url = state.public_url.clone();
     let invitation = with_conn(&state, move |conn| {
-        crate::accounts::invite(conn, &id, &body.email, body.admin, &public_url)
+        crate::accounts::staff::invite(conn, &id, &body.email, body.admin, &public_url)
     })
     .await?;
     Ok(HttpResponse::Created().json(serde_json::json!({
         "email": invitation.email,
         "url": invitation.url,
-        "expires_at": crate::api::rfc3339(invitation.expires_at),
+        "expires_at": crate::http::bodies::rfc3339(invitation.expires_at),
     })))
 }
 
@@ -123,10 +123,10 @@ async fn set_embed_origins(
     id: web::Path<String>,
     body: web::Json<EmbedOriginsRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let origins = admin::embed_origins(&body.origins)?;
+    let origins = registry::embed_origins(&body.origins)?;
     let saved = origins.clone();
     with_conn(&state, move |conn| {
-        let org = admin::find_org(conn, &id)?;
+        let org = registry::find_org(conn, &id)?;
         crate::db::orgs::set_embed_origins(conn, &org.id, &saved)?;
         Ok(())
     })

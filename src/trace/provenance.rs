@@ -7,8 +7,8 @@ use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
 use crate::db::{DbConn, keys, orgs, products};
 use crate::domain::{Gtin, LotCode, LotKey};
 use crate::ledger::audit::check_stored_record;
-use crate::record::Record;
-use crate::trace;
+use crate::ledger::record::Record;
+use crate::trace::lineage;
 use diesel::QueryResult;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -122,7 +122,7 @@ pub fn load(
     lot: &LotCode,
     verdicts: &VerdictCache,
 ) -> QueryResult<Option<Provenance>> {
-    let Some(dag) = trace::upstream(conn, gtin.as_str(), lot.as_str())? else {
+    let Some(dag) = lineage::upstream(conn, gtin.as_str(), lot.as_str())? else {
         return Ok(None);
     };
     let mut etag = Sha256::new();
@@ -221,7 +221,7 @@ pub fn load(
 /// Each record of a lot's chain must name the record before it as that lot's prev; the first
 /// must create the lot.
 fn check_links(
-    chain: &trace::LotChain,
+    chain: &lineage::LotChain,
     parsed: &HashMap<String, Result<Record, String>>,
     problems: &mut HashMap<String, Vec<String>>,
 ) {
@@ -323,7 +323,7 @@ fn step_of(
 /// Retailers that have this product in stock now (received and not sold out).
 fn stores_holding(conn: &mut DbConn, gtin: &Gtin) -> QueryResult<Vec<OrgView>> {
     let mut stores: Vec<OrgView> = Vec::new();
-    for line in crate::stock::of_product(conn, gtin.as_str())? {
+    for line in crate::omo::stock::of_product(conn, gtin.as_str())? {
         if !stores.iter().any(|s| s.id == line.store.id) {
             stores.push(OrgView::from(&line.store));
         }

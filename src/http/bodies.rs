@@ -2,7 +2,7 @@
 //! a row is converted here, never serialized as it is.
 
 use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
-use crate::envelope::{EnvelopeJson, PAYLOAD_TYPE, SignatureJson};
+use crate::ledger::envelope::{EnvelopeJson, PAYLOAD_TYPE, SignatureJson};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::NaiveDateTime;

@@ -7,7 +7,7 @@ use crate::db::rows::{LotRow, OrgRow};
 use crate::db::{DbConn, lots, orgs, records};
 use crate::domain::quantity::{MICRO, format_micro};
 use crate::domain::{EventType, LotKey, Quantity, Role};
-use crate::record::Record;
+use crate::ledger::record::Record;
 use chrono::{DateTime, FixedOffset};
 use diesel::QueryResult;
 use std::collections::HashMap;
@@ -198,7 +198,7 @@ mod tests {
     use super::*;
     use crate::domain::OrgId;
     use crate::domain::RecordId;
-    use crate::record::{LotRef, NewLot};
+    use crate::ledger::record::{LotRef, NewLot};
 
     const FARM: &str = "01890000-0000-7000-8000-000000000001";
     const STORE: &str = "01890000-0000-7000-8000-000000000002";

@@ -1,9 +1,9 @@
 //! Template structs, one per page. Page text lives in templates/, in both languages.
 
-use crate::dashboard::{Counts, Summary};
 use crate::db::rows::{InviteRow, ProductRow, UserRow};
-use crate::pickup::ReserveForm;
-use crate::provenance::{OrgView, Provenance, Step};
+use crate::omo::dashboard::{Counts, Summary};
+use crate::omo::pickup::ReserveForm;
+use crate::trace::provenance::{OrgView, Provenance, Step};
 use askama::Template;
 
 #[derive(Template)]

@@ -1,15 +1,15 @@
 //! Lots: the chain of one lot, and its upstream DAG.
 
 use super::with_conn;
-use crate::api::{
-    LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
-};
 use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
+use crate::http::bodies::{
+    LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
+};
 use crate::startup::AppState;
-use crate::trace::{self, LotChain};
+use crate::trace::lineage::{self, LotChain};
 use actix_web::{HttpResponse, Scope, web};
 use std::collections::HashMap;
 
@@ -34,7 +34,7 @@ async fn show(
     let (gtin, lot) = lot_path(path.into_inner())?;
     let public_url = state.public_url.clone();
     let body = with_conn(&state, move |conn| {
-        let chain = trace::lot_chain(conn, gtin.as_str(), lot.as_str())?
+        let chain = lineage::lot_chain(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
         lot_response(conn, chain, &mut names, &public_url)
@@ -50,7 +50,7 @@ async fn upstream(
     let (gtin, lot) = lot_path(path.into_inner())?;
     let public_url = state.public_url.clone();
     let body = with_conn(&state, move |conn| {
-        let dag = trace::upstream(conn, gtin.as_str(), lot.as_str())?
+        let dag = lineage::upstream(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
         let lots = dag
@@ -140,7 +140,7 @@ fn lot_response(
     })
 }
 
-fn org_json(org: &crate::provenance::OrgView) -> serde_json::Value {
+fn org_json(org: &crate::trace::provenance::OrgView) -> serde_json::Value {
     serde_json::json!({"id": org.id, "name": org.name, "name_zh": org.name_zh})
 }
 
@@ -154,7 +154,7 @@ async fn provenance_json(
     let (gtin, lot) = lot_path(path.into_inner())?;
     let (public_url, verdicts) = (state.public_url.clone(), state.verdicts.clone());
     let body = with_conn(&state, move |conn| {
-        let p = crate::provenance::load(conn, &gtin, &lot, &verdicts)?
+        let p = crate::trace::provenance::load(conn, &gtin, &lot, &verdicts)?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let uri = lot_uri(&public_url, &gtin, &lot);
         let encoded = crate::domain::digital_link::path_segment(lot.as_str());

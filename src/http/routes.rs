@@ -1,9 +1,6 @@
-//! HTTP routes: the JSON API under /api/v1, one module per resource.
+//! The route table: which handler answers which path.
 
-pub mod api;
-pub mod middleware;
-pub mod pages;
-
+use super::{api, pages};
 use crate::error::AppError;
 use actix_files::Files;
 use actix_web::middleware::DefaultHeaders;

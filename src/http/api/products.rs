@@ -1,12 +1,12 @@
 //! Products.
 
 use super::with_conn;
-use crate::admin;
-use crate::api::{NewProductRequest, ProductResponse};
-use crate::auth::AdminAuth;
+use crate::accounts::admin_token::AdminAuth;
+use crate::accounts::registry;
 use crate::db::products;
 use crate::domain::Gtin;
 use crate::error::AppError;
+use crate::http::bodies::{NewProductRequest, ProductResponse};
 use crate::startup::AppState;
 use actix_web::{HttpResponse, Scope, web};
 
@@ -22,7 +22,7 @@ async fn register(
     state: web::Data<AppState>,
     body: web::Json<NewProductRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = with_conn(&state, move |conn| admin::register_product(conn, &body)).await?;
+    let row = with_conn(&state, move |conn| registry::register_product(conn, &body)).await?;
     Ok(HttpResponse::Created().json(ProductResponse::from(row)))
 }
 

@@ -1,0 +1,9 @@
+//! Who may do what: organizations, their keys and products (`registry`), the admin token
+//! (`admin_token`), staff accounts and their sessions (`staff`), the login throttle (`throttle`)
+//! and the signing keys the platform holds for organizations (`hosted_keys`).
+
+pub mod admin_token;
+pub mod hosted_keys;
+pub mod registry;
+pub mod staff;
+pub mod throttle;

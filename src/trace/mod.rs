@@ -1,0 +1,7 @@
+//! The read side of provenance: a lot's chain and its upstream through transforms (`lineage`), the
+//! consumer's view of it with every record verified (`provenance`), and the EPCIS 2.0 export
+//! (`epcis`). Nothing here knows HTTP.
+
+pub mod epcis;
+pub mod lineage;
+pub mod provenance;
