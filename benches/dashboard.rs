@@ -12,10 +12,14 @@
 use chrono::{Duration, Utc};
 use serde_json::json;
 use std::time::Instant;
-use truetrace::http::bodies::{NewOrgRequest, NewProductRequest};
+use truetrace::accounts::registry::{NewOrgRequest, NewProductRequest};
 use truetrace::omo::activity::{Channel, Kind};
 use truetrace::settings::Settings;
-use truetrace::startup::{Application, Services};
+use truetrace::startup::Services;
+
+#[path = "../tests/support/spawn.rs"]
+#[expect(dead_code, reason = "a benchmark's servers run until its process ends")]
+mod spawn;
 
 const RICE: &str = "04712345000022";
 const SCANS: usize = 1_000_000;
@@ -154,9 +158,7 @@ fn run(label: &str, database_url: String) {
         "{label}: recorded {SCANS} events in {:.1} s -> {rows} daily counters",
         recording.elapsed().as_secs_f64()
     );
-    let port = Application::spawn(settings(database_url))
-        .expect("server")
-        .port;
+    let port = spawn::spawn(settings(database_url)).expect("server").port;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -41,7 +41,10 @@ use truetrace::ledger::envelope::{self, Envelope, KeyId};
 use truetrace::ledger::ingest;
 use truetrace::ledger::store::SignatureCheck;
 use truetrace::settings::Settings;
-use truetrace::startup::Application;
+
+#[path = "../tests/support/spawn.rs"]
+#[expect(dead_code, reason = "a benchmark's servers run until its process ends")]
+mod spawn;
 
 const TOKEN: &str = "bench-token";
 const GTIN: &str = "04712345000015";
@@ -354,9 +357,7 @@ fn ingest_per_second(
         body_idle_timeout: 5,
         body_timeout: 30,
     };
-    let port = Application::spawn(settings)
-        .expect("the server starts")
-        .port;
+    let port = spawn::spawn(settings).expect("the server starts").port;
     let base = format!("http://127.0.0.1:{port}");
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

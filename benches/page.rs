@@ -17,7 +17,11 @@ use std::process::Command;
 use std::time::Instant;
 use truetrace::ledger::envelope;
 use truetrace::settings::Settings;
-use truetrace::startup::{Application, Services};
+use truetrace::startup::Services;
+
+#[path = "../tests/support/spawn.rs"]
+#[expect(dead_code, reason = "a benchmark's servers run until its process ends")]
+mod spawn;
 
 const TOKEN: &str = "bench-token";
 const PADDY: &str = "04712345000015";
@@ -117,7 +121,7 @@ fn main() {
         body_idle_timeout: 5,
         body_timeout: 30,
     };
-    let port = Application::spawn(settings.clone()).expect("server").port;
+    let port = spawn::spawn(settings.clone()).expect("server").port;
     let mut c = Client {
         base: format!("http://127.0.0.1:{port}"),
         agent: ureq::Agent::config_builder()

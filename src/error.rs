@@ -1,10 +1,6 @@
-//! One error type for the whole application. Each variant has one HTTP status and one stable
-//! `error` code; internal causes are logged, never shown to the client.
-
-use crate::ledger::rules::Rejection;
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+//! One error type for the whole application. Each variant has one stable `error` code (and, in
+//! `http::error`, one HTTP status); internal causes are kept as sources and logged, never shown to
+//! the client. The ledger converts its rejections into it (`ledger::rules`).
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -49,6 +45,14 @@ pub enum AppError {
     Timeout(String),
     #[error("the service is busy or its database is unreachable; try again shortly")]
     Unavailable(String),
+    /// No connection could be had from the pool in time.
+    #[error("the service is busy or its database is unreachable; try again shortly")]
+    Pool(#[source] diesel::r2d2::PoolError),
+    #[error("internal error")]
+    Database(#[source] diesel::result::Error),
+    /// A blocking task that panicked or was cancelled.
+    #[error("internal error")]
+    Task(#[source] tokio::task::JoinError),
     #[error("internal error")]
     Internal(String),
 }
@@ -74,9 +78,28 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::Unauthorized(_) => "unauthorized",
             Self::Timeout(_) => "timeout",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Unavailable(_) | Self::Pool(_) => "unavailable",
+            Self::Database(_) | Self::Task(_) | Self::Internal(_) => "internal",
         }
+    }
+
+    /// What went wrong inside, for the log, when the client is told only "internal error" or
+    /// "unavailable": the message and every source below it.
+    pub fn internal_cause(&self) -> Option<String> {
+        let mut cause = match self {
+            Self::Internal(m) | Self::Unavailable(m) => m.clone(),
+            Self::Pool(_) | Self::Database(_) | Self::Task(_) => String::new(),
+            _ => return None,
+        };
+        let mut source = std::error::Error::source(self);
+        while let Some(e) = source {
+            if !cause.is_empty() {
+                cause.push_str(": ");
+            }
+            cause.push_str(&e.to_string());
+            source = e.source();
+        }
+        Some(cause)
     }
 
     pub fn internal(cause: impl std::fmt::Display) -> Self {
@@ -84,87 +107,24 @@ impl AppError {
     }
 }
 
-impl From<Rejection> for AppError {
-    fn from(r: Rejection) -> Self {
-        match r {
-            Rejection::Invalid(m) => Self::InvalidRecord(m),
-            Rejection::UnknownProduct(m) => Self::UnknownProduct(m),
-            Rejection::StalePrev { lot, head } => Self::StalePrev {
-                message: format!(
-                    "prev of lot {lot} is not its current head {head}: another record was appended first; \
-                     re-read the lot and sign again"
-                ),
-                head: head.to_hex(),
-            },
-            Rejection::NotCustodian(m) => Self::NotCustodian(m),
-            Rejection::RoleNotAllowed(m) => Self::RoleNotAllowed(m),
-            Rejection::InvalidTime(m) => Self::InvalidTime(m),
-        }
-    }
-}
-
 impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => Self::NotFound("not found".into()),
-            other => Self::Internal(format!("database: {other}")),
+            other => Self::Database(other),
         }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for AppError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        Self::Unavailable(format!("database pool: {e}"))
+        Self::Pool(e)
     }
 }
 
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(e: actix_web::error::BlockingError) -> Self {
-        Self::Internal(format!("blocking task: {e}"))
-    }
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            Self::UnknownKey(_)
-            | Self::BadSignature(_)
-            | Self::RevokedKey(_)
-            | Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::ActorMismatch(_)
-            | Self::NotCustodian(_)
-            | Self::RoleNotAllowed(_)
-            | Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::StalePrev { .. } | Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidRecord(_)
-            | Self::InvalidTime(_)
-            | Self::UnknownProduct(_)
-            | Self::InvalidField(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let Self::Internal(cause) | Self::Unavailable(cause) = self {
-            tracing::error!(code = self.code(), %cause, "request failed");
-        }
-        let mut body = json!({"error": self.code(), "message": self.to_string()});
-        if let Self::StalePrev { head, .. } = self {
-            body["head"] = json!(head);
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unauthorized(_)) {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
-        }
-        if matches!(self, Self::Timeout(_)) {
-            response.force_close();
-        }
-        response.json(body)
+impl From<tokio::task::JoinError> for AppError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e)
     }
 }
 

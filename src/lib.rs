@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ledger;
 pub mod omo;
+pub mod random;
 pub mod settings;
 pub mod startup;
 pub mod trace;

@@ -123,8 +123,8 @@ impl Settings {
     }
 
     /// The time limits on request bodies.
-    pub fn body_timeouts(&self) -> crate::http::middleware::BodyTimeouts {
-        crate::http::middleware::BodyTimeouts {
+    pub fn body_timeouts(&self) -> BodyTimeouts {
+        BodyTimeouts {
             idle: std::time::Duration::from_secs(self.body_idle_timeout),
             total: std::time::Duration::from_secs(self.body_timeout),
         }
@@ -134,4 +134,11 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }
+}
+
+/// How long a request body may take: without a byte for `idle`, or in all for `total`.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeouts {
+    pub idle: std::time::Duration,
+    pub total: std::time::Duration,
 }

@@ -3,12 +3,7 @@
 
 use crate::db::{DbConn, kv};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
-use std::future::{Ready, ready};
 use subtle::ConstantTimeEq;
 
 const STORED_HASH: &str = "admin_token_sha256";
@@ -34,9 +29,7 @@ pub enum TokenSource {
 }
 
 fn generate() -> AppResult<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
-    Ok(format!("tt_{}", URL_SAFE_NO_PAD.encode(bytes)))
+    Ok(format!("tt_{}", crate::random::token()?))
 }
 
 /// The configured token if any, else the stored one, else a new one (stored as a hash).
@@ -65,32 +58,4 @@ pub fn rotate(conn: &mut DbConn) -> AppResult<String> {
     let token = generate()?;
     kv::put(conn, STORED_HASH, &hex::encode(AdminToken::of(&token).0))?;
     Ok(token)
-}
-
-/// Extractor that admits a request only with `Authorization: Bearer <admin token>`.
-pub struct AdminAuth;
-
-impl FromRequest for AdminAuth {
-    type Error = AppError;
-    type Future = Ready<Result<Self, AppError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(AppError::internal("application state missing")));
-        };
-        let presented = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        ready(match presented {
-            Some(token) if state.admin_token.matches(token.trim()) => Ok(AdminAuth),
-            Some(_) => Err(AppError::Unauthorized(
-                "the admin token is not valid".into(),
-            )),
-            None => Err(AppError::Unauthorized(
-                "this call needs the admin token: Authorization: Bearer <token>".into(),
-            )),
-        })
-    }
 }

@@ -57,7 +57,7 @@ impl Sealer {
             Ok(text) => decode_key(&text, &path.display().to_string()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut seed = Zeroizing::new([0u8; 32]);
-                getrandom::fill(seed.as_mut()).map_err(|e| format!("no randomness: {e}"))?;
+                crate::random::fill(seed.as_mut()).map_err(|e| e.to_string())?;
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
@@ -88,8 +88,7 @@ impl Sealer {
 
     fn seal(&self, seed: &[u8; 32], org: &str, keyid: &str) -> AppResult<([u8; 12], Vec<u8>)> {
         let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
+        crate::random::fill(&mut nonce)?;
         let aad = Self::aad(org, keyid);
         let sealed = self
             .cipher

@@ -5,9 +5,44 @@ use crate::db::rows::{KeyRow, OrgRow, ProductRow};
 use crate::db::{DbConn, keys, orgs, products};
 use crate::domain::{Gln, Gtin, OrgId, Roles};
 use crate::error::{AppError, AppResult};
-use crate::http::bodies::{NewOrgRequest, NewProductRequest};
 use crate::ledger::envelope::{KeyId, parse_public_key};
 use chrono::Utc;
+use serde::Deserialize;
+
+/// What `POST /api/v1/orgs` and `truetrace admin create-org` take.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrgRequest {
+    pub name: String,
+    #[serde(default)]
+    pub name_zh: Option<String>,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub gln: Option<String>,
+}
+
+/// What `POST /api/v1/products` and `truetrace admin register-product` take.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProductRequest {
+    pub gtin: String,
+    pub name: String,
+    #[serde(default)]
+    pub name_zh: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<String>,
+    #[serde(default)]
+    pub price: Option<String>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub listing_url: Option<String>,
+    /// The brand organization that owns the product's listing and embeds.
+    #[serde(default)]
+    pub brand_org: Option<String>,
+}
 
 const MAX_NAME_CHARS: usize = 200;
 const MAX_TEXT_CHARS: usize = 4000;

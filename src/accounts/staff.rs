@@ -5,30 +5,17 @@
 use crate::db::rows::{InviteRow, OrgRow, UserRow};
 use crate::db::{DbConn, accounts, orgs, write_transaction};
 use crate::error::{AppError, AppResult};
-use crate::startup::AppState;
-use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 pub const SESSION_COOKIE: &str = "tt_session";
 pub const CSRF_COOKIE: &str = "tt_csrf";
-const SESSION_HOURS: i64 = 12;
+pub const SESSION_HOURS: i64 = 12;
 const INVITE_DAYS: i64 = 7;
 const MIN_PASSWORD: usize = 10;
 const MAX_PASSWORD: usize = 256;
-
-/// A random token for a cookie or a link: 32 bytes, base64url.
-pub fn random_token() -> AppResult<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
-}
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -36,7 +23,7 @@ fn token_hash(token: &str) -> String {
 
 pub fn hash_password(password: &str) -> AppResult<String> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
+    crate::random::fill(&mut salt)?;
     let salt = SaltString::encode_b64(&salt).map_err(AppError::internal)?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
@@ -127,7 +114,7 @@ pub fn invite(
             "{email} already has an account"
         )));
     }
-    let token = random_token()?;
+    let token = crate::random::token()?;
     let now = Utc::now().naive_utc();
     let row = InviteRow {
         token_hash: token_hash(&token),
@@ -255,7 +242,7 @@ pub fn password_matches(account: Option<&UserRow>, password: &str) -> bool {
 
 /// Opens a session for a user whose password was checked; returns the token for the cookie.
 pub fn open_session(conn: &mut DbConn, user_id: &str) -> AppResult<String> {
-    let token = random_token()?;
+    let token = crate::random::token()?;
     let now = Utc::now().naive_utc();
     accounts::delete_expired_sessions(conn, now)?;
     accounts::insert_session(
@@ -290,135 +277,15 @@ pub fn logout(conn: &mut DbConn, token: &str) -> AppResult<()> {
     Ok(())
 }
 
-pub fn session_cookie(token: &str, secure: bool) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token.to_owned())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .max_age(CookieAge::hours(SESSION_HOURS))
-        .finish()
-}
-
-pub fn expired_session_cookie() -> Cookie<'static> {
-    let mut cookie = Cookie::build(SESSION_COOKIE, "").path("/").finish();
-    cookie.make_removal();
-    cookie
-}
-
-/// The CSRF token a form must carry, and the cookie to set for it when there is no session.
-pub struct Csrf {
-    pub token: String,
-    pub cookie: Option<Cookie<'static>>,
-}
-
-fn session_csrf(session: &str) -> String {
-    hex::encode(&Sha256::digest(format!("truetrace csrf\n{session}").as_bytes())[..16])
-}
-
-pub fn csrf_for(req: &HttpRequest, secure: bool) -> AppResult<Csrf> {
-    if let Some(session) = req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
-        return Ok(Csrf {
-            token: session_csrf(session.value()),
-            cookie: None,
-        });
-    }
-    if let Some(existing) = req.cookie(CSRF_COOKIE).filter(|c| c.value().len() >= 32) {
-        return Ok(Csrf {
-            token: existing.value().to_owned(),
-            cookie: None,
-        });
-    }
-    let token = random_token()?;
-    let cookie = Cookie::build(CSRF_COOKIE, token.clone())
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
-        .finish();
-    Ok(Csrf {
-        token,
-        cookie: Some(cookie),
-    })
-}
-
-/// Refuses a form whose CSRF token is not the one this browser was given.
-pub fn check_csrf(req: &HttpRequest, submitted: &str) -> AppResult<()> {
-    let expected = match req.cookie(SESSION_COOKIE).filter(|c| !c.value().is_empty()) {
-        Some(session) => session_csrf(session.value()),
-        None => req
-            .cookie(CSRF_COOKIE)
-            .map(|c| c.value().to_owned())
-            .unwrap_or_default(),
+/// The staff member a session token belongs to, with their organization, while the session lasts.
+pub fn session_staff(conn: &mut DbConn, session: &str) -> AppResult<Option<(UserRow, OrgRow)>> {
+    let Some(user) = accounts::session_user(conn, &token_hash(session), Utc::now().naive_utc())?
+    else {
+        return Ok(None);
     };
-    let matches = !expected.is_empty()
-        && expected.len() == submitted.len()
-        && bool::from(expected.as_bytes().ct_eq(submitted.as_bytes()));
-    if !matches {
-        return Err(AppError::Forbidden(
-            "the form's security token (CSRF) is missing or wrong: reload the page and send the form again".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A logged-in member of an organization's staff. Pages that need one send a visitor without a
-/// session to the login page.
-pub struct Staff {
-    pub user: UserRow,
-    pub org: OrgRow,
-    pub session: String,
-}
-
-impl FromRequest for Staff {
-    type Error = actix_web::Error;
-    type Future =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-        let next = req
-            .uri()
-            .path_and_query()
-            .map_or("/account".to_owned(), |p| p.as_str().to_owned());
-        Box::pin(async move {
-            let to_login = || {
-                let location = format!(
-                    "/login?next={}",
-                    percent_encoding::utf8_percent_encode(
-                        &next,
-                        percent_encoding::NON_ALPHANUMERIC
-                    )
-                );
-                actix_web::error::InternalError::from_response(
-                    "login required",
-                    HttpResponse::SeeOther()
-                        .insert_header(("Location", location))
-                        .finish(),
-                )
-                .into()
-            };
-            let (Some(state), Some(session)) = (state, session.filter(|s| !s.is_empty())) else {
-                return Err(to_login());
-            };
-            let hash = token_hash(&session);
-            let found = crate::http::api::with_conn(&state, move |conn| {
-                let Some(user) = accounts::session_user(conn, &hash, Utc::now().naive_utc())?
-                else {
-                    return Ok(None);
-                };
-                let org = orgs::find(conn, &user.org_id)?
-                    .ok_or_else(|| AppError::internal("a user's organization is missing"))?;
-                Ok(Some((user, org)))
-            })
-            .await?;
-            match found {
-                Some((user, org)) => Ok(Staff { user, org, session }),
-                None => Err(to_login()),
-            }
-        })
-    }
+    let org = orgs::find(conn, &user.org_id)?
+        .ok_or_else(|| AppError::internal("a user's organization is missing"))?;
+    Ok(Some((user, org)))
 }
 
 #[cfg(test)]
@@ -459,11 +326,5 @@ mod tests {
         }
         assert!(check_new_password("short").is_err());
         assert!(check_new_password("long enough pass").is_ok());
-    }
-
-    #[test]
-    fn session_csrf_tokens_depend_on_the_session() {
-        assert_ne!(session_csrf("a"), session_csrf("b"));
-        assert_eq!(session_csrf("a").len(), 32);
     }
 }

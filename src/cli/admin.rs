@@ -1,11 +1,9 @@
 //! `truetrace admin ...`: the admin endpoints' operations, run directly on the configured database.
 
 use crate::accounts::admin_token;
-use crate::accounts::registry;
+use crate::accounts::registry::{self, NewOrgRequest, NewProductRequest};
 use crate::db::{self, DbConn, keys, orgs};
-use crate::http::bodies::{
-    KeyResponse, NewOrgRequest, NewProductRequest, OrgResponse, ProductResponse,
-};
+use crate::http::bodies::{KeyResponse, OrgResponse, ProductResponse};
 use crate::ledger::keyfile::KeyFile;
 use crate::settings::Settings;
 use clap::Subcommand;

@@ -17,9 +17,9 @@
 //! time; and `show`, the lots the server's banner prints.
 
 use crate::accounts::registry;
+use crate::accounts::registry::{NewOrgRequest, NewProductRequest};
 use crate::db::{DbConn, kv};
 use crate::domain::{Quantity, RecordId};
-use crate::http::bodies::{NewOrgRequest, NewProductRequest};
 use crate::ledger::envelope;
 use crate::ledger::keyfile::{self, KeyFile};
 use crate::ledger::record::{Location, LotRefJson, NewLotJson, RECORD_TYPE, RecordJson};
@@ -375,8 +375,7 @@ fn demo_staff(
     let mut accounts = Vec::new();
     for org in &story.orgs {
         let id = &actors[&org.slug].id;
-        let password =
-            crate::accounts::staff::random_token().map_err(|e| e.to_string())?[..16].to_owned();
+        let password = crate::random::token().map_err(|e| e.to_string())?[..16].to_owned();
         let email = format!("{}@demo.truetrace.tw", org.slug);
         crate::accounts::staff::create_user(
             &mut conn,

@@ -2,8 +2,9 @@
 
 use crate::accounts::admin_token::TokenSource;
 use crate::cli::demo;
+use crate::http::server::{Application, block_on};
 use crate::settings::Settings;
-use crate::startup::{Application, Services};
+use crate::startup::Services;
 use std::path::Path;
 
 /// Prints a status line. A long-running server must not die because whoever started it closed
@@ -19,7 +20,7 @@ pub fn serve(settings: &Settings, demo_dir: Option<&Path>) -> Result<(), String>
     let services = Services::open(settings)?;
     announce_token(&services, demo_dir)?;
     let summary = demo_dir.map(|dir| demo::seed(&services, dir)).transpose()?;
-    actix_web::rt::System::new().block_on(async {
+    block_on(async {
         let app = Application::build(&services)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.listen))?;
         let base = if settings.public_url.is_some() {

@@ -102,6 +102,21 @@ pub enum DbConn {
 }
 
 pub type DbPool = diesel::r2d2::Pool<DbManager>;
+
+/// Runs blocking database work off the async workers, on a connection from the pool: no diesel
+/// call and no wait for the pool ever runs on an async worker.
+pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, crate::error::AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> Result<T, crate::error::AppError> + Send + 'static,
+{
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}
 pub type PooledConn = diesel::r2d2::PooledConnection<DbManager>;
 
 /// Where the data lives, parsed from `TRUETRACE_DATABASE_URL`.

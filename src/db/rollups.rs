@@ -432,7 +432,7 @@ mod tests {
         let mut conn = pool.get().unwrap();
         let store = crate::accounts::registry::create_org(
             &mut conn,
-            &crate::http::bodies::NewOrgRequest {
+            &crate::accounts::registry::NewOrgRequest {
                 name: "Store".into(),
                 name_zh: None,
                 roles: vec!["retailer".into()],

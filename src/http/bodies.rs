@@ -15,17 +15,6 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewOrgRequest {
-    pub name: String,
-    #[serde(default)]
-    pub name_zh: Option<String>,
-    pub roles: Vec<String>,
-    #[serde(default)]
-    pub gln: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgResponse {
     pub id: String,
@@ -81,28 +70,6 @@ impl From<KeyRow> for KeyResponse {
             revoked_at: row.revoked_at.map(rfc3339),
         }
     }
-}
-
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewProductRequest {
-    pub gtin: String,
-    pub name: String,
-    #[serde(default)]
-    pub name_zh: Option<String>,
-    #[serde(default)]
-    pub description: Option<String>,
-    #[serde(default)]
-    pub image_url: Option<String>,
-    #[serde(default)]
-    pub price: Option<String>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    #[serde(default)]
-    pub listing_url: Option<String>,
-    /// The brand organization that owns the product's listing and embeds.
-    #[serde(default)]
-    pub brand_org: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

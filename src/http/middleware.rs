@@ -3,7 +3,8 @@
 
 use super::pages::{choose_lang, error_page};
 use crate::error::AppError;
-use crate::startup::AppState;
+use crate::http::state::AppState;
+use crate::settings::BodyTimeouts;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
@@ -17,7 +18,6 @@ use std::cell::RefCell;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 /// `X-Frame-Options: DENY` and `Content-Security-Policy: frame-ancestors 'none'` on every answer
 /// that does not carry a `frame-ancestors` policy of its own (the embed cards set the brand's).
@@ -45,13 +45,6 @@ pub async fn deny_framing(
         header::HeaderValue::from_static("DENY"),
     );
     Ok(res)
-}
-
-/// How long a request body may take: without a byte for `idle`, or in all for `total`.
-#[derive(Debug, Clone, Copy)]
-pub struct BodyTimeouts {
-    pub idle: Duration,
-    pub total: Duration,
 }
 
 /// The body as its reader and this middleware share it.

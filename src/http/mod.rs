@@ -4,7 +4,12 @@
 
 pub mod api;
 pub mod bodies;
+pub mod error;
 pub mod middleware;
+pub mod page_cache;
 pub mod pages;
 pub mod routes;
+pub mod server;
+pub mod session;
+pub mod state;
 pub mod templates;

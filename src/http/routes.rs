@@ -92,7 +92,7 @@ async fn health() -> HttpResponse {
 /// Digital Link paths (anything holding `/01/`) go to the resolver; the rest is a JSON 404.
 async fn fallback(
     req: actix_web::HttpRequest,
-    state: web::Data<crate::startup::AppState>,
+    state: web::Data<crate::http::state::AppState>,
 ) -> Result<HttpResponse, AppError> {
     if req.path().split('/').any(|segment| segment == "01") {
         return Ok(pages::resolver::resolve(req, state).await);

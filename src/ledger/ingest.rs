@@ -79,7 +79,7 @@ impl Ledger {
             None => {
                 let ledger = self.clone();
                 let keyid = parsed.0.keyid.clone();
-                actix_web::web::block(move || ledger.load_key(&keyid)).await??
+                tokio::task::spawn_blocking(move || ledger.load_key(&keyid)).await??
             }
         };
         let reply = self.enqueue(prepare(parsed, key))?;

@@ -26,7 +26,7 @@ pub struct KeyFile {
 
 pub fn generate() -> Result<SigningKey, String> {
     let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| format!("no randomness available: {e}"))?;
+    crate::random::fill(&mut seed).map_err(|e| e.to_string())?;
     Ok(SigningKey::from_bytes(&seed))
 }
 

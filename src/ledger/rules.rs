@@ -5,6 +5,7 @@
 //! replay of the log), so the server and the auditor apply one set of rules.
 
 use crate::domain::{EventType, Gtin, LotKey, OrgId, RecordId, Role, Roles};
+use crate::error::AppError;
 use crate::ledger::record::Record;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
@@ -41,6 +42,26 @@ pub enum Rejection {
     NotCustodian(String),
     RoleNotAllowed(String),
     InvalidTime(String),
+}
+
+/// The one conversion from a ledger rejection to the application's error.
+impl From<Rejection> for AppError {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::Invalid(m) => Self::InvalidRecord(m),
+            Rejection::UnknownProduct(m) => Self::UnknownProduct(m),
+            Rejection::StalePrev { lot, head } => Self::StalePrev {
+                message: format!(
+                    "prev of lot {lot} is not its current head {head}: another record was appended first; \
+                     re-read the lot and sign again"
+                ),
+                head: head.to_hex(),
+            },
+            Rejection::NotCustodian(m) => Self::NotCustodian(m),
+            Rejection::RoleNotAllowed(m) => Self::RoleNotAllowed(m),
+            Rejection::InvalidTime(m) => Self::InvalidTime(m),
+        }
+    }
 }
 
 impl From<crate::ledger::record::Invalid> for Rejection {

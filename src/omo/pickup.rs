@@ -28,7 +28,7 @@ const STALE_HANDOVER_SECS: i64 = 120;
 /// A new reservation code: 10 characters, 50 bits of randomness.
 fn new_code() -> AppResult<String> {
     let mut bytes = [0u8; CODE_LEN];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::internal(format!("no randomness: {e}")))?;
+    crate::random::fill(&mut bytes)?;
     Ok(bytes
         .iter()
         .map(|b| ALPHABET[usize::from(b & 31)] as char)
@@ -367,7 +367,7 @@ pub async fn confirm(
 ) -> AppResult<ReservationRow> {
     let pool = h.ledger.pool().clone();
     let (code, store_row) = (code.to_owned(), store.clone());
-    let row = actix_web::web::block(move || -> AppResult<ReservationRow> {
+    let row = tokio::task::spawn_blocking(move || -> AppResult<ReservationRow> {
         let mut conn = pool.get()?;
         write_transaction(&mut conn, |conn| begin_handover(conn, &code, &store_row))
     })
@@ -375,7 +375,7 @@ pub async fn confirm(
     let outcome = hand_over(&h, &row).await;
     let pool = h.ledger.pool().clone();
     let (user, done_row) = (user_id.to_owned(), row.clone());
-    let finished = actix_web::web::block(move || -> AppResult<ReservationRow> {
+    let finished = tokio::task::spawn_blocking(move || -> AppResult<ReservationRow> {
         let mut conn = pool.get()?;
         let now = Utc::now().naive_utc();
         match outcome {
@@ -407,14 +407,15 @@ async fn hand_over(h: &Handover<'_>, row: &ReservationRow) -> AppResult<String> 
     for _attempt in 0..4 {
         let pool = h.ledger.pool().clone();
         let (sealer, reservation) = (h.sealer.clone(), row.clone());
-        let prepared = actix_web::web::block(move || -> AppResult<Result<String, Vec<u8>>> {
-            let mut conn = pool.get()?;
-            if let Some(id) = sell_already_stored(&mut conn, &reservation)? {
-                return Ok(Ok(id));
-            }
-            Ok(Err(sell_envelope(&mut conn, &sealer, &reservation)?))
-        })
-        .await??;
+        let prepared =
+            tokio::task::spawn_blocking(move || -> AppResult<Result<String, Vec<u8>>> {
+                let mut conn = pool.get()?;
+                if let Some(id) = sell_already_stored(&mut conn, &reservation)? {
+                    return Ok(Ok(id));
+                }
+                Ok(Err(sell_envelope(&mut conn, &sealer, &reservation)?))
+            })
+            .await??;
         let envelope = match prepared {
             Ok(existing) => return Ok(existing),
             Err(envelope) => envelope,

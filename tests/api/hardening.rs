@@ -386,7 +386,7 @@ fn trickle(
 fn a_request_body_that_trickles_is_answered_408_and_its_connection_closed() {
     // Short limits, so the test does not wait for the defaults (5 s idle, 30 s in all).
     let dir = tempfile::tempdir().unwrap();
-    let server = truetrace::startup::Application::spawn(truetrace::settings::Settings {
+    let server = crate::spawn::spawn(truetrace::settings::Settings {
         body_idle_timeout: 1,
         body_timeout: 3,
         ..settings(&fresh_database(Backend::Sqlite, &dir))

@@ -1,5 +1,6 @@
 //! spawn_app() and the fixtures the tests share.
 
+use crate::spawn::{Spawned, spawn};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::{DateTime, Duration, Utc};
@@ -8,7 +9,6 @@ use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use truetrace::ledger::envelope;
 use truetrace::settings::Settings;
-use truetrace::startup::{Application, Spawned};
 
 pub const TOKEN: &str = "test-admin-token";
 /// The secret key that seals hosted keys in tests (never a file in the source tree).
@@ -134,7 +134,7 @@ impl Drop for Served {
 /// Starts a server on a random port, in its own thread and actix system, over `database_url`
 /// (a second server beside a test's app, or one over a database a test prepared).
 pub fn serve(database_url: &str) -> Served {
-    let server = Application::spawn(settings(database_url)).expect("the server starts");
+    let server = spawn(settings(database_url)).expect("the server starts");
     Served {
         address: format!("http://127.0.0.1:{}", server.port),
         server: Some(server),

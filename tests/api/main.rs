@@ -18,3 +18,5 @@ mod other_language;
 mod pages;
 mod records;
 mod snapshots;
+#[path = "../support/spawn.rs"]
+mod spawn;

@@ -1,6 +1,5 @@
 //! Lots: the chain of one lot, and its upstream DAG.
 
-use super::with_conn;
 use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
@@ -8,7 +7,7 @@ use crate::error::AppError;
 use crate::http::bodies::{
     LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
 };
-use crate::startup::AppState;
+use crate::http::state::AppState;
 use crate::trace::lineage::{self, LotChain};
 use actix_web::{HttpResponse, Scope, web};
 use std::collections::HashMap;
@@ -33,7 +32,7 @@ async fn show(
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
     let public_url = state.public_url.clone();
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let chain = lineage::lot_chain(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
@@ -49,7 +48,7 @@ async fn upstream(
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
     let public_url = state.public_url.clone();
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let dag = lineage::upstream(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
@@ -153,7 +152,7 @@ async fn provenance_json(
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
     let (public_url, verdicts) = (state.public_url.clone(), state.verdicts.clone());
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let p = crate::trace::provenance::load(conn, &gtin, &lot, &verdicts)?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let uri = lot_uri(&public_url, &gtin, &lot);

@@ -6,7 +6,10 @@ mod products;
 mod records;
 
 use crate::error::AppError;
+use crate::http::state::AppState;
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use actix_web::{Scope, web};
+use std::future::{Ready, ready};
 
 /// JSON bodies: 64 KiB at most; every extractor error answers in the API's error shape.
 pub fn json_config() -> web::JsonConfig {
@@ -55,19 +58,30 @@ pub fn scope() -> Scope {
         .route("/log", web::get().to(records::log))
 }
 
-/// Runs blocking database work off the async workers, with a pooled connection.
-pub async fn with_conn<T, F>(
-    state: &web::Data<crate::startup::AppState>,
-    f: F,
-) -> Result<T, AppError>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut crate::db::DbConn) -> Result<T, AppError> + Send + 'static,
-{
-    let pool = state.ledger.pool().clone();
-    web::block(move || {
-        let mut conn = pool.get()?;
-        f(&mut conn)
-    })
-    .await?
+/// Extractor that admits a request only with `Authorization: Bearer <admin token>`.
+pub struct AdminAuth;
+
+impl FromRequest for AdminAuth {
+    type Error = AppError;
+    type Future = Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return ready(Err(AppError::internal("application state missing")));
+        };
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        ready(match presented {
+            Some(token) if state.admin_token.matches(token.trim()) => Ok(AdminAuth),
+            Some(_) => Err(AppError::Unauthorized(
+                "the admin token is not valid".into(),
+            )),
+            None => Err(AppError::Unauthorized(
+                "this call needs the admin token: Authorization: Bearer <token>".into(),
+            )),
+        })
+    }
 }

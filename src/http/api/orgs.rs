@@ -1,12 +1,12 @@
 //! Organizations and their keys.
 
-use super::with_conn;
-use crate::accounts::admin_token::AdminAuth;
+use super::AdminAuth;
 use crate::accounts::registry;
+use crate::accounts::registry::NewOrgRequest;
 use crate::db::keys;
 use crate::error::AppError;
-use crate::http::bodies::{EnrollKeyRequest, KeyResponse, NewOrgRequest, OrgResponse};
-use crate::startup::AppState;
+use crate::http::bodies::{EnrollKeyRequest, KeyResponse, OrgResponse};
+use crate::http::state::AppState;
 use actix_web::{HttpResponse, Scope, web};
 
 pub fn scope() -> Scope {
@@ -25,13 +25,16 @@ async fn create(
     state: web::Data<AppState>,
     body: web::Json<NewOrgRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = with_conn(&state, move |conn| registry::create_org(conn, &body)).await?;
+    let row = crate::db::run(state.ledger.pool(), move |conn| {
+        registry::create_org(conn, &body)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(OrgResponse::new(row, Vec::new())))
 }
 
 /// Public: an organization and its keys (with revocation times), so anyone can verify records.
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let org = with_conn(&state, move |conn| {
+    let org = crate::db::run(state.ledger.pool(), move |conn| {
         let org = registry::find_org(conn, &id)?;
         let keys = keys::of_org(conn, &org.id)?;
         Ok(OrgResponse::new(org, keys))
@@ -46,7 +49,7 @@ async fn enroll(
     id: web::Path<String>,
     body: web::Json<EnrollKeyRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let (row, created) = with_conn(&state, move |conn| {
+    let (row, created) = crate::db::run(state.ledger.pool(), move |conn| {
         registry::enroll_key(conn, &id, &body.public_key, body.hosted)
     })
     .await?;
@@ -64,7 +67,10 @@ async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, keyid) = path.into_inner();
-    let row = with_conn(&state, move |conn| registry::revoke_key(conn, &id, &keyid)).await?;
+    let row = crate::db::run(state.ledger.pool(), move |conn| {
+        registry::revoke_key(conn, &id, &keyid)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(row)))
 }
 
@@ -76,7 +82,7 @@ async fn enable_hosted_key(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let sealer = state.sealer()?;
-    let keyid = with_conn(&state, move |conn| {
+    let keyid = crate::db::run(state.ledger.pool(), move |conn| {
         crate::accounts::hosted_keys::enable(conn, &sealer, &id)
     })
     .await?;
@@ -99,7 +105,7 @@ async fn invite(
     body: web::Json<InviteRequest>,
 ) -> Result<HttpResponse, AppError> {
     let public_url = state.public_url.clone();
-    let invitation = with_conn(&state, move |conn| {
+    let invitation = crate::db::run(state.ledger.pool(), move |conn| {
         crate::accounts::staff::invite(conn, &id, &body.email, body.admin, &public_url)
     })
     .await?;
@@ -125,7 +131,7 @@ async fn set_embed_origins(
 ) -> Result<HttpResponse, AppError> {
     let origins = registry::embed_origins(&body.origins)?;
     let saved = origins.clone();
-    with_conn(&state, move |conn| {
+    crate::db::run(state.ledger.pool(), move |conn| {
         let org = registry::find_org(conn, &id)?;
         crate::db::orgs::set_embed_origins(conn, &org.id, &saved)?;
         Ok(())

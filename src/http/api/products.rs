@@ -1,13 +1,13 @@
 //! Products.
 
-use super::with_conn;
-use crate::accounts::admin_token::AdminAuth;
+use super::AdminAuth;
 use crate::accounts::registry;
+use crate::accounts::registry::NewProductRequest;
 use crate::db::products;
 use crate::domain::Gtin;
 use crate::error::AppError;
-use crate::http::bodies::{NewProductRequest, ProductResponse};
-use crate::startup::AppState;
+use crate::http::bodies::ProductResponse;
+use crate::http::state::AppState;
 use actix_web::{HttpResponse, Scope, web};
 
 pub fn scope() -> Scope {
@@ -22,12 +22,15 @@ async fn register(
     state: web::Data<AppState>,
     body: web::Json<NewProductRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = with_conn(&state, move |conn| registry::register_product(conn, &body)).await?;
+    let row = crate::db::run(state.ledger.pool(), move |conn| {
+        registry::register_product(conn, &body)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(ProductResponse::from(row)))
 }
 
 async fn list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let rows = with_conn(&state, |conn| Ok(products::all(conn)?)).await?;
+    let rows = crate::db::run(state.ledger.pool(), |conn| Ok(products::all(conn)?)).await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
             .map(ProductResponse::from)
@@ -40,7 +43,7 @@ async fn show(
     gtin: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let gtin = Gtin::parse(&gtin).map_err(AppError::Malformed)?;
-    let row = with_conn(&state, move |conn| {
+    let row = crate::db::run(state.ledger.pool(), move |conn| {
         products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))
     })

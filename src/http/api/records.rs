@@ -1,12 +1,11 @@
 //! Submitting and reading records.
 
-use super::with_conn;
 use crate::db::records;
 use crate::domain::RecordId;
 use crate::error::AppError;
 use crate::http::bodies::{RecordResponse, SubmitResponse};
+use crate::http::state::AppState;
 use crate::ledger::ingest::MAX_BODY_BYTES;
-use crate::startup::AppState;
 use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use futures_util::StreamExt;
 
@@ -18,7 +17,7 @@ pub fn scope() -> Scope {
 
 /// The log's size: how many records have been accepted (the next log index).
 pub async fn log(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let size = with_conn(&state, |conn| Ok(records::count(conn)?)).await?;
+    let size = crate::db::run(state.ledger.pool(), |conn| Ok(records::count(conn)?)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "size": size })))
 }
 
@@ -75,7 +74,7 @@ async fn submit(
 
 async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = RecordId::parse(&id).map_err(AppError::Malformed)?;
-    let row = with_conn(&state, move |conn| {
+    let row = crate::db::run(state.ledger.pool(), move |conn| {
         records::find(conn, &id.to_hex())?
             .ok_or_else(|| AppError::NotFound(format!("no record with id {id}")))
     })

@@ -3,18 +3,18 @@
 
 use super::lang::Choice;
 use super::{PageError, choose_lang, failing, html_builder};
-use crate::accounts::staff::{self, Staff};
+use crate::accounts::staff;
 use crate::accounts::throttle;
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
-use crate::http::api::with_conn;
+use crate::http::session::{self, Staff};
+use crate::http::state::AppState;
 use crate::http::templates::{
     AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow,
 };
 use crate::omo::dashboard::{self, Coverage};
-use crate::startup::AppState;
 use crate::trace::provenance::OrgView;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
@@ -78,7 +78,7 @@ fn login_page(
     problem: Option<LoginProblem>,
 ) -> Result<HttpResponse, PageError> {
     let csrf =
-        staff::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
+        session::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let page = LoginPage {
         zh: choice.zh,
         lang_switch: super::lang::switch_link("/login", choice.zh),
@@ -135,7 +135,7 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let location = header::HeaderValue::from_str(&next)
         .unwrap_or_else(|_| header::HeaderValue::from_static("/account"));
-    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let again = |status, problem| {
         login_page(
             &req,
@@ -164,9 +164,11 @@ pub async fn login(
         );
     }
     let email = form.email.clone();
-    let account = with_conn(&state, move |conn| staff::login_account(conn, &email))
-        .await
-        .map_err(&fail)?;
+    let account = crate::db::run(state.ledger.pool(), move |conn| {
+        staff::login_account(conn, &email)
+    })
+    .await
+    .map_err(&fail)?;
     let matches = {
         let _turn = state
             .logins
@@ -175,7 +177,7 @@ pub async fn login(
             .await
             .map_err(|e| fail(AppError::internal(e)))?;
         let (account, password) = (account.clone(), form.password.clone());
-        web::block(move || staff::password_matches(account.as_ref(), &password))
+        tokio::task::spawn_blocking(move || staff::password_matches(account.as_ref(), &password))
             .await
             .map_err(|e| fail(e.into()))?
     };
@@ -192,11 +194,13 @@ pub async fn login(
         }
     };
     state.logins.succeeded(&account_key);
-    let token = with_conn(&state, move |conn| staff::open_session(conn, &user.id))
-        .await
-        .map_err(&fail)?;
+    let token = crate::db::run(state.ledger.pool(), move |conn| {
+        staff::open_session(conn, &user.id)
+    })
+    .await
+    .map_err(&fail)?;
     Ok(HttpResponse::SeeOther()
-        .cookie(staff::session_cookie(
+        .cookie(session::session_cookie(
             &token,
             state.settings.secure_cookies(),
         ))
@@ -217,13 +221,15 @@ pub async fn logout(
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let session = staff.session.clone();
-    with_conn(&state, move |conn| staff::logout(conn, &session))
-        .await
-        .map_err(failing(&req, &choice))?;
+    crate::db::run(state.ledger.pool(), move |conn| {
+        staff::logout(conn, &session)
+    })
+    .await
+    .map_err(failing(&req, &choice))?;
     Ok(HttpResponse::SeeOther()
-        .cookie(staff::expired_session_cookie())
+        .cookie(session::expired_session_cookie())
         .insert_header((header::LOCATION, "/login"))
         .finish())
 }
@@ -248,13 +254,13 @@ async fn invite_page(
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let csrf =
-        staff::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
+        session::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
     let (zh, switch, csrf_token) = (
         choice.zh,
         super::lang::switch_link(req.path(), choice.zh),
         csrf.token.clone(),
     );
-    let body = with_conn(state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let invite = staff::find_invite(conn, &token)?;
         let org = crate::accounts::registry::find_org(conn, &invite.org_id)?;
         InvitePage {
@@ -300,7 +306,7 @@ pub async fn accept_invite(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let form = form.into_inner();
-    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     let token = token.into_inner();
     let created: Result<String, AppError> = async {
         let name = staff::display_name(&form.name)?;
@@ -308,7 +314,10 @@ pub async fn accept_invite(
         // The link first, so a made-up one costs no argon2 work; the hash is made without a
         // database connection held.
         let t = token.clone();
-        with_conn(&state, move |conn| staff::find_invite(conn, &t)).await?;
+        crate::db::run(state.ledger.pool(), move |conn| {
+            staff::find_invite(conn, &t)
+        })
+        .await?;
         let password_hash = {
             let _turn = state
                 .logins
@@ -317,10 +326,10 @@ pub async fn accept_invite(
                 .await
                 .map_err(AppError::internal)?;
             let password = form.password.clone();
-            web::block(move || staff::hash_password(&password)).await??
+            tokio::task::spawn_blocking(move || staff::hash_password(&password)).await??
         };
         let t = token.clone();
-        with_conn(&state, move |conn| {
+        crate::db::run(state.ledger.pool(), move |conn| {
             let user = staff::accept_invite(conn, &t, &name, password_hash)?;
             staff::open_session(conn, &user.id)
         })
@@ -329,7 +338,7 @@ pub async fn accept_invite(
     .await;
     match created {
         Ok(session) => Ok(HttpResponse::SeeOther()
-            .cookie(staff::session_cookie(
+            .cookie(session::session_cookie(
                 &session,
                 state.settings.secure_cookies(),
             ))
@@ -361,12 +370,12 @@ async fn account_page(
     new_invite: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf = staff::csrf_for(req, state.settings.secure_cookies())
+    let csrf = session::csrf_for(req, state.settings.secure_cookies())
         .map_err(failing(req, choice))?
         .token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let (user, org) = (staff.user.clone(), staff.org.clone());
-    let body = with_conn(state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let (staff_list, invites) = if user.is_admin {
             (
                 users::users_of_org(conn, &org.id)?,
@@ -424,7 +433,7 @@ pub async fn invite(
     form: web::Form<NewInviteForm>,
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
-    staff::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
     if !staff.user.is_admin {
         return Err(failing(&req, &choice)(AppError::Forbidden(
             "only your organization's admins can invite staff".into(),
@@ -436,7 +445,7 @@ pub async fn invite(
         form.admin.is_some(),
         state.public_url.clone(),
     );
-    match with_conn(&state, move |conn| {
+    match crate::db::run(state.ledger.pool(), move |conn| {
         staff::invite(conn, &org, &email, admin, &public_url)
     })
     .await
@@ -493,7 +502,7 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let days = days(&q).map_err(failing(&req, &choice))?;
-    let csrf = staff::csrf_for(&req, state.settings.secure_cookies())
+    let csrf = session::csrf_for(&req, state.settings.secure_cookies())
         .map_err(failing(&req, &choice))?
         .token;
     if let Err(e) = state.activity.flush() {
@@ -504,7 +513,7 @@ pub async fn dashboard(
         super::lang::switch_link(req.path(), choice.zh),
         staff.org.clone(),
     );
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let today = Utc::now().date_naive();
         let coverage = Coverage::of(&org);
         let summary = coverage.summary(conn, today, days)?;
@@ -626,7 +635,7 @@ pub async fn dashboard_csv(
         tracing::warn!(error = %e, "flushing counts before the CSV failed");
     }
     let org = staff.org.clone();
-    let csv = with_conn(&state, move |conn| {
+    let csv = crate::db::run(state.ledger.pool(), move |conn| {
         let today = Utc::now().date_naive();
         let rows = Coverage::of(&org).counters(conn, dashboard::first_day(today, days))?;
         let ids: Vec<String> = rows

@@ -9,10 +9,9 @@ use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
-use crate::http::api::with_conn;
+use crate::http::state::AppState;
 use crate::http::templates::EmbedCard;
 use crate::omo::activity::{Channel, Kind};
-use crate::startup::AppState;
 use crate::trace::provenance;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -83,9 +82,9 @@ async fn render_card(
     lot: Option<LotCode>,
     zh: bool,
     generation: u64,
-) -> Result<provenance::CachedPage, AppError> {
+) -> Result<crate::http::page_cache::CachedPage, AppError> {
     let (verdicts, public_url) = (state.verdicts.clone(), state.public_url.clone());
-    with_conn(state, move |conn| {
+    crate::db::run(state.ledger.pool(), move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lot = match lot {
@@ -121,7 +120,7 @@ async fn render_card(
         }
         .render()
         .map_err(AppError::internal)?;
-        Ok(provenance::CachedPage {
+        Ok(crate::http::page_cache::CachedPage {
             generation,
             rendered: std::time::Instant::now(),
             etag: lot.to_string(),
@@ -202,7 +201,7 @@ pub async fn oembed(
     .map_err(AppError::Malformed)?;
     let (gtin, lot) = (link.gtin.clone(), link.lot.clone());
     let (g, l) = (gtin.clone(), lot.clone());
-    let product = with_conn(&state, move |conn| {
+    let product = crate::db::run(state.ledger.pool(), move |conn| {
         let product = products::find(conn, g.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
         if let Some(l) = &l {

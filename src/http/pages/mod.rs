@@ -82,7 +82,7 @@ impl ResponseError for PageError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let AppError::Internal(cause) | AppError::Unavailable(cause) = &self.error {
+        if let Some(cause) = self.error.internal_cause() {
             tracing::error!(code = self.error.code(), %cause, "page failed");
         }
         let status = self.status_code();

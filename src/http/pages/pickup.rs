@@ -5,19 +5,18 @@
 use super::lang::Choice;
 use super::shop::{Visit, by_store, names};
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
-use crate::accounts::staff::{self, Staff};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
 use crate::domain::{Gtin, Role};
 use crate::error::AppError;
-use crate::http::api::with_conn;
+use crate::http::session::{self, Staff};
+use crate::http::state::AppState;
 use crate::http::templates::{
     PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
 };
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::pickup::{self, Handover, ReserveForm, Standing};
 use crate::omo::stock;
-use crate::startup::AppState;
 use crate::trace::provenance::OrgView;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -62,7 +61,7 @@ async fn form_page(
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let fail = failing(req, choice);
-    let csrf = staff::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
+    let csrf = session::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let visit = Visit {
@@ -72,7 +71,7 @@ async fn form_page(
     };
     let token = csrf.token.clone();
     let minutes = state.settings.reservation_minutes;
-    let body = with_conn(state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lines = stock::of_product(conn, gtin.as_str())?;
@@ -132,10 +131,14 @@ pub async fn reserve(
     let fail = failing(&req, &choice);
     let form = form.into_inner();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
-    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let minutes = state.settings.reservation_minutes;
     let (g, f) = (gtin.to_string(), form.clone());
-    match with_conn(&state, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
+    match crate::db::run(state.ledger.pool(), move |conn| {
+        pickup::reserve(conn, &g, &f, minutes)
+    })
+    .await
+    {
         Ok(row) => {
             let channel = Channel::parse(&row.channel).unwrap_or(Channel::Direct);
             state.activity.record(
@@ -176,7 +179,7 @@ pub async fn reservation(
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let public_url = state.public_url.clone();
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let row = pickup::find(conn, &code)?;
         let product = products::find(conn, &row.gtin)?;
         let store = orgs::find(conn, &row.store_org)?
@@ -243,7 +246,7 @@ pub async fn counter(
     let store = staff_store(&staff).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let body = with_conn(&state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let rows = reservations::of_store(conn, &store.id, 50)?;
         let mut recent = Vec::new();
         for row in &rows {
@@ -284,12 +287,12 @@ async fn staff_page(
         None => (None, None),
     };
     let store = staff_store(staff).map_err(&fail)?;
-    let csrf = staff::csrf_for(req, state.settings.secure_cookies())
+    let csrf = session::csrf_for(req, state.settings.secure_cookies())
         .map_err(&fail)?
         .token;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let body = with_conn(state, move |conn| {
+    let body = crate::db::run(state.ledger.pool(), move |conn| {
         let row = pickup::find_for_store(conn, &code, &store)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
@@ -342,7 +345,7 @@ pub async fn confirm(
 ) -> Result<HttpResponse, PageError> {
     let choice = choose_lang(&req);
     let fail = failing(&req, &choice);
-    staff::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
     let store = staff_store(&staff).map_err(&fail)?;
     let sealer = state.sealer().map_err(&fail)?;
     let code = code.into_inner();
@@ -364,7 +367,7 @@ pub async fn confirm(
         }
         Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
         Err(e) => {
-            if let AppError::Internal(cause) | AppError::Unavailable(cause) = &e {
+            if let Some(cause) = e.internal_cause() {
                 tracing::error!(%cause, "handover failed");
             }
             (

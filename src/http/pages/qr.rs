@@ -3,8 +3,8 @@
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
+use crate::http::state::AppState;
 use crate::http::templates::LabelsPage;
-use crate::startup::AppState;
 use actix_web::{HttpResponse, web};
 use qrcode::{Color, EcLevel, QrCode};
 use serde::Deserialize;
@@ -114,7 +114,7 @@ pub async fn labels(
         }
     };
     let (g, l) = (gtin.clone(), lot.clone());
-    let product = crate::http::api::with_conn(&state, move |conn| {
+    let product = crate::db::run(state.ledger.pool(), move |conn| {
         crate::db::lots::find(conn, g.as_str(), l.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {l} of GTIN {g}")))?;
         Ok(crate::db::products::find(conn, g.as_str())?)

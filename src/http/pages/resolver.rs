@@ -7,9 +7,10 @@ use super::{error_page, html, html_builder};
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
+use crate::http::page_cache::CachedPage;
+use crate::http::state::AppState;
 use crate::http::templates::{ProductPage, ProvenancePage, script_json};
-use crate::startup::AppState;
-use crate::trace::provenance::{self, CachedPage, Provenance};
+use crate::trace::provenance::{self, Provenance};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
@@ -108,7 +109,7 @@ async fn lot_answer(
     }
     let (gtin, code) = (link.gtin.clone(), lot.clone());
     let verdicts = state.verdicts.clone();
-    let loaded = crate::http::api::with_conn(state, move |conn| {
+    let loaded = crate::db::run(state.ledger.pool(), move |conn| {
         Ok(provenance::load(conn, &gtin, &code, &verdicts)?)
     })
     .await;
@@ -149,7 +150,7 @@ async fn lot_answer(
     if link_type == Some("gs1:epcis") || (link_type.is_none() && wants(req, "application/ld+json"))
     {
         let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), state.public_url.clone());
-        let events = crate::http::api::with_conn(state, move |conn| {
+        let events = crate::db::run(state.ledger.pool(), move |conn| {
             let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
             Ok(crate::trace::epcis::document(&rows, &public_url))
         })
@@ -278,7 +279,7 @@ async fn product_answer(
 ) -> HttpResponse {
     let uri = link.uri(&state.public_url);
     let gtin = link.gtin.clone();
-    let loaded = crate::http::api::with_conn(state, move |conn| {
+    let loaded = crate::db::run(state.ledger.pool(), move |conn| {
         let product = products::find(conn, gtin.as_str())?;
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 20)?;
         Ok((product, lots))

@@ -9,14 +9,14 @@ use crate::db::{DbConn, lots, products};
 use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
-use crate::http::api::with_conn;
+use crate::http::page_cache::CachedPage;
+use crate::http::state::AppState;
 use crate::http::templates::{
     ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock,
 };
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::stock;
-use crate::startup::AppState;
-use crate::trace::provenance::{self, CachedPage, OrgView, VerdictCache};
+use crate::trace::provenance::{self, OrgView, VerdictCache};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -168,7 +168,7 @@ async fn cached(
 ) -> Result<HttpResponse, PageError> {
     let generation = state.ledger.generation();
     let render = async {
-        let body = with_conn(state, render).await?;
+        let body = crate::db::run(state.ledger.pool(), render).await?;
         Ok(CachedPage {
             generation,
             rendered: std::time::Instant::now(),
@@ -261,7 +261,7 @@ pub async fn store(
     let choice = choose_lang(&req);
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let id = id.into_inner();
-    let rendered = with_conn(&state, move |conn| {
+    let rendered = crate::db::run(state.ledger.pool(), move |conn| {
         let store = crate::omo::pickup::find_store(conn, &id)
             .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
         let lines = stock::of_store(conn, &store)?;
@@ -324,7 +324,7 @@ pub async fn go(
         .filter(|l| LotCode::parse(l).is_ok())
         .map(str::to_owned);
     let (g, l) = (gtin.clone(), lot.clone());
-    let (product, lot_exists) = with_conn(&state, move |conn| {
+    let (product, lot_exists) = crate::db::run(state.ledger.pool(), move |conn| {
         let product = products::find(conn, g.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
         let lot_exists = match &l {

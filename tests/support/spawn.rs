@@ -1,0 +1,54 @@
+//! A real server in a thread of its own, for the black-box tests and the benchmarks (which include
+//! this file with `#[path]`): it opens the services, listens (port 0 gives a free port) and runs
+//! until `Spawned::stop` or the end of the process.
+
+use truetrace::http::server::{Application, block_on};
+use truetrace::settings::Settings;
+use truetrace::startup::Services;
+
+/// A server started by `spawn`.
+pub struct Spawned {
+    pub port: u16,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Spawned {
+    /// Stops the server at once and waits until it has; its services (the ledger writer, its
+    /// database connections) end with it.
+    pub fn stop(self) {
+        block_on(self.handle.stop(false));
+    }
+}
+
+/// Starts a server over `settings`; returns once it listens.
+pub fn spawn(settings: Settings) -> Result<Spawned, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let services = match Services::open(&settings) {
+            Ok(services) => services,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        block_on(async move {
+            match Application::build(&services) {
+                Ok(app) => {
+                    let spawned = Spawned {
+                        port: app.port(),
+                        handle: app.handle(),
+                    };
+                    let _ = tx.send(Ok(spawned));
+                    if let Err(e) = app.run_until_stopped().await {
+                        eprintln!("the test server stopped: {e}");
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(format!("cannot listen: {e}")));
+                }
+            }
+        });
+    });
+    rx.recv()
+        .map_err(|_| "the server thread ended before listening".to_owned())?
+}
