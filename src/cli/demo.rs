@@ -19,6 +19,7 @@
 use crate::accounts::registry;
 use crate::accounts::registry::{NewOrgRequest, NewProductRequest};
 use crate::db::{DbConn, kv};
+use crate::domain::digital_link::{lot_path, path_segment};
 use crate::domain::{Quantity, RecordId};
 use crate::ledger::envelope;
 use crate::ledger::keyfile::{self, KeyFile};
@@ -52,14 +53,17 @@ impl Summary {
             self.records, self.key_dir
         );
         for (label, gtin, lot) in &self.lots {
+            let path = lot_path(gtin, lot);
             out.push_str(&format!(
-                "  {label}\n    page (what the QR code opens): {base}/01/{gtin}/10/{lot}\n    labels to print:               {base}/labels/01/{gtin}/10/{lot}\n    records (JSON):                {base}/api/v1/lots/{gtin}/{lot}/upstream\n"
+                "  {label}\n    page (what the QR code opens): {base}{path}\n    labels to print:               {base}/labels{path}\n    records (JSON):                {base}/api/v1/lots/{gtin}/{}/upstream\n",
+                path_segment(lot)
             ));
         }
         out.push_str(&format!("Storefront: {base}/shop\n"));
         if let Some((_, gtin, lot)) = self.lots.first() {
             out.push_str(&format!(
-                "Embed card:  {base}/embed/01/{gtin}/10/{lot} (how to paste it: docs/embed.md)\n"
+                "Embed card:  {base}/embed{} (how to paste it: docs/embed.md)\n",
+                lot_path(gtin, lot)
             ));
         }
         if !self.accounts.is_empty() {

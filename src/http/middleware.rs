@@ -3,7 +3,6 @@
 
 use super::pages::{choose_lang, error_page};
 use crate::error::AppError;
-use crate::http::state::AppState;
 use crate::settings::BodyTimeouts;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -185,8 +184,8 @@ pub async fn body_deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let timeouts = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| state.settings.body_timeouts());
+        .app_data::<web::Data<crate::settings::Settings>>()
+        .map(|settings| settings.body_timeouts());
     let Some(timeouts) = timeouts.filter(|_| has_body(&req)) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -92,10 +92,10 @@ async fn health() -> HttpResponse {
 /// Digital Link paths (anything holding `/01/`) go to the resolver; the rest is a JSON 404.
 async fn fallback(
     req: actix_web::HttpRequest,
-    state: web::Data<crate::http::state::AppState>,
+    sources: crate::http::state::PageSources,
 ) -> Result<HttpResponse, AppError> {
     if req.path().split('/').any(|segment| segment == "01") {
-        return Ok(pages::resolver::resolve(req, state).await);
+        return Ok(pages::resolver::resolve(req, sources).await);
     }
     Err(AppError::NotFound(format!(
         "no such resource: {}",

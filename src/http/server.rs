@@ -1,10 +1,10 @@
 //! The HTTP server: every worker's app (shared state, routes, middleware) on a bound listener.
 
-use super::state::AppState;
+use super::state::Shared;
 use crate::startup::Services;
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer};
 use std::net::TcpListener;
 
 /// Runs `future` to its end on a new actix runtime (the server needs one).
@@ -26,11 +26,11 @@ impl Application {
         if services.settings.public_url.is_none() && services.settings.listen.ends_with(":0") {
             public_url = format!("http://127.0.0.1:{port}");
         }
-        let state = web::Data::new(AppState::new(services, public_url));
+        let shared = Shared::new(services, public_url);
+        let static_dir = services.settings.static_dir.clone();
         let mut server = HttpServer::new(move || {
-            let static_dir = state.static_dir.clone();
             App::new()
-                .app_data(state.clone())
+                .configure(|cfg| shared.register(cfg))
                 .configure(|cfg| super::routes::configure(cfg, &static_dir))
                 .wrap(from_fn(super::middleware::body_deadline))
                 // Outermost, so that the 408s of slow bodies carry it too.

@@ -4,9 +4,8 @@
 use crate::accounts::staff::{self, CSRF_COOKIE, SESSION_COOKIE, SESSION_HOURS};
 use crate::db::rows::{OrgRow, UserRow};
 use crate::error::{AppError, AppResult};
-use crate::http::state::AppState;
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieAge};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -96,7 +95,7 @@ impl FromRequest for Staff {
         std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, actix_web::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let pool = crate::http::state::shared::<crate::db::DbPool>(req).ok();
         let session = req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
         let next = req
             .uri()
@@ -119,14 +118,12 @@ impl FromRequest for Staff {
                 )
                 .into()
             };
-            let (Some(state), Some(session)) = (state, session.filter(|s| !s.is_empty())) else {
+            let (Some(pool), Some(session)) = (pool, session.filter(|s| !s.is_empty())) else {
                 return Err(to_login());
             };
             let token = session.clone();
-            let found = crate::db::run(state.ledger.pool(), move |conn| {
-                staff::session_staff(conn, &token)
-            })
-            .await?;
+            let found =
+                crate::db::run(&pool, move |conn| staff::session_staff(conn, &token)).await?;
             match found {
                 Some((user, org)) => Ok(Staff { user, org, session }),
                 None => Err(to_login()),

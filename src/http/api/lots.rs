@@ -1,5 +1,6 @@
 //! Lots: the chain of one lot, and its upstream DAG.
 
+use crate::db::DbPool;
 use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
@@ -7,8 +8,9 @@ use crate::error::AppError;
 use crate::http::bodies::{
     LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
 };
-use crate::http::state::AppState;
+use crate::http::state::Site;
 use crate::trace::lineage::{self, LotChain};
+use crate::trace::provenance::VerdictCache;
 use actix_web::{HttpResponse, Scope, web};
 use std::collections::HashMap;
 
@@ -27,12 +29,13 @@ fn lot_path(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
 }
 
 async fn show(
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
-    let public_url = state.public_url.clone();
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let public_url = site.public_url.clone();
+    let body = crate::db::run(&pool, move |conn| {
         let chain = lineage::lot_chain(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
@@ -43,12 +46,13 @@ async fn show(
 }
 
 async fn upstream(
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
-    let public_url = state.public_url.clone();
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let public_url = site.public_url.clone();
+    let body = crate::db::run(&pool, move |conn| {
         let dag = lineage::upstream(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
@@ -147,12 +151,14 @@ fn org_json(org: &crate::trace::provenance::OrgView) -> serde_json::Value {
 /// e-commerce pages that render their own (CORS open). Each step says whether its record
 /// verified; the records themselves are under `/upstream` for checking without trusting us.
 async fn provenance_json(
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
+    verdicts: web::Data<VerdictCache>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (gtin, lot) = lot_path(path.into_inner())?;
-    let (public_url, verdicts) = (state.public_url.clone(), state.verdicts.clone());
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let (public_url, verdicts) = (site.public_url.clone(), verdicts.clone());
+    let body = crate::db::run(&pool, move |conn| {
         let p = crate::trace::provenance::load(conn, &gtin, &lot, &verdicts)?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let uri = lot_uri(&public_url, &gtin, &lot);
@@ -186,7 +192,7 @@ async fn provenance_json(
             })).collect::<Vec<_>>(),
             "links": {
                 "page": uri,
-                "embed": format!("{public_url}/embed/01/{}/10/{encoded}", p.gtin),
+                "embed": format!("{public_url}/embed{}", crate::domain::digital_link::lot_path(p.gtin.as_str(), p.lot.as_str())),
                 "records": format!("{public_url}/api/v1/lots/{}/{encoded}/upstream", p.gtin),
                 "epcis": format!("{uri}?linkType=gs1:epcis"),
                 "buy_online": p.product.as_ref().and_then(|pr| pr.listing_url.as_ref()).map(|_| format!("{public_url}/go/{}?lot={encoded}&ch=embed", p.gtin)),

@@ -5,8 +5,8 @@ mod orgs;
 mod products;
 mod records;
 
+use crate::accounts::admin_token::AdminToken;
 use crate::error::AppError;
-use crate::http::state::AppState;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use actix_web::{Scope, web};
 use std::future::{Ready, ready};
@@ -66,8 +66,9 @@ impl FromRequest for AdminAuth {
     type Future = Ready<Result<Self, AppError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(state) = req.app_data::<web::Data<AppState>>() else {
-            return ready(Err(AppError::internal("application state missing")));
+        let admin_token = match crate::http::state::shared::<AdminToken>(req) {
+            Ok(token) => token,
+            Err(e) => return ready(Err(e)),
         };
         let presented = req
             .headers()
@@ -75,7 +76,7 @@ impl FromRequest for AdminAuth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         ready(match presented {
-            Some(token) if state.admin_token.matches(token.trim()) => Ok(AdminAuth),
+            Some(token) if admin_token.matches(token.trim()) => Ok(AdminAuth),
             Some(_) => Err(AppError::Unauthorized(
                 "the admin token is not valid".into(),
             )),

@@ -3,10 +3,13 @@
 use super::AdminAuth;
 use crate::accounts::registry;
 use crate::accounts::registry::NewOrgRequest;
+use crate::db::DbPool;
 use crate::db::keys;
 use crate::error::AppError;
 use crate::http::bodies::{EnrollKeyRequest, KeyResponse, OrgResponse};
-use crate::http::state::AppState;
+use crate::http::page_cache::PageCache;
+use crate::http::state::HostedKeys;
+use crate::http::state::Site;
 use actix_web::{HttpResponse, Scope, web};
 
 pub fn scope() -> Scope {
@@ -22,19 +25,16 @@ pub fn scope() -> Scope {
 
 async fn create(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
     body: web::Json<NewOrgRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = crate::db::run(state.ledger.pool(), move |conn| {
-        registry::create_org(conn, &body)
-    })
-    .await?;
+    let row = crate::db::run(&pool, move |conn| registry::create_org(conn, &body)).await?;
     Ok(HttpResponse::Created().json(OrgResponse::new(row, Vec::new())))
 }
 
 /// Public: an organization and its keys (with revocation times), so anyone can verify records.
-async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
-    let org = crate::db::run(state.ledger.pool(), move |conn| {
+async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let org = crate::db::run(&pool, move |conn| {
         let org = registry::find_org(conn, &id)?;
         let keys = keys::of_org(conn, &org.id)?;
         Ok(OrgResponse::new(org, keys))
@@ -45,11 +45,11 @@ async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpR
 
 async fn enroll(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
     id: web::Path<String>,
     body: web::Json<EnrollKeyRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let (row, created) = crate::db::run(state.ledger.pool(), move |conn| {
+    let (row, created) = crate::db::run(&pool, move |conn| {
         registry::enroll_key(conn, &id, &body.public_key, body.hosted)
     })
     .await?;
@@ -63,14 +63,11 @@ async fn enroll(
 
 async fn revoke(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
     let (id, keyid) = path.into_inner();
-    let row = crate::db::run(state.ledger.pool(), move |conn| {
-        registry::revoke_key(conn, &id, &keyid)
-    })
-    .await?;
+    let row = crate::db::run(&pool, move |conn| registry::revoke_key(conn, &id, &keyid)).await?;
     Ok(HttpResponse::Ok().json(KeyResponse::from(row)))
 }
 
@@ -78,11 +75,12 @@ async fn revoke(
 /// web UI). Idempotent: answers the key it already holds.
 async fn enable_hosted_key(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    hosted: web::Data<HostedKeys>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let sealer = state.sealer()?;
-    let keyid = crate::db::run(state.ledger.pool(), move |conn| {
+    let sealer = hosted.sealer()?;
+    let keyid = crate::db::run(&pool, move |conn| {
         crate::accounts::hosted_keys::enable(conn, &sealer, &id)
     })
     .await?;
@@ -100,12 +98,13 @@ struct InviteRequest {
 /// Invites a person to the organization's staff; answers the link to send them.
 async fn invite(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
     id: web::Path<String>,
     body: web::Json<InviteRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let public_url = state.public_url.clone();
-    let invitation = crate::db::run(state.ledger.pool(), move |conn| {
+    let public_url = site.public_url.clone();
+    let invitation = crate::db::run(&pool, move |conn| {
         crate::accounts::staff::invite(conn, &id, &body.email, body.admin, &public_url)
     })
     .await?;
@@ -125,19 +124,20 @@ struct EmbedOriginsRequest {
 /// Sets the origins allowed to frame the embeds of the organization's products.
 async fn set_embed_origins(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    pages: web::Data<PageCache>,
     id: web::Path<String>,
     body: web::Json<EmbedOriginsRequest>,
 ) -> Result<HttpResponse, AppError> {
     let origins = registry::embed_origins(&body.origins)?;
     let saved = origins.clone();
-    crate::db::run(state.ledger.pool(), move |conn| {
+    crate::db::run(&pool, move |conn| {
         let org = registry::find_org(conn, &id)?;
         crate::db::orgs::set_embed_origins(conn, &org.id, &saved)?;
         Ok(())
     })
     .await?;
     // Cached embed cards carry the old policy.
-    state.pages.clear();
+    pages.clear();
     Ok(HttpResponse::Ok().json(serde_json::json!({"origins": origins})))
 }

@@ -3,11 +3,11 @@
 use super::AdminAuth;
 use crate::accounts::registry;
 use crate::accounts::registry::NewProductRequest;
+use crate::db::DbPool;
 use crate::db::products;
 use crate::domain::Gtin;
 use crate::error::AppError;
 use crate::http::bodies::ProductResponse;
-use crate::http::state::AppState;
 use actix_web::{HttpResponse, Scope, web};
 
 pub fn scope() -> Scope {
@@ -19,18 +19,15 @@ pub fn scope() -> Scope {
 
 async fn register(
     _: AdminAuth,
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
     body: web::Json<NewProductRequest>,
 ) -> Result<HttpResponse, AppError> {
-    let row = crate::db::run(state.ledger.pool(), move |conn| {
-        registry::register_product(conn, &body)
-    })
-    .await?;
+    let row = crate::db::run(&pool, move |conn| registry::register_product(conn, &body)).await?;
     Ok(HttpResponse::Created().json(ProductResponse::from(row)))
 }
 
-async fn list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let rows = crate::db::run(state.ledger.pool(), |conn| Ok(products::all(conn)?)).await?;
+async fn list(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    let rows = crate::db::run(&pool, |conn| Ok(products::all(conn)?)).await?;
     Ok(HttpResponse::Ok().json(
         rows.into_iter()
             .map(ProductResponse::from)
@@ -38,12 +35,9 @@ async fn list(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     ))
 }
 
-async fn show(
-    state: web::Data<AppState>,
-    gtin: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
+async fn show(pool: web::Data<DbPool>, gtin: web::Path<String>) -> Result<HttpResponse, AppError> {
     let gtin = Gtin::parse(&gtin).map_err(AppError::Malformed)?;
-    let row = crate::db::run(state.ledger.pool(), move |conn| {
+    let row = crate::db::run(&pool, move |conn| {
         products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))
     })

@@ -1,10 +1,11 @@
 //! Submitting and reading records.
 
+use crate::db::DbPool;
 use crate::db::records;
 use crate::domain::RecordId;
 use crate::error::AppError;
 use crate::http::bodies::{RecordResponse, SubmitResponse};
-use crate::http::state::AppState;
+use crate::ledger::Ledger;
 use crate::ledger::ingest::MAX_BODY_BYTES;
 use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use futures_util::StreamExt;
@@ -16,8 +17,8 @@ pub fn scope() -> Scope {
 }
 
 /// The log's size: how many records have been accepted (the next log index).
-pub async fn log(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let size = crate::db::run(state.ledger.pool(), |conn| Ok(records::count(conn)?)).await?;
+pub async fn log(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
+    let size = crate::db::run(&pool, |conn| Ok(records::count(conn)?)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "size": size })))
 }
 
@@ -54,11 +55,11 @@ async fn read_limited(
 
 async fn submit(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    ledger: web::Data<Ledger>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let body = read_limited(&req, payload).await?;
-    let submitted = state.ledger.submit(&body).await?;
+    let submitted = ledger.submit(&body).await?;
     let mut response = if submitted.created {
         HttpResponse::Created()
     } else {
@@ -72,9 +73,9 @@ async fn submit(
         }))
 }
 
-async fn show(state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
+async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let id = RecordId::parse(&id).map_err(AppError::Malformed)?;
-    let row = crate::db::run(state.ledger.pool(), move |conn| {
+    let row = crate::db::run(&pool, move |conn| {
         records::find(conn, &id.to_hex())?
             .ok_or_else(|| AppError::NotFound(format!("no record with id {id}")))
     })

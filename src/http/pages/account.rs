@@ -2,23 +2,25 @@
 //! admins invite staff there), and the dashboard with its CSV download.
 
 use super::lang::Choice;
-use super::{PageError, choose_lang, failing, html_builder};
+use super::{Page, PageError, html_builder};
 use crate::accounts::staff;
 use crate::accounts::throttle;
+use crate::accounts::throttle::LoginThrottle;
+use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::http::session::{self, Staff};
-use crate::http::state::AppState;
 use crate::http::templates::{
     AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow,
 };
+use crate::omo::activity::Activity;
 use crate::omo::dashboard::{self, Coverage};
 use crate::trace::provenance::OrgView;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 use serde::Deserialize;
@@ -69,17 +71,15 @@ pub struct LoginForm {
 }
 
 fn login_page(
-    req: &HttpRequest,
-    state: &AppState,
-    choice: &Choice,
+    page: &Page,
     status: StatusCode,
     email: String,
     next: String,
     problem: Option<LoginProblem>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf =
-        session::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
-    let page = LoginPage {
+    let Page { choice, .. } = page;
+    let csrf = page.csrf()?;
+    let template = LoginPage {
         zh: choice.zh,
         lang_switch: super::lang::switch_link("/login", choice.zh),
         csrf: csrf.token,
@@ -87,9 +87,9 @@ fn login_page(
         email,
         problem,
     };
-    let body = page
+    let body = template
         .render()
-        .map_err(|e| failing(req, choice)(AppError::internal(e)))?;
+        .map_err(|e| page.fail()(AppError::internal(e)))?;
     let mut response = respond(choice, status, body, csrf.cookie)?;
     if let Some(LoginProblem::Wait(seconds)) = problem
         && let Ok(value) = header::HeaderValue::from_str(&seconds.to_string())
@@ -104,16 +104,9 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-pub async fn login_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    q: web::Query<NextQuery>,
-) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
+pub async fn login_form(page: Page, q: web::Query<NextQuery>) -> Result<HttpResponse, PageError> {
     login_page(
-        &req,
-        &state,
-        &choice,
+        &page,
         StatusCode::OK,
         String::new(),
         safe_next(q.next.as_deref()),
@@ -125,22 +118,21 @@ pub async fn login_form(
 /// connection given back, and the password checked on a blocking thread; a session is opened
 /// only for the right password, once the redirect is known to be sendable.
 pub async fn login(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    logins: web::Data<LoginThrottle>,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let fail = failing(&req, &choice);
+    let Page { req, site, .. } = &page;
+    let fail = page.fail();
     let form = form.into_inner();
     let next = safe_next(form.next.as_deref());
     let location = header::HeaderValue::from_str(&next)
         .unwrap_or_else(|_| header::HeaderValue::from_static("/account"));
-    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    page.check_csrf(&form.csrf)?;
     let again = |status, problem| {
         login_page(
-            &req,
-            &state,
-            &choice,
+            &page,
             status,
             form.email.clone(),
             next.clone(),
@@ -157,21 +149,18 @@ pub async fn login(
     let address = req
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    if let Err(wait) = state.logins.admit(&account_key, address) {
+    if let Err(wait) = logins.admit(&account_key, address) {
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             LoginProblem::Wait(wait.seconds()),
         );
     }
     let email = form.email.clone();
-    let account = crate::db::run(state.ledger.pool(), move |conn| {
-        staff::login_account(conn, &email)
-    })
-    .await
-    .map_err(&fail)?;
+    let account = crate::db::run(&pool, move |conn| staff::login_account(conn, &email))
+        .await
+        .map_err(&fail)?;
     let matches = {
-        let _turn = state
-            .logins
+        let _turn = logins
             .argon2
             .acquire()
             .await
@@ -184,7 +173,7 @@ pub async fn login(
     let user = match account {
         Some(user) if matches => user,
         _ => {
-            return match state.logins.failed(&account_key, address) {
+            return match logins.failed(&account_key, address) {
                 Some(wait) => again(
                     StatusCode::TOO_MANY_REQUESTS,
                     LoginProblem::Wait(wait.seconds()),
@@ -193,17 +182,12 @@ pub async fn login(
             };
         }
     };
-    state.logins.succeeded(&account_key);
-    let token = crate::db::run(state.ledger.pool(), move |conn| {
-        staff::open_session(conn, &user.id)
-    })
-    .await
-    .map_err(&fail)?;
+    logins.succeeded(&account_key);
+    let token = crate::db::run(&pool, move |conn| staff::open_session(conn, &user.id))
+        .await
+        .map_err(&fail)?;
     Ok(HttpResponse::SeeOther()
-        .cookie(session::session_cookie(
-            &token,
-            state.settings.secure_cookies(),
-        ))
+        .cookie(session::session_cookie(&token, site.secure_cookies))
         .insert_header((header::LOCATION, location))
         .finish())
 }
@@ -215,19 +199,16 @@ pub struct CsrfForm {
 }
 
 pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     staff: Staff,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    page.check_csrf(&form.csrf)?;
     let session = staff.session.clone();
-    crate::db::run(state.ledger.pool(), move |conn| {
-        staff::logout(conn, &session)
-    })
-    .await
-    .map_err(failing(&req, &choice))?;
+    crate::db::run(&pool, move |conn| staff::logout(conn, &session))
+        .await
+        .map_err(page.fail())?;
     Ok(HttpResponse::SeeOther()
         .cookie(session::expired_session_cookie())
         .insert_header((header::LOCATION, "/login"))
@@ -245,22 +226,21 @@ pub struct InviteForm {
 }
 
 async fn invite_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    choice: &Choice,
+    page: &Page,
+    pool: &DbPool,
     token: String,
     status: StatusCode,
     name: String,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf =
-        session::csrf_for(req, state.settings.secure_cookies()).map_err(failing(req, choice))?;
+    let Page { req, choice, .. } = page;
+    let csrf = page.csrf()?;
     let (zh, switch, csrf_token) = (
         choice.zh,
         super::lang::switch_link(req.path(), choice.zh),
         csrf.token.clone(),
     );
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let body = crate::db::run(pool, move |conn| {
         let invite = staff::find_invite(conn, &token)?;
         let org = crate::accounts::registry::find_org(conn, &invite.org_id)?;
         InvitePage {
@@ -276,20 +256,18 @@ async fn invite_page(
         .map_err(AppError::internal)
     })
     .await
-    .map_err(failing(req, choice))?;
+    .map_err(page.fail())?;
     respond(choice, status, body, csrf.cookie)
 }
 
 pub async fn invite_form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
     invite_page(
-        &req,
-        &state,
-        &choice,
+        &page,
+        &pool,
         token.into_inner(),
         StatusCode::OK,
         String::new(),
@@ -299,14 +277,15 @@ pub async fn invite_form(
 }
 
 pub async fn accept_invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    logins: web::Data<LoginThrottle>,
     token: web::Path<String>,
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
+    let Page { site, .. } = &page;
     let form = form.into_inner();
-    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    page.check_csrf(&form.csrf)?;
     let token = token.into_inner();
     let created: Result<String, AppError> = async {
         let name = staff::display_name(&form.name)?;
@@ -314,22 +293,14 @@ pub async fn accept_invite(
         // The link first, so a made-up one costs no argon2 work; the hash is made without a
         // database connection held.
         let t = token.clone();
-        crate::db::run(state.ledger.pool(), move |conn| {
-            staff::find_invite(conn, &t)
-        })
-        .await?;
+        crate::db::run(&pool, move |conn| staff::find_invite(conn, &t)).await?;
         let password_hash = {
-            let _turn = state
-                .logins
-                .argon2
-                .acquire()
-                .await
-                .map_err(AppError::internal)?;
+            let _turn = logins.argon2.acquire().await.map_err(AppError::internal)?;
             let password = form.password.clone();
             tokio::task::spawn_blocking(move || staff::hash_password(&password)).await??
         };
         let t = token.clone();
-        crate::db::run(state.ledger.pool(), move |conn| {
+        crate::db::run(&pool, move |conn| {
             let user = staff::accept_invite(conn, &t, &name, password_hash)?;
             staff::open_session(conn, &user.id)
         })
@@ -338,44 +309,30 @@ pub async fn accept_invite(
     .await;
     match created {
         Ok(session) => Ok(HttpResponse::SeeOther()
-            .cookie(session::session_cookie(
-                &session,
-                state.settings.secure_cookies(),
-            ))
+            .cookie(session::session_cookie(&session, site.secure_cookies))
             .insert_header((header::LOCATION, "/account"))
             .finish()),
         Err(e @ AppError::InvalidField(_)) => {
             let status = actix_web::ResponseError::status_code(&e);
-            invite_page(
-                &req,
-                &state,
-                &choice,
-                token,
-                status,
-                form.name,
-                Some(e.to_string()),
-            )
-            .await
+            invite_page(&page, &pool, token, status, form.name, Some(e.to_string())).await
         }
-        Err(e) => Err(failing(&req, &choice)(e)),
+        Err(e) => Err(page.fail()(e)),
     }
 }
 
 async fn account_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    choice: &Choice,
+    page: &Page,
+    pool: &DbPool,
     staff: &Staff,
     status: StatusCode,
     new_invite: Option<String>,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let csrf = session::csrf_for(req, state.settings.secure_cookies())
-        .map_err(failing(req, choice))?
-        .token;
+    let Page { req, choice, .. } = page;
+    let csrf = page.csrf()?.token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let (user, org) = (staff.user.clone(), staff.org.clone());
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let body = crate::db::run(pool, move |conn| {
         let (staff_list, invites) = if user.is_admin {
             (
                 users::users_of_org(conn, &org.id)?,
@@ -401,17 +358,16 @@ async fn account_page(
         .map_err(AppError::internal)
     })
     .await
-    .map_err(failing(req, choice))?;
+    .map_err(page.fail())?;
     respond(choice, status, body, None)
 }
 
 pub async fn account(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     staff: Staff,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    account_page(&req, &state, &choice, &staff, StatusCode::OK, None, None).await
+    account_page(&page, &pool, &staff, StatusCode::OK, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -427,15 +383,15 @@ pub struct NewInviteForm {
 /// `POST /account/invites`: an organization's admin invites a colleague; the page shows the
 /// link to send them (this server sends no e-mail).
 pub async fn invite(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     staff: Staff,
     form: web::Form<NewInviteForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    session::check_csrf(&req, &form.csrf).map_err(failing(&req, &choice))?;
+    let Page { site, .. } = &page;
+    page.check_csrf(&form.csrf)?;
     if !staff.user.is_admin {
-        return Err(failing(&req, &choice)(AppError::Forbidden(
+        return Err(page.fail()(AppError::Forbidden(
             "only your organization's admins can invite staff".into(),
         )));
     }
@@ -443,18 +399,17 @@ pub async fn invite(
         staff.org.id.clone(),
         form.email.clone(),
         form.admin.is_some(),
-        state.public_url.clone(),
+        site.public_url.clone(),
     );
-    match crate::db::run(state.ledger.pool(), move |conn| {
+    match crate::db::run(&pool, move |conn| {
         staff::invite(conn, &org, &email, admin, &public_url)
     })
     .await
     {
         Ok(invitation) => {
             account_page(
-                &req,
-                &state,
-                &choice,
+                &page,
+                &pool,
                 &staff,
                 StatusCode::OK,
                 Some(invitation.url),
@@ -464,18 +419,9 @@ pub async fn invite(
         }
         Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
-            account_page(
-                &req,
-                &state,
-                &choice,
-                &staff,
-                status,
-                None,
-                Some(e.to_string()),
-            )
-            .await
+            account_page(&page, &pool, &staff, status, None, Some(e.to_string())).await
         }
-        Err(e) => Err(failing(&req, &choice)(e)),
+        Err(e) => Err(page.fail()(e)),
     }
 }
 
@@ -495,17 +441,16 @@ fn days(q: &DaysQuery) -> Result<u32, AppError> {
 
 /// `GET /dashboard`: the organization's activity over the last `days` days.
 pub async fn dashboard(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    activity: web::Data<Activity>,
     staff: Staff,
     q: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let days = days(&q).map_err(failing(&req, &choice))?;
-    let csrf = session::csrf_for(&req, state.settings.secure_cookies())
-        .map_err(failing(&req, &choice))?
-        .token;
-    if let Err(e) = state.activity.flush() {
+    let Page { req, choice, .. } = &page;
+    let days = days(&q).map_err(page.fail())?;
+    let csrf = page.csrf()?.token;
+    if let Err(e) = activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the dashboard failed");
     }
     let (zh, switch, org) = (
@@ -513,7 +458,7 @@ pub async fn dashboard(
         super::lang::switch_link(req.path(), choice.zh),
         staff.org.clone(),
     );
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let body = crate::db::run(&pool, move |conn| {
         let today = Utc::now().date_naive();
         let coverage = Coverage::of(&org);
         let summary = coverage.summary(conn, today, days)?;
@@ -573,8 +518,8 @@ pub async fn dashboard(
         .map_err(AppError::internal)
     })
     .await
-    .map_err(failing(&req, &choice))?;
-    respond(&choice, StatusCode::OK, body, None)
+    .map_err(page.fail())?;
+    respond(choice, StatusCode::OK, body, None)
 }
 
 /// Product and store names for the dashboard's tables.
@@ -624,18 +569,18 @@ impl Names {
 
 /// `GET /dashboard.csv`: the counters behind the dashboard.
 pub async fn dashboard_csv(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    activity: web::Data<Activity>,
     staff: Staff,
     q: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let days = days(&q).map_err(failing(&req, &choice))?;
-    if let Err(e) = state.activity.flush() {
+    let days = days(&q).map_err(page.fail())?;
+    if let Err(e) = activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the CSV failed");
     }
     let org = staff.org.clone();
-    let csv = crate::db::run(state.ledger.pool(), move |conn| {
+    let csv = crate::db::run(&pool, move |conn| {
         let today = Utc::now().date_naive();
         let rows = Coverage::of(&org).counters(conn, dashboard::first_day(today, days))?;
         let ids: Vec<String> = rows
@@ -650,7 +595,7 @@ pub async fn dashboard_csv(
         Ok(dashboard::csv(&rows, &names))
     })
     .await
-    .map_err(failing(&req, &choice))?;
+    .map_err(page.fail())?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -5,14 +5,16 @@
 //! the brand's configured origins, or allows any site when the brand has configured none.
 
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
+use crate::db::DbPool;
 use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
-use crate::http::state::AppState;
+use crate::http::state::{PageSources, Site};
 use crate::http::templates::EmbedCard;
 use crate::omo::activity::{Channel, Kind};
 use crate::trace::provenance;
+use crate::trace::provenance::VerdictCache;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -33,10 +35,18 @@ pub fn frame_ancestors(origins: &[String]) -> String {
 
 async fn card(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    sources: PageSources,
     gtin: String,
     lot: Option<String>,
 ) -> Result<HttpResponse, PageError> {
+    let PageSources {
+        pool,
+        ledger,
+        site,
+        verdicts,
+        pages,
+        activity,
+    } = sources;
     let choice = choose_lang(&req);
     let fail = failing(&req, &choice);
     let gtin = path_gtin(&gtin).map_err(&fail)?;
@@ -50,15 +60,22 @@ async fn card(
         lot.as_ref().map_or_else(String::new, ToString::to_string),
         choice.zh,
     );
-    let generation = state.ledger.generation();
-    let render = render_card(&state, gtin.clone(), lot, choice.zh, generation);
-    let page = state
-        .pages
+    let generation = ledger.generation();
+    let render = render_card(
+        &pool,
+        &site,
+        &verdicts,
+        gtin.clone(),
+        lot,
+        choice.zh,
+        generation,
+    );
+    let page = pages
         .get_or_render(key, generation, render)
         .await
         .map_err(&fail)?;
     // The lot shown is kept in the cached page's etag (the latest one when none was asked for).
-    state.activity.record(
+    activity.record(
         Kind::EmbedView,
         Channel::Embed,
         gtin.as_str(),
@@ -77,14 +94,16 @@ async fn card(
 /// Renders the card of a lot (the product's latest when none is named), with the brand's
 /// `frame-ancestors` policy.
 async fn render_card(
-    state: &web::Data<AppState>,
+    pool: &DbPool,
+    site: &web::Data<Site>,
+    verdicts: &web::Data<VerdictCache>,
     gtin: Gtin,
     lot: Option<LotCode>,
     zh: bool,
     generation: u64,
 ) -> Result<crate::http::page_cache::CachedPage, AppError> {
-    let (verdicts, public_url) = (state.verdicts.clone(), state.public_url.clone());
-    crate::db::run(state.ledger.pool(), move |conn| {
+    let (verdicts, public_url) = (verdicts.clone(), site.public_url.clone());
+    crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lot = match lot {
@@ -146,19 +165,19 @@ fn framable(answer: Result<HttpResponse, PageError>) -> HttpResponse {
 
 pub async fn lot_card(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    sources: PageSources,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
     let (gtin, lot) = path.into_inner();
-    framable(card(req, state, gtin, Some(lot)).await)
+    framable(card(req, sources, gtin, Some(lot)).await)
 }
 
 pub async fn product_card(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    sources: PageSources,
     gtin: web::Path<String>,
 ) -> HttpResponse {
-    framable(card(req, state, gtin.into_inner(), None).await)
+    framable(card(req, sources, gtin.into_inner(), None).await)
 }
 
 #[derive(Deserialize)]
@@ -172,7 +191,8 @@ pub struct OEmbedQuery {
 /// `GET /oembed?url=...`: oEmbed 1.0 (a `rich` type with the iframe) for a lot's or a product's
 /// Digital Link on this server.
 pub async fn oembed(
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
     q: web::Query<OEmbedQuery>,
 ) -> Result<HttpResponse, AppError> {
     if q.format.as_deref().is_some_and(|f| f != "json") {
@@ -185,10 +205,10 @@ pub async fn oembed(
         .url
         .as_deref()
         .ok_or_else(|| AppError::Malformed("the url parameter is required".into()))?;
-    let path_and_query = url.strip_prefix(state.public_url.as_str()).ok_or_else(|| {
+    let path_and_query = url.strip_prefix(site.public_url.as_str()).ok_or_else(|| {
         AppError::NotFound(format!(
             "url must be a Digital Link on this server ({}/01/...)",
-            state.public_url
+            site.public_url
         ))
     })?;
     let (path, query) = path_and_query
@@ -201,7 +221,7 @@ pub async fn oembed(
     .map_err(AppError::Malformed)?;
     let (gtin, lot) = (link.gtin.clone(), link.lot.clone());
     let (g, l) = (gtin.clone(), lot.clone());
-    let product = crate::db::run(state.ledger.pool(), move |conn| {
+    let product = crate::db::run(&pool, move |conn| {
         let product = products::find(conn, g.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
         if let Some(l) = &l {
@@ -217,11 +237,11 @@ pub async fn oembed(
         .map_or(CARD_HEIGHT, |h| h.clamp(160, CARD_HEIGHT));
     let src = match &lot {
         Some(lot) => format!(
-            "{}/embed/01/{gtin}/10/{}",
-            state.public_url,
-            path_segment(lot.as_str())
+            "{}/embed{}",
+            site.public_url,
+            crate::domain::digital_link::lot_path(gtin.as_str(), lot.as_str())
         ),
-        None => format!("{}/embed/01/{gtin}", state.public_url),
+        None => format!("{}/embed/01/{gtin}", site.public_url),
     };
     let title = format!("{} · truetrace", product.name);
     let html = format!(
@@ -235,7 +255,7 @@ pub async fn oembed(
             "version": "1.0",
             "type": "rich",
             "provider_name": "truetrace",
-            "provider_url": state.public_url,
+            "provider_url": site.public_url,
             "title": title,
             "html": html,
             "width": width,

@@ -100,6 +100,44 @@ impl ResponseError for PageError {
     }
 }
 
+/// The opening every page handler shares: the request, the visitor's language (from `?lang=`, the
+/// cookie or `Accept-Language`) and the site, with the CSRF token of its forms and its error page.
+pub struct Page {
+    pub req: HttpRequest,
+    pub choice: Choice,
+    pub site: actix_web::web::Data<crate::http::state::Site>,
+}
+
+impl actix_web::FromRequest for Page {
+    type Error = AppError;
+    type Future = std::future::Ready<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(crate::http::state::shared(req).map(|site| Page {
+            req: req.clone(),
+            choice: choose_lang(req),
+            site,
+        }))
+    }
+}
+
+impl Page {
+    /// Turns application errors into this request's error page: `.map_err(page.fail())?`.
+    pub fn fail(&self) -> impl Fn(AppError) -> PageError + use<> {
+        failing(&self.req, &self.choice)
+    }
+
+    /// The CSRF token for a form on this page (and its cookie, for a visitor without a session).
+    pub fn csrf(&self) -> Result<crate::http::session::Csrf, PageError> {
+        crate::http::session::csrf_for(&self.req, self.site.secure_cookies).map_err(self.fail())
+    }
+
+    /// Refuses a form whose CSRF token is not the one this browser was given.
+    pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
+        crate::http::session::check_csrf(&self.req, submitted).map_err(self.fail())
+    }
+}
+
 /// Turns application errors into error pages for this request: `.map_err(&fail)?`.
 pub fn failing(req: &HttpRequest, choice: &Choice) -> impl Fn(AppError) -> PageError + use<> {
     let (zh, path) = (choice.zh, req.path().to_owned());

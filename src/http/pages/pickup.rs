@@ -2,24 +2,27 @@
 //! own page with its code and QR. Store staff (logged in): the counter page where a code is
 //! typed or scanned, and the handover confirmation that makes the store sign a `sell`.
 
-use super::lang::Choice;
 use super::shop::{Visit, by_store, names};
-use super::{PageError, choose_lang, failing, html_builder, path_gtin};
+use super::{Page, PageError, html_builder, path_gtin};
+use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
 use crate::domain::{Gtin, Role};
 use crate::error::AppError;
-use crate::http::session::{self, Staff};
-use crate::http::state::AppState;
+use crate::http::session::Staff;
+use crate::http::state::HostedKeys;
 use crate::http::templates::{
     PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
 };
+use crate::ledger::Ledger;
+use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::pickup::{self, Handover, ReserveForm, Standing};
 use crate::omo::stock;
+use crate::settings::Settings;
 use crate::trace::provenance::OrgView;
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use chrono::Utc;
 
@@ -52,16 +55,17 @@ pub fn view(row: &ReservationRow, product_name: String) -> ReservationView {
 
 /// Renders the reservation form, with the stores that have the product.
 async fn form_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    choice: &Choice,
+    page: &Page,
+    pool: &DbPool,
+    settings: &web::Data<Settings>,
     gtin: Gtin,
     form: ReserveForm,
     status: StatusCode,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
-    let fail = failing(req, choice);
-    let csrf = session::csrf_for(req, state.settings.secure_cookies()).map_err(&fail)?;
+    let Page { req, choice, .. } = page;
+    let fail = page.fail();
+    let csrf = page.csrf()?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let visit = Visit {
@@ -70,8 +74,8 @@ async fn form_page(
         lot: None,
     };
     let token = csrf.token.clone();
-    let minutes = state.settings.reservation_minutes;
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let minutes = settings.reservation_minutes;
+    let body = crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let lines = stock::of_product(conn, gtin.as_str())?;
@@ -102,13 +106,13 @@ async fn form_page(
 
 /// `GET /shop/{gtin}/pickup`: the reservation form.
 pub async fn form(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let gtin = path_gtin(&gtin).map_err(failing(&req, &choice))?;
+    let gtin = path_gtin(&gtin).map_err(page.fail())?;
     let form = ReserveForm {
         store: visit.store().unwrap_or_default().to_owned(),
         lot: visit.lot.clone().unwrap_or_default(),
@@ -116,32 +120,29 @@ pub async fn form(
         ch: visit.channel().as_str().to_owned(),
         ..Default::default()
     };
-    form_page(&req, &state, &choice, gtin, form, StatusCode::OK, None).await
+    form_page(&page, &pool, &settings, gtin, form, StatusCode::OK, None).await
 }
 
 /// `POST /shop/{gtin}/pickup`: reserves, then shows the reservation; a refusal shows the form
 /// again with the message and everything the consumer typed.
 pub async fn reserve(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    settings: web::Data<Settings>,
+    activity: web::Data<Activity>,
     gtin: web::Path<String>,
     form: web::Form<ReserveForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let fail = failing(&req, &choice);
+    let fail = page.fail();
     let form = form.into_inner();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
-    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
-    let minutes = state.settings.reservation_minutes;
+    page.check_csrf(&form.csrf)?;
+    let minutes = settings.reservation_minutes;
     let (g, f) = (gtin.to_string(), form.clone());
-    match crate::db::run(state.ledger.pool(), move |conn| {
-        pickup::reserve(conn, &g, &f, minutes)
-    })
-    .await
-    {
+    match crate::db::run(&pool, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
         Ok(row) => {
             let channel = Channel::parse(&row.channel).unwrap_or(Channel::Direct);
-            state.activity.record(
+            activity.record(
                 Kind::Reservation,
                 channel,
                 &row.gtin,
@@ -155,9 +156,9 @@ pub async fn reserve(
         Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
             form_page(
-                &req,
-                &state,
-                &choice,
+                &page,
+                &pool,
+                &settings,
                 gtin,
                 form,
                 status,
@@ -171,15 +172,15 @@ pub async fn reserve(
 
 /// `GET /pickup/{code}`: the consumer's reservation: its code and QR to show at the counter.
 pub async fn reservation(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     code: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
+    let Page { req, choice, site } = &page;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let public_url = state.public_url.clone();
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let public_url = site.public_url.clone();
+    let body = crate::db::run(&pool, move |conn| {
         let row = pickup::find(conn, &code)?;
         let product = products::find(conn, &row.gtin)?;
         let store = orgs::find(conn, &row.store_org)?
@@ -204,8 +205,8 @@ pub async fn reservation(
         .map_err(AppError::internal)
     })
     .await
-    .map_err(failing(&req, &choice))?;
-    Ok(html_builder(StatusCode::OK, &choice)
+    .map_err(page.fail())?;
+    Ok(html_builder(StatusCode::OK, choice)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header(("Referrer-Policy", "no-referrer"))
         .body(body))
@@ -229,13 +230,13 @@ pub struct CodeQuery {
 
 /// `GET /staff/pickups`: the counter: type or scan a code; the store's recent reservations.
 pub async fn counter(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     staff: Staff,
     query: web::Query<CodeQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let fail = failing(&req, &choice);
+    let Page { req, choice, .. } = &page;
+    let fail = page.fail();
     if let Some(code) = query.code.as_deref() {
         // The typed code, forgiving about case and dashes.
         let code = pickup::normalize_code(code).ok_or_else(|| fail(pickup::unknown_code()))?;
@@ -246,7 +247,7 @@ pub async fn counter(
     let store = staff_store(&staff).map_err(&fail)?;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let body = crate::db::run(&pool, move |conn| {
         let rows = reservations::of_store(conn, &store.id, 50)?;
         let mut recent = Vec::new();
         for row in &rows {
@@ -265,34 +266,32 @@ pub async fn counter(
     })
     .await
     .map_err(&fail)?;
-    Ok(html_builder(StatusCode::OK, &choice)
+    Ok(html_builder(StatusCode::OK, choice)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(body))
 }
 
 /// One reservation at the store's counter, with what the last action did.
 async fn staff_page(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    choice: &Choice,
+    page: &Page,
+    pool: &DbPool,
     staff: &Staff,
     code: String,
     status: StatusCode,
     outcome: Option<Result<String, String>>,
 ) -> Result<HttpResponse, PageError> {
-    let fail = failing(req, choice);
+    let Page { req, choice, .. } = page;
+    let fail = page.fail();
     let (message, error) = match outcome {
         Some(Ok(message)) => (Some(message), None),
         Some(Err(error)) => (None, Some(error)),
         None => (None, None),
     };
     let store = staff_store(staff).map_err(&fail)?;
-    let csrf = session::csrf_for(req, state.settings.secure_cookies())
-        .map_err(&fail)?
-        .token;
+    let csrf = page.csrf()?.token;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
-    let body = crate::db::run(state.ledger.pool(), move |conn| {
+    let body = crate::db::run(pool, move |conn| {
         let row = pickup::find_for_store(conn, &code, &store)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
@@ -319,14 +318,13 @@ async fn staff_page(
 
 /// `GET /staff/pickups/{code}`: one reservation, with the handover button.
 pub async fn show(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     staff: Staff,
     code: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
     let code = code.into_inner();
-    staff_page(&req, &state, &choice, &staff, code, StatusCode::OK, None).await
+    staff_page(&page, &pool, &staff, code, StatusCode::OK, None).await
 }
 
 #[derive(serde::Deserialize)]
@@ -337,22 +335,24 @@ pub struct CsrfForm {
 
 /// `POST /staff/pickups/{code}/confirm`: the handover. The store signs a `sell` record.
 pub async fn confirm(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    ledger: web::Data<Ledger>,
+    activity: web::Data<Activity>,
+    hosted: web::Data<HostedKeys>,
     staff: Staff,
     code: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let fail = failing(&req, &choice);
-    session::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    let pool = ledger.pool();
+    let fail = page.fail();
+    page.check_csrf(&form.csrf)?;
     let store = staff_store(&staff).map_err(&fail)?;
-    let sealer = state.sealer().map_err(&fail)?;
+    let sealer = hosted.sealer().map_err(&fail)?;
     let code = code.into_inner();
     let handover = Handover {
-        ledger: &state.ledger,
+        ledger: &ledger,
         sealer: &sealer,
-        activity: &state.activity,
+        activity: &activity,
     };
     let (status, outcome) = match pickup::confirm(handover, &code, &store, &staff.user.id).await {
         Ok(done) => {
@@ -376,5 +376,5 @@ pub async fn confirm(
             )
         }
     };
-    staff_page(&req, &state, &choice, &staff, code, status, Some(outcome)).await
+    staff_page(&page, pool, &staff, code, status, Some(outcome)).await
 }

@@ -1,9 +1,10 @@
 //! QR codes of a lot's Digital Link, as SVG and PNG: error correction level M, 4-module quiet zone.
 
+use crate::db::DbPool;
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
-use crate::http::state::AppState;
+use crate::http::state::Site;
 use crate::http::templates::LabelsPage;
 use actix_web::{HttpResponse, web};
 use qrcode::{Color, EcLevel, QrCode};
@@ -19,10 +20,10 @@ pub struct SizeQuery {
     size: Option<u32>,
 }
 
-fn code_for(state: &AppState, gtin: &str, lot: &str) -> Result<QrCode, AppError> {
+fn code_for(site: &Site, gtin: &str, lot: &str) -> Result<QrCode, AppError> {
     let gtin = Gtin::parse(gtin).map_err(AppError::Malformed)?;
     let lot = LotCode::parse(lot).map_err(AppError::Malformed)?;
-    QrCode::with_error_correction_level(lot_uri(&state.public_url, &gtin, &lot), EcLevel::M)
+    QrCode::with_error_correction_level(lot_uri(&site.public_url, &gtin, &lot), EcLevel::M)
         .map_err(|e| AppError::InvalidField(format!("cannot encode the link as a QR code: {e}")))
 }
 
@@ -36,11 +37,11 @@ fn size(query: &SizeQuery) -> Result<u32, AppError> {
 }
 
 pub async fn svg(
-    state: web::Data<AppState>,
+    site: web::Data<Site>,
     path: web::Path<(String, String)>,
     query: web::Query<SizeQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let code = code_for(&state, &path.0, &path.1)?;
+    let code = code_for(&site, &path.0, &path.1)?;
     let size = size(&query)?;
     let svg = code
         .render::<qrcode::render::svg::Color>()
@@ -54,11 +55,11 @@ pub async fn svg(
 }
 
 pub async fn png(
-    state: web::Data<AppState>,
+    site: web::Data<Site>,
     path: web::Path<(String, String)>,
     query: web::Query<SizeQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let code = code_for(&state, &path.0, &path.1)?;
+    let code = code_for(&site, &path.0, &path.1)?;
     let modules = code.width();
     let total = modules + 2 * QUIET_ZONE;
     let scale = (size(&query)? as usize / total).max(1);
@@ -99,7 +100,8 @@ pub struct LabelsQuery {
 
 /// `/labels/01/{gtin}/10/{lot}`: a printable sheet of labels (21 per A4 page) for a lot.
 pub async fn labels(
-    state: web::Data<AppState>,
+    pool: web::Data<DbPool>,
+    site: web::Data<Site>,
     path: web::Path<(String, String)>,
     query: web::Query<LabelsQuery>,
 ) -> Result<LabelsPage, AppError> {
@@ -114,7 +116,7 @@ pub async fn labels(
         }
     };
     let (g, l) = (gtin.clone(), lot.clone());
-    let product = crate::db::run(state.ledger.pool(), move |conn| {
+    let product = crate::db::run(&pool, move |conn| {
         crate::db::lots::find(conn, g.as_str(), l.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {l} of GTIN {g}")))?;
         Ok(crate::db::products::find(conn, g.as_str())?)
@@ -126,7 +128,7 @@ pub async fn labels(
             .as_ref()
             .map_or_else(|| format!("GTIN {gtin}"), |p| p.name.clone()),
         name_zh: product.and_then(|p| p.name_zh),
-        uri: lot_uri(&state.public_url, &gtin, &lot),
+        uri: lot_uri(&site.public_url, &gtin, &lot),
         qr: format!("/api/v1/lots/{gtin}/{encoded}/qr.svg?size=240"),
         gtin: gtin.to_string(),
         lot: lot.to_string(),

@@ -4,11 +4,12 @@
 
 use super::lang::{self, Choice};
 use super::{error_page, html, html_builder};
+use crate::db::DbPool;
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
 use crate::http::page_cache::CachedPage;
-use crate::http::state::AppState;
+use crate::http::state::{PageSources, Site};
 use crate::http::templates::{ProductPage, ProvenancePage, script_json};
 use crate::trace::provenance::{self, Provenance};
 use actix_web::http::{Method, StatusCode, header};
@@ -33,7 +34,7 @@ fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
 }
 
 /// The entry point for every path holding `/01/`.
-pub async fn resolve(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
     if req.method() == Method::OPTIONS {
         return with_cors(&mut HttpResponse::NoContent())
             .insert_header((header::ALLOW, "GET, HEAD, OPTIONS"))
@@ -64,19 +65,27 @@ pub async fn resolve(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
         Err(message) => return error_page(&req, &choice, StatusCode::BAD_REQUEST, message),
     };
     match &link.lot {
-        Some(lot) => lot_answer(&req, &state, &link, lot.clone(), &choice).await,
-        None => product_answer(&req, &state, &link, &choice).await,
+        Some(lot) => lot_answer(&req, &sources, &link, lot.clone(), &choice).await,
+        None => product_answer(&req, &sources.pool, &sources.site, &link, &choice).await,
     }
 }
 
 async fn lot_answer(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
+    sources: &PageSources,
     link: &DigitalLink,
     lot: LotCode,
     choice: &Choice,
 ) -> HttpResponse {
-    let uri = lot_uri(&state.public_url, &link.gtin, &lot);
+    let PageSources {
+        pool,
+        ledger,
+        site,
+        verdicts,
+        pages,
+        activity,
+    } = sources;
+    let uri = lot_uri(&site.public_url, &link.gtin, &lot);
     let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
     let wants_page = match link.param("linkType") {
         Some("linkset" | "gs1:epcis" | "gs1:pip") => false,
@@ -91,7 +100,7 @@ async fn lot_answer(
     };
     let visit_query = visit.query();
     if wants_page && req.method() == Method::GET {
-        state.activity.record(
+        activity.record(
             crate::omo::activity::Kind::Scan,
             visit.channel(),
             link.gtin.as_str(),
@@ -103,13 +112,13 @@ async fn lot_answer(
     // (nor put its own links into the one everybody is served).
     let cache_key = (link.uri(""), visit_query.clone(), choice.zh);
     // Read before loading, so that a record stored meanwhile makes this render stale at once.
-    let generation = state.ledger.generation();
-    if wants_page && let Some(cached) = state.pages.get(&cache_key, generation) {
+    let generation = ledger.generation();
+    if wants_page && let Some(cached) = pages.get(&cache_key, generation) {
         return page_response(req, choice, &cached.etag, cached.body, &linkset_link);
     }
     let (gtin, code) = (link.gtin.clone(), lot.clone());
-    let verdicts = state.verdicts.clone();
-    let loaded = crate::db::run(state.ledger.pool(), move |conn| {
+    let verdicts = verdicts.clone();
+    let loaded = crate::db::run(pool, move |conn| {
         Ok(provenance::load(conn, &gtin, &code, &verdicts)?)
     })
     .await;
@@ -149,8 +158,8 @@ async fn lot_answer(
     }
     if link_type == Some("gs1:epcis") || (link_type.is_none() && wants(req, "application/ld+json"))
     {
-        let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), state.public_url.clone());
-        let events = crate::db::run(state.ledger.pool(), move |conn| {
+        let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), site.public_url.clone());
+        let events = crate::db::run(pool, move |conn| {
             let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
             Ok(crate::trace::epcis::document(&rows, &public_url))
         })
@@ -165,7 +174,7 @@ async fn lot_answer(
     }
     if link_type == Some("gs1:pip") {
         if buy_url.is_some() {
-            state.activity.record(
+            activity.record(
                 crate::omo::activity::Kind::ListingClick,
                 visit.channel(),
                 link.gtin.as_str(),
@@ -207,7 +216,7 @@ async fn lot_answer(
         ),
         oembed_url: format!(
             "{}/oembed?url={}",
-            state.public_url,
+            site.public_url,
             percent_encoding::utf8_percent_encode(&uri, percent_encoding::NON_ALPHANUMERIC)
         ),
         product_name,
@@ -233,7 +242,7 @@ async fn lot_answer(
         csp: None,
         body: body.clone(),
     };
-    state.pages.put(cache_key, cached);
+    pages.put(cache_key, cached);
     page_response(req, choice, &etag, body, &linkset_link)
 }
 
@@ -273,13 +282,14 @@ fn page_response(
 
 async fn product_answer(
     req: &HttpRequest,
-    state: &web::Data<AppState>,
+    pool: &DbPool,
+    site: &web::Data<Site>,
     link: &DigitalLink,
     choice: &Choice,
 ) -> HttpResponse {
-    let uri = link.uri(&state.public_url);
+    let uri = link.uri(&site.public_url);
     let gtin = link.gtin.clone();
-    let loaded = crate::db::run(state.ledger.pool(), move |conn| {
+    let loaded = crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?;
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 20)?;
         Ok((product, lots))
@@ -394,10 +404,10 @@ fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Valu
 }
 
 /// `/.well-known/gs1resolver`: what this resolver is and supports.
-pub async fn well_known(state: web::Data<AppState>) -> HttpResponse {
+pub async fn well_known(site: web::Data<Site>) -> HttpResponse {
     with_cors(&mut HttpResponse::Ok()).json(json!({
         "name": "truetrace",
-        "resolverRoot": state.public_url,
+        "resolverRoot": site.public_url,
         "supportedPrimaryKeys": ["01"],
         "supportedQualifiers": ["10", "21"],
         "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "linkset"],

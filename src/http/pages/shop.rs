@@ -2,23 +2,25 @@
 //! `/shop/{gtin}` shows one with the stores that have it, `/stores/{id}` a store's stock, and
 //! `/go/{gtin}` counts a click to the online listing before sending the visitor there.
 
-use super::lang::Choice;
-use super::{PageError, choose_lang, failing, html_builder, path_gtin};
+use super::{Page, PageError, html_builder, path_gtin};
+use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
 use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
 use crate::http::page_cache::CachedPage;
-use crate::http::state::AppState;
+use crate::http::page_cache::PageCache;
 use crate::http::templates::{
     ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock,
 };
+use crate::ledger::Ledger;
+use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::stock;
 use crate::trace::provenance::{self, OrgView, VerdictCache};
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -160,15 +162,17 @@ pub fn by_store(lines: &[stock::StockLine], gtin: &str, visit: &Visit) -> Vec<St
 
 /// A rendered page from the shop's cache, or rendered now and cached.
 async fn cached(
-    req: &HttpRequest,
-    state: &web::Data<AppState>,
-    choice: &Choice,
+    page: &Page,
+    pool: &DbPool,
+    ledger: &web::Data<Ledger>,
+    pages: &web::Data<PageCache>,
     key: (String, String, bool),
     render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
 ) -> Result<HttpResponse, PageError> {
-    let generation = state.ledger.generation();
+    let Page { choice, .. } = page;
+    let generation = ledger.generation();
     let render = async {
-        let body = crate::db::run(state.ledger.pool(), render).await?;
+        let body = crate::db::run(pool, render).await?;
         Ok(CachedPage {
             generation,
             rendered: std::time::Instant::now(),
@@ -177,11 +181,10 @@ async fn cached(
             body: web::Bytes::from(body),
         })
     };
-    let body = state
-        .pages
+    let body = pages
         .get_or_render(key, generation, render)
         .await
-        .map_err(failing(req, choice))?
+        .map_err(page.fail())?
         .body;
     Ok(html_builder(StatusCode::OK, choice)
         .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
@@ -189,16 +192,19 @@ async fn cached(
 }
 
 pub async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    ledger: web::Data<Ledger>,
+    verdicts: web::Data<VerdictCache>,
+    pages: web::Data<PageCache>,
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
+    let Page { choice, .. } = &page;
     let visit = visit.into_inner();
     let key = ("/shop".to_owned(), visit.query(), choice.zh);
     let (zh, switch) = (choice.zh, super::lang::switch_link("/shop", choice.zh));
-    let verdicts = state.verdicts.clone();
-    cached(&req, &state, &choice, key, move |conn| {
+    let verdicts = verdicts.clone();
+    cached(&page, &pool, &ledger, &pages, key, move |conn| {
         let mut items = Vec::new();
         for product in products::all(conn)? {
             items.push(shop_item(conn, &product, &verdicts, zh, &visit)?.0);
@@ -215,19 +221,22 @@ pub async fn list(
 }
 
 pub async fn product(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    ledger: web::Data<Ledger>,
+    verdicts: web::Data<VerdictCache>,
+    pages: web::Data<PageCache>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let gtin = path_gtin(&gtin).map_err(failing(&req, &choice))?;
+    let Page { choice, .. } = &page;
+    let gtin = path_gtin(&gtin).map_err(page.fail())?;
     let visit = visit.into_inner();
     let key = (format!("/shop/{gtin}"), visit.query(), choice.zh);
     // From the canonical path, like the key: the page is cached for every spelling of the GTIN.
     let (zh, switch) = (choice.zh, super::lang::switch_link(&key.0, choice.zh));
-    let verdicts = state.verdicts.clone();
-    cached(&req, &state, &choice, key, move |conn| {
+    let verdicts = verdicts.clone();
+    cached(&page, &pool, &ledger, &pages, key, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit)?;
@@ -254,14 +263,14 @@ pub async fn product(
 
 /// `/stores/{id}`: what a store has in stock, from its signed records.
 pub async fn store(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
+    let Page { req, choice, .. } = &page;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let id = id.into_inner();
-    let rendered = crate::db::run(state.ledger.pool(), move |conn| {
+    let rendered = crate::db::run(&pool, move |conn| {
         let store = crate::omo::pickup::find_store(conn, &id)
             .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
         let lines = stock::of_store(conn, &store)?;
@@ -302,20 +311,20 @@ pub async fn store(
         .map_err(AppError::internal)
     })
     .await
-    .map_err(failing(&req, &choice))?;
-    Ok(html_builder(StatusCode::OK, &choice).body(rendered))
+    .map_err(page.fail())?;
+    Ok(html_builder(StatusCode::OK, choice).body(rendered))
 }
 
 /// `/go/{gtin}`: counts a click to the product's online listing and redirects there, with the
 /// lot and the channel passed on as UTM parameters.
 pub async fn go(
-    req: HttpRequest,
-    state: web::Data<AppState>,
+    page: Page,
+    pool: web::Data<DbPool>,
+    activity: web::Data<Activity>,
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
-    let choice = choose_lang(&req);
-    let fail = failing(&req, &choice);
+    let fail = page.fail();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
     let visit = visit.into_inner();
     let lot = visit
@@ -324,7 +333,7 @@ pub async fn go(
         .filter(|l| LotCode::parse(l).is_ok())
         .map(str::to_owned);
     let (g, l) = (gtin.clone(), lot.clone());
-    let (product, lot_exists) = crate::db::run(state.ledger.pool(), move |conn| {
+    let (product, lot_exists) = crate::db::run(&pool, move |conn| {
         let product = products::find(conn, g.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
         let lot_exists = match &l {
@@ -342,7 +351,7 @@ pub async fn go(
     };
     let lot = lot.filter(|_| lot_exists);
     let channel = visit.channel();
-    state.activity.record(
+    activity.record(
         Kind::ListingClick,
         channel,
         gtin.as_str(),
