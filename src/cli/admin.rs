@@ -3,7 +3,8 @@
 use crate::accounts::admin_token;
 use crate::accounts::registry::{self, NewOrgRequest, NewProductRequest};
 use crate::db::{self, DbConn, keys, orgs};
-use crate::http::bodies::{KeyResponse, OrgResponse, ProductResponse};
+use crate::http::api::orgs::{KeyResponse, OrgResponse};
+use crate::http::api::products::ProductResponse;
 use crate::ledger::keyfile::KeyFile;
 use crate::settings::Settings;
 use clap::Subcommand;

@@ -3,7 +3,6 @@
 //! (`bodies`), the page templates (`templates`) and the middleware every answer goes through.
 
 pub mod api;
-pub mod bodies;
 pub mod error;
 pub mod middleware;
 pub mod page_cache;
@@ -12,4 +11,3 @@ pub mod routes;
 pub mod server;
 pub mod session;
 pub mod state;
-pub mod templates;

@@ -1,17 +1,17 @@
 //! Lots: the chain of one lot, and its upstream DAG.
 
+use super::products::ProductResponse;
+use super::records::RecordResponse;
 use crate::db::DbPool;
 use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
-use crate::http::bodies::{
-    LineageEdge, LotResponse, OrgRef, ProductResponse, RecordResponse, UpstreamResponse,
-};
 use crate::http::state::Site;
 use crate::trace::lineage::{self, LotChain};
 use crate::trace::provenance::VerdictCache;
 use actix_web::{HttpResponse, Scope, web};
+use serde::Serialize;
 use std::collections::HashMap;
 
 pub fn scope() -> Scope {
@@ -205,4 +205,43 @@ async fn provenance_json(
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .insert_header(("Cache-Control", "public, max-age=60"))
         .json(body))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub name_zh: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LotResponse {
+    pub gtin: String,
+    pub lot: String,
+    pub digital_link: String,
+    pub product: Option<ProductResponse>,
+    pub custodian: OrgRef,
+    pub shipped_to: Option<OrgRef>,
+    pub head: String,
+    pub chain: Vec<RecordResponse>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LineageEdge {
+    pub gtin: String,
+    pub lot: String,
+    pub input_gtin: String,
+    pub input_lot: String,
+    pub record_log_index: i64,
+}
+
+/// A lot's upstream DAG: its chain and, through transforms, the chains of every lot it was made from.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamResponse {
+    pub gtin: String,
+    pub lot: String,
+    pub lots: Vec<LotResponse>,
+    pub edges: Vec<LineageEdge>,
+    /// True when the DAG was larger than the response limit and was cut.
+    pub truncated: bool,
 }

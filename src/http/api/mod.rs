@@ -1,14 +1,15 @@
 //! The v1 JSON API (docs/api.md).
 
-mod lots;
-mod orgs;
-mod products;
-mod records;
+pub mod lots;
+pub mod orgs;
+pub mod products;
+pub mod records;
 
 use crate::accounts::admin_token::AdminToken;
 use crate::error::AppError;
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use actix_web::{Scope, web};
+use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
 
 /// JSON bodies: 64 KiB at most; every extractor error answers in the API's error shape.
@@ -85,4 +86,10 @@ impl FromRequest for AdminAuth {
             )),
         })
     }
+}
+
+/// RFC 3339 in UTC, as every time in a response is written.
+pub fn rfc3339(t: NaiveDateTime) -> String {
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }

@@ -1,16 +1,20 @@
 //! Organizations and their keys.
 
 use super::AdminAuth;
+use super::rfc3339;
 use crate::accounts::registry;
 use crate::accounts::registry::NewOrgRequest;
 use crate::db::DbPool;
 use crate::db::keys;
+use crate::db::rows::{KeyRow, OrgRow};
 use crate::error::AppError;
-use crate::http::bodies::{EnrollKeyRequest, KeyResponse, OrgResponse};
 use crate::http::page_cache::PageCache;
 use crate::http::state::HostedKeys;
 use crate::http::state::Site;
 use actix_web::{HttpResponse, Scope, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
 
 pub fn scope() -> Scope {
     web::scope("/orgs")
@@ -111,7 +115,7 @@ async fn invite(
     Ok(HttpResponse::Created().json(serde_json::json!({
         "email": invitation.email,
         "url": invitation.url,
-        "expires_at": crate::http::bodies::rfc3339(invitation.expires_at),
+        "expires_at": super::rfc3339(invitation.expires_at),
     })))
 }
 
@@ -140,4 +144,61 @@ async fn set_embed_origins(
     // Cached embed cards carry the old policy.
     pages.clear();
     Ok(HttpResponse::Ok().json(serde_json::json!({"origins": origins})))
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgResponse {
+    pub id: String,
+    pub name: String,
+    pub name_zh: Option<String>,
+    pub roles: Vec<String>,
+    pub gln: Option<String>,
+    pub created_at: String,
+    pub keys: Vec<KeyResponse>,
+}
+
+impl OrgResponse {
+    pub fn new(row: OrgRow, keys: Vec<KeyRow>) -> Self {
+        Self {
+            roles: row.roles.split(',').map(str::to_owned).collect(),
+            id: row.id,
+            name: row.name,
+            name_zh: row.name_zh,
+            gln: row.gln,
+            created_at: rfc3339(row.created_at),
+            keys: keys.into_iter().map(KeyResponse::from).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollKeyRequest {
+    pub public_key: String,
+    /// The platform holds this key for the organization (web UI actions).
+    #[serde(default)]
+    pub hosted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyResponse {
+    pub keyid: String,
+    pub org_id: String,
+    pub public_key: String,
+    pub hosted: bool,
+    pub enrolled_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<KeyRow> for KeyResponse {
+    fn from(row: KeyRow) -> Self {
+        Self {
+            public_key: B64.encode(&row.public_key),
+            keyid: row.keyid,
+            org_id: row.org_id,
+            hosted: row.hosted,
+            enrolled_at: rfc3339(row.enrolled_at),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
 }

@@ -1,14 +1,20 @@
 //! Submitting and reading records.
 
+use super::rfc3339;
 use crate::db::DbPool;
 use crate::db::records;
+use crate::db::rows::RecordRow;
 use crate::domain::RecordId;
 use crate::error::AppError;
-use crate::http::bodies::{RecordResponse, SubmitResponse};
 use crate::ledger::Ledger;
+use crate::ledger::envelope::{EnvelopeJson, PAYLOAD_TYPE, SignatureJson};
 use crate::ledger::ingest::MAX_BODY_BYTES;
 use actix_web::{HttpRequest, HttpResponse, Scope, web};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub fn scope() -> Scope {
     web::scope("/records")
@@ -81,4 +87,39 @@ async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResp
     })
     .await?;
     Ok(HttpResponse::Ok().json(RecordResponse::from(row)))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SubmitResponse {
+    pub id: String,
+    pub log_index: i64,
+}
+
+/// A stored record: the envelope as signed, its place in the log and its decoded payload.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordResponse {
+    pub id: String,
+    pub log_index: i64,
+    pub accepted_at: String,
+    pub envelope: EnvelopeJson,
+    pub record: Value,
+}
+
+impl From<RecordRow> for RecordResponse {
+    fn from(row: RecordRow) -> Self {
+        Self {
+            record: serde_json::from_slice(&row.payload).unwrap_or(Value::Null),
+            envelope: EnvelopeJson {
+                payload_type: PAYLOAD_TYPE.to_owned(),
+                payload: B64.encode(&row.payload),
+                signatures: vec![SignatureJson {
+                    keyid: row.keyid,
+                    sig: B64.encode(&row.sig),
+                }],
+            },
+            id: row.id,
+            log_index: row.log_index,
+            accepted_at: rfc3339(row.accepted_at),
+        }
+    }
 }

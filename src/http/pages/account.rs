@@ -1,22 +1,23 @@
 //! Staff accounts: log in and out, accept an invitation, the account page (an organization's
 //! admins invite staff there), and the dashboard with its CSV download.
 
+use super::filters;
 use super::lang::Choice;
+use super::pickup::ReservationView;
 use super::{Page, PageError, html_builder};
 use crate::accounts::staff;
 use crate::accounts::throttle;
 use crate::accounts::throttle::LoginThrottle;
 use crate::db::DbPool;
+use crate::db::rows::{InviteRow, UserRow};
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{accounts as users, hosted_keys, orgs, products, reservations};
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::http::session::{self, Staff};
-use crate::http::templates::{
-    AccountPage, DashboardPage, InvitePage, LoginPage, LoginProblem, WentRow,
-};
 use crate::omo::activity::Activity;
 use crate::omo::dashboard::{self, Coverage};
+use crate::omo::dashboard::{Counts, Summary};
 use crate::trace::provenance::OrgView;
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
@@ -604,4 +605,80 @@ pub async fn dashboard_csv(
         ))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(csv))
+}
+
+/// Why the login form is shown again; the template says it in the page's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginProblem {
+    /// Wrong e-mail address or password (the same answer for both).
+    Wrong,
+    /// Too many failed attempts: the next one is checked after this many seconds.
+    Wait(u64),
+    /// A field held a control character.
+    ControlCharacter,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub csrf: String,
+    pub next: String,
+    pub email: String,
+    pub problem: Option<LoginProblem>,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub csrf: String,
+    pub org: OrgView,
+    pub email: String,
+    pub name: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub user: UserRow,
+    pub org: OrgView,
+    pub is_store: bool,
+    pub hosted_key: Option<String>,
+    pub staff: Vec<UserRow>,
+    pub invites: Vec<InviteRow>,
+    pub new_invite: Option<String>,
+    pub error: Option<String>,
+    pub csrf: String,
+}
+
+/// Where one of an organization's lots is now.
+pub struct WentRow {
+    pub product: String,
+    pub lot: String,
+    pub href: String,
+    pub holder: Option<OrgView>,
+    pub is_store: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+pub struct DashboardPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub org: OrgView,
+    pub days: u32,
+    pub s: Summary,
+    /// (product name, lot, counts)
+    pub lot_rows: Vec<(String, String, Counts)>,
+    /// (store name, counts)
+    pub store_rows: Vec<(String, Counts)>,
+    pub went: Vec<WentRow>,
+    pub reservations: Vec<ReservationView>,
+    pub csrf: String,
 }

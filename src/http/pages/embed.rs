@@ -4,6 +4,7 @@
 //! Who may frame a card is the brand's choice: `Content-Security-Policy: frame-ancestors` lists
 //! the brand's configured origins, or allows any site when the brand has configured none.
 
+use super::filters;
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::{lots, orgs, products};
@@ -11,10 +12,10 @@ use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
 use crate::http::state::{PageSources, Site};
-use crate::http::templates::EmbedCard;
 use crate::omo::activity::{Channel, Kind};
 use crate::trace::provenance;
 use crate::trace::provenance::VerdictCache;
+use crate::trace::provenance::{Provenance, Step};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
@@ -268,6 +269,21 @@ fn escape_attr(s: &str) -> String {
         .replace('"', "&quot;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// The compact provenance card that lives in an iframe.
+#[derive(Template)]
+#[template(path = "embed.html")]
+pub struct EmbedCard<'a> {
+    pub zh: bool,
+    pub p: &'a Provenance,
+    pub product_name: String,
+    pub image: Option<String>,
+    pub price: Option<String>,
+    pub buy_href: Option<String>,
+    pub pickup_href: String,
+    pub page_href: String,
+    pub last_step: Option<Step>,
 }
 
 #[cfg(test)]

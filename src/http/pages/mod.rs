@@ -9,7 +9,6 @@ pub mod resolver;
 pub mod shop;
 
 use crate::error::AppError;
-use crate::http::templates::ErrorPage;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
@@ -164,4 +163,48 @@ pub fn choose_lang(req: &HttpRequest) -> Choice {
         .ok()
         .and_then(|q| q.into_inner().lang);
     lang::choose(req, explicit.as_deref())
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+/// Filters the templates use beside askama's own.
+pub mod filters {
+    /// Text a person wrote, for a place where no `<bdi>` element can go (`<title>`, an
+    /// attribute): wrapped in FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE, so that a
+    /// right-to-left override inside it cannot reorder the text around it.
+    pub fn isolate<T: std::fmt::Display>(
+        text: T,
+        _: &dyn askama::Values,
+    ) -> askama::Result<String> {
+        Ok(format!("\u{2068}{text}\u{2069}"))
+    }
+}
+
+/// JSON for a `<script type="application/ld+json">` element: HTML-significant characters escaped.
+pub fn script_json(value: &serde_json::Value) -> String {
+    value
+        .to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_json_cannot_close_the_script_element() {
+        let out = script_json(&serde_json::json!({"name": "</script><script>alert(1)</script>"}));
+        assert!(!out.contains('<') && !out.contains('>'));
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back["name"], "</script><script>alert(1)</script>");
+    }
 }

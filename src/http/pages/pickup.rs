@@ -2,6 +2,8 @@
 //! own page with its code and QR. Store staff (logged in): the counter page where a code is
 //! typed or scanned, and the handover confirmation that makes the store sign a `sell`.
 
+use super::filters;
+use super::shop::StoreStock;
 use super::shop::{Visit, by_store, names};
 use super::{Page, PageError, html_builder, path_gtin};
 use crate::db::DbPool;
@@ -11,9 +13,6 @@ use crate::domain::{Gtin, Role};
 use crate::error::AppError;
 use crate::http::session::Staff;
 use crate::http::state::HostedKeys;
-use crate::http::templates::{
-    PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
-};
 use crate::ledger::Ledger;
 use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
@@ -377,4 +376,74 @@ pub async fn confirm(
         }
     };
     staff_page(&page, pool, &staff, code, status, Some(outcome)).await
+}
+
+#[derive(Template)]
+#[template(path = "pickup_form.html")]
+pub struct PickupFormPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub product_name: String,
+    pub gtin: String,
+    pub stores: Vec<StoreStock>,
+    pub form: ReserveForm,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub max_units: i64,
+    pub minutes: u32,
+}
+
+/// A reservation as pages show it.
+#[derive(Debug, Clone)]
+pub struct ReservationView {
+    pub code: String,
+    pub code_display: String,
+    pub href: String,
+    pub product_name: String,
+    pub gtin: String,
+    pub lot: String,
+    pub quantity: i64,
+    pub unit: String,
+    pub customer_name: String,
+    pub customer_phone: String,
+    /// reserved, expired, handing_over or picked_up
+    pub standing: &'static str,
+    pub created: String,
+    pub expires: String,
+}
+
+#[derive(Template)]
+#[template(path = "reservation.html")]
+pub struct ReservationPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub r: ReservationView,
+    pub store: OrgView,
+    pub store_href: String,
+    /// An SVG QR code of the staff link, made by the qrcode crate.
+    pub qr_svg: String,
+    /// Only the first character of the name is shown on a page reachable by its code.
+    pub first_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff_pickups.html")]
+pub struct StaffPickupsPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub store: OrgView,
+    pub recent: Vec<ReservationView>,
+}
+
+#[derive(Template)]
+#[template(path = "staff_pickup.html")]
+pub struct StaffPickupPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub r: ReservationView,
+    pub csrf: String,
+    pub can_confirm: bool,
+    pub message: Option<String>,
+    pub error: Option<String>,
+    pub sell_record: Option<String>,
 }

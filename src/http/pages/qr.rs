@@ -1,12 +1,13 @@
 //! QR codes of a lot's Digital Link, as SVG and PNG: error correction level M, 4-module quiet zone.
 
+use super::filters;
 use crate::db::DbPool;
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
 use crate::http::state::Site;
-use crate::http::templates::LabelsPage;
 use actix_web::{HttpResponse, web};
+use askama::Template;
 use qrcode::{Color, EcLevel, QrCode};
 use serde::Deserialize;
 
@@ -134,4 +135,17 @@ pub async fn labels(
         lot: lot.to_string(),
         count,
     })
+}
+
+/// A printable sheet of QR labels for one lot.
+#[derive(Template, askama_web::WebTemplate)]
+#[template(path = "labels.html")]
+pub struct LabelsPage {
+    pub name: String,
+    pub name_zh: Option<String>,
+    pub gtin: String,
+    pub lot: String,
+    pub uri: String,
+    pub qr: String,
+    pub count: u32,
 }

@@ -2,15 +2,16 @@
 //! with the provenance page, a product page, an RFC 9264 linkset, or a redirect to the listing,
 //! by `linkType` and content negotiation. Every answer carries a `Link` header to the linkset.
 
+use super::filters;
 use super::lang::{self, Choice};
-use super::{error_page, html, html_builder};
+use super::{error_page, html, html_builder, script_json};
 use crate::db::DbPool;
+use crate::db::rows::ProductRow;
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
 use crate::http::page_cache::CachedPage;
 use crate::http::state::{PageSources, Site};
-use crate::http::templates::{ProductPage, ProvenancePage, script_json};
 use crate::trace::provenance::{self, Provenance};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
@@ -414,4 +415,32 @@ pub async fn well_known(site: web::Data<Site>) -> HttpResponse {
         "linkTypeDefaultCanBeLinkset": false,
         "supportedContextValuesEnumerated": ["zh-Hant", "en"],
     }))
+}
+
+#[derive(Template)]
+#[template(path = "provenance.html")]
+pub struct ProvenancePage<'a> {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub p: &'a Provenance,
+    pub product_name: String,
+    pub uri: String,
+    pub lot_path: String,
+    /// schema.org JSON-LD, with `<`, `>` and `&` escaped so no text can close the script element.
+    pub json_ld: String,
+    pub buy_url: Option<String>,
+    pub pickup_url: String,
+    pub oembed_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "product.html")]
+pub struct ProductPage<'a> {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub product: &'a ProductRow,
+    pub product_name: String,
+    pub uri: String,
+    /// (lot code, its page's path)
+    pub lots: Vec<(String, String)>,
 }

@@ -2,6 +2,7 @@
 //! `/shop/{gtin}` shows one with the stores that have it, `/stores/{id}` a store's stock, and
 //! `/go/{gtin}` counts a click to the online listing before sending the visitor there.
 
+use super::filters;
 use super::{Page, PageError, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
@@ -11,9 +12,6 @@ use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
 use crate::http::page_cache::CachedPage;
 use crate::http::page_cache::PageCache;
-use crate::http::templates::{
-    ShopItem, ShopPage, ShopProductPage, StoreLine, StorePage, StoreStock,
-};
 use crate::ledger::Ledger;
 use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
@@ -370,4 +368,76 @@ pub async fn go(
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish())
+}
+
+/// A product as the shop lists it.
+#[derive(Debug, Clone)]
+pub struct ShopItem {
+    pub gtin: String,
+    pub name: String,
+    /// The name in the other language, when there is one.
+    pub other_name: Option<String>,
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub price: Option<String>,
+    /// The farms its latest lot came from.
+    pub origins: Vec<OrgView>,
+    /// Whether every record of its latest lot verifies; None when it has no lot yet.
+    pub verified: Option<bool>,
+    /// (lot code, provenance page) of its latest lot.
+    pub latest_lot: Option<(String, String)>,
+    pub store_count: usize,
+    pub buy_href: Option<String>,
+    pub href: String,
+    pub pickup_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "shop.html")]
+pub struct ShopPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub items: Vec<ShopItem>,
+}
+
+/// One store's stock of a product.
+#[derive(Debug, Clone)]
+pub struct StoreStock {
+    pub store: OrgView,
+    pub on_hand: Option<String>,
+    pub lots: Vec<String>,
+    pub href: String,
+    pub pickup_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "shop_product.html")]
+pub struct ShopProductPage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub item: ShopItem,
+    pub stores: Vec<StoreStock>,
+    /// (lot code, provenance page)
+    pub lots: Vec<(String, String)>,
+}
+
+pub struct StoreLine {
+    pub product_name: String,
+    pub gtin: String,
+    pub lot: String,
+    pub href: String,
+    pub on_hand: Option<String>,
+    pub since: String,
+    pub shelf_tag: String,
+    pub pickup_href: String,
+}
+
+#[derive(Template)]
+#[template(path = "store.html")]
+pub struct StorePage {
+    pub zh: bool,
+    pub lang_switch: String,
+    pub store: OrgView,
+    pub gln: Option<String>,
+    pub lines: Vec<StoreLine>,
 }
