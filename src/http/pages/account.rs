@@ -115,7 +115,7 @@ pub async fn login_form(page: Page, q: web::Query<NextQuery>) -> Result<HttpResp
     )
 }
 
-/// `POST /login`. The throttle (src/throttle.rs) is asked first; the account is looked up, the
+/// `POST /login`. The throttle (accounts::throttle) is asked first; the account is looked up, the
 /// connection given back, and the password checked on a blocking thread; a session is opened
 /// only for the right password, once the redirect is known to be sendable.
 pub async fn login(
