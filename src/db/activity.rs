@@ -3,6 +3,7 @@
 use super::DbConn;
 use super::rows::{ActivityRow, LotRow};
 use super::schema::activity_daily::{self, dsl as a};
+use crate::domain::EventType;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
@@ -22,6 +23,43 @@ pub fn add(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<()> {
         })?;
     }
     Ok(())
+}
+
+/// Who received these lots of one GTIN: (lot, organization) for each `receive` record naming
+/// one of them.
+pub fn receivers(
+    conn: &mut DbConn,
+    gtin: &str,
+    lots: &[&str],
+) -> QueryResult<Vec<(String, String)>> {
+    use super::schema::{record_lots as rl, records as r};
+    rl::table
+        .inner_join(r::table)
+        .filter(
+            rl::gtin
+                .eq(gtin)
+                .and(rl::lot.eq_any(lots))
+                .and(r::event.eq(EventType::Receive.as_str())),
+        )
+        .select((rl::lot, r::actor))
+        .distinct()
+        .load(conn)
+}
+
+/// The organizations among `orgs` that received any lot of a GTIN.
+pub fn product_receivers(conn: &mut DbConn, gtin: &str, orgs: &[&str]) -> QueryResult<Vec<String>> {
+    use super::schema::{record_lots as rl, records as r};
+    r::table
+        .inner_join(rl::table)
+        .filter(
+            r::actor
+                .eq_any(orgs)
+                .and(r::event.eq(EventType::Receive.as_str()))
+                .and(rl::gtin.eq(gtin)),
+        )
+        .select(r::actor)
+        .distinct()
+        .load(conn)
 }
 
 /// What a dashboard covers, as SQL: the organization's lots (those it created, and through

@@ -113,6 +113,7 @@ const GREENS: &str = "04712345000046";
 /// A farm's lot of RICE (3 bags) shipped to and received by a store with a hosted key.
 struct Shop {
     app: TestApp,
+    brand: Org,
     farm: Org,
     store: Org,
     lot: &'static str,
@@ -143,6 +144,7 @@ fn shop(backend: Backend, bags: &str) -> Shop {
     assert_eq!(hosted.status, 201, "{:?}", hosted.body);
     Shop {
         app,
+        brand,
         farm,
         store,
         lot,
@@ -730,6 +732,151 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         let out = clerk.post("/logout", &[("csrf", &account.csrf())]);
         assert_eq!(out.status, 303);
         assert_eq!(clerk.get("/dashboard").status, 303);
+    }
+}
+
+/// Every counter in the database: (GTIN, lot, store, kind, channel, count).
+fn counters(app: &TestApp) -> Vec<(String, String, String, String, String, i64)> {
+    use diesel::RunQueryDsl;
+    use truetrace::db::schema::activity_daily::dsl as a;
+    let url = truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap();
+    let pool = truetrace::db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    diesel::QueryDsl::select(
+        a::activity_daily,
+        (a::gtin, a::lot, a::store, a::kind, a::channel, a::count),
+    )
+    .load(&mut *conn)
+    .unwrap()
+}
+
+#[test]
+fn scans_of_lots_that_do_not_exist_leave_nothing_on_any_dashboard() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let mut phone = Browser::new(s.app.address());
+        // Made-up lots of a registered product (one claiming a shelf tag of the store that has
+        // the product), and a GTIN nobody registered: 404s, counted nowhere.
+        for path in [
+            format!("/01/{RICE}/10/NOPE?src=qr"),
+            format!("/01/{RICE}/10/FAKE-1?store={}", s.store.id),
+            format!("/01/{RICE}/10/FAKE-2"),
+            "/01/04712345000053/10/X1?src=qr".to_owned(),
+            format!("/embed/01/{RICE}/10/NOPE"),
+        ] {
+            assert_eq!(phone.get(&path).status, 404, "{path}");
+        }
+        assert_eq!(phone.get(&format!("/01/{RICE}/10/R1?src=qr")).status, 200);
+        // A click naming a made-up lot counts for the product alone (the lot is not passed on).
+        let click = phone.get(&format!("/go/{RICE}?lot=NOPE&ch=qr"));
+        assert_eq!(click.status, 303);
+        assert!(!click.location.contains("lot="), "{}", click.location);
+
+        for (org, email, scans) in [
+            (&s.brand, "brand@chishang.tw", 1),
+            (&s.farm, "farm@chishang.tw", 1),
+            (&s.store, "mei@greenleaf.tw", 0),
+        ] {
+            let mut staff = staff(&s.app, org, email);
+            let dash = staff.get("/dashboard?days=7");
+            assert_eq!(dash.status, 200, "{}", dash.body);
+            assert!(
+                dash.body.contains(&format!("id=\"total-scans\">{scans}<")),
+                "{email}: {}",
+                dash.body
+            );
+            for fake in ["NOPE", "FAKE-1", "FAKE-2", "X1"] {
+                assert!(
+                    !dash.body.contains(&format!("<code>{fake}</code>")),
+                    "{email}: {fake} listed: {}",
+                    dash.body
+                );
+            }
+            let csv = staff.get("/dashboard.csv?days=7");
+            assert_eq!(csv.status, 200);
+            for fake in ["NOPE", "FAKE", "X1", "04712345000053"] {
+                assert!(!csv.body.contains(fake), "{email}: {fake} in {}", csv.body);
+            }
+        }
+        let mut stored = counters(&s.app);
+        stored.sort();
+        let row = |lot: &str, kind: &str, n| {
+            (
+                RICE.to_owned(),
+                lot.to_owned(),
+                String::new(),
+                kind.to_owned(),
+                "qr".to_owned(),
+                n,
+            )
+        };
+        assert_eq!(
+            stored,
+            vec![row("", "listing_click", 1), row("R1", "scan", 1)],
+            "{backend:?}: only the real lot's scan and the product's click are counters"
+        );
+    }
+}
+
+#[test]
+fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        // A store that never held any of the product.
+        let corner = s.app.org("Corner Shop", &["retailer"]);
+        let mut phone = Browser::new(s.app.address());
+        for query in [
+            format!("?store={}", corner.id),
+            format!("?src=qr&store={}", corner.id),
+            format!("?store={}", s.store.id),
+        ] {
+            assert_eq!(phone.get(&format!("/01/{RICE}/10/R1{query}")).status, 200);
+        }
+        for query in [
+            format!("lot=R1&ch=qr&store={}", corner.id),
+            format!("store={}", corner.id),
+            format!("store={}", s.store.id),
+        ] {
+            assert_eq!(
+                phone.get(&format!("/go/{RICE}?{query}")).status,
+                303,
+                "{query}"
+            );
+        }
+
+        let corner_dash = staff(&s.app, &corner, "kim@corner.tw").get("/dashboard?days=7");
+        assert!(
+            corner_dash.body.contains("id=\"total-scans\">0<")
+                && !corner_dash.body.contains("id=\"by-store\"")
+                && !corner_dash.body.contains("<code>R1</code>"),
+            "nothing is counted for a store that never held the lot: {}",
+            corner_dash.body
+        );
+        let store_dash = staff(&s.app, &s.store, "mei@greenleaf.tw").get("/dashboard?days=7");
+        assert!(
+            store_dash.body.contains("id=\"total-scans\">1<"),
+            "the shelf scan of the store that received the lot: {}",
+            store_dash.body
+        );
+        let csv = staff(&s.app, &s.brand, "brand@chishang.tw").get("/dashboard.csv?days=7");
+        assert!(!csv.body.contains(&corner.id), "{}", csv.body);
+        let store = &s.store.id;
+        for line in [
+            // Counted as the visit would have been without `store=`.
+            format!(",{RICE},R1,,,scan,direct,1\r\n"),
+            format!(",{RICE},R1,,,scan,qr,1\r\n"),
+            format!(",{RICE},R1,,,listing_click,qr,1\r\n"),
+            format!(",{RICE},,,,listing_click,direct,1\r\n"),
+            // The store that received the lot keeps its shelf scan and its product's click.
+            format!(",{RICE},R1,{store},Green Leaf Xinyi,scan,shelf,1\r\n"),
+            format!(",{RICE},,{store},Green Leaf Xinyi,listing_click,shelf,1\r\n"),
+        ] {
+            assert!(
+                csv.body.contains(&line),
+                "{backend:?}: {line:?} in {}",
+                csv.body
+            );
+        }
     }
 }
 

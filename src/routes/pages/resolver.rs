@@ -90,12 +90,11 @@ async fn lot_answer(
     };
     let visit_query = visit.query();
     if wants_page && req.method() == Method::GET {
-        state.activity.record(
+        visit.count(
+            &state.activity,
             crate::activity::Kind::Scan,
-            visit.channel(),
             link.gtin.as_str(),
             lot.as_str(),
-            visit.store().unwrap_or(""),
         );
     }
     let cache_key = (
@@ -166,12 +165,11 @@ async fn lot_answer(
     }
     if link_type == Some("gs1:pip") {
         if buy_url.is_some() {
-            state.activity.record(
+            visit.count(
+                &state.activity,
                 crate::activity::Kind::ListingClick,
-                visit.channel(),
                 link.gtin.as_str(),
                 lot.as_str(),
-                visit.store().unwrap_or(""),
             );
         }
         return match buy_url {

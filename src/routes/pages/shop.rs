@@ -4,7 +4,7 @@
 
 use super::lang::Choice;
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
-use crate::activity::{Channel, Kind};
+use crate::activity::{Activity, Channel, Kind};
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
 use crate::domain::digital_link::path_segment;
@@ -41,6 +41,12 @@ impl Visit {
     /// The store named by a shelf tag, when it is well-formed.
     pub fn store(&self) -> Option<&str> {
         self.store.as_deref().filter(|s| OrgId::parse(s).is_ok())
+    }
+
+    /// Counts this visit: by its channel, and for the store its `store=` names (kept only if
+    /// that store received what was visited; see [`crate::activity`]).
+    pub fn count(&self, activity: &Activity, kind: Kind, gtin: &str, lot: &str) {
+        activity.record_visit(kind, self.ch.as_deref(), self.store(), gtin, lot);
     }
 
     /// The query to carry on, normalized (an unknown channel is dropped).
@@ -350,12 +356,11 @@ pub async fn go(
     };
     let lot = lot.filter(|_| lot_exists);
     let channel = visit.channel();
-    state.activity.record(
+    visit.count(
+        &state.activity,
         Kind::ListingClick,
-        channel,
         gtin.as_str(),
         lot.as_deref().unwrap_or(""),
-        visit.store().unwrap_or(""),
     );
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut location = format!(
