@@ -7,6 +7,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod client_addr;
 pub mod dashboard;
 pub mod db;
 pub mod demo;

@@ -1,5 +1,6 @@
 //! Configuration: flags and `TRUETRACE_*` environment variables, the same for every subcommand.
 
+use crate::client_addr::IpBlock;
 use crate::db::DatabaseUrl;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -85,6 +86,16 @@ pub struct Settings {
         global = true
     )]
     pub reservation_minutes: u32,
+
+    /// Proxies whose X-Forwarded-For header is believed, comma-separated addresses or blocks
+    /// (e.g. 10.0.0.0/8,::1). Without them, a client's address is the connection's peer.
+    #[arg(
+        long,
+        env = "TRUETRACE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpBlock>,
 }
 
 impl Settings {

@@ -98,6 +98,7 @@ pub fn settings(database_url: &str) -> Settings {
         secret_key: Some(SECRET_KEY.into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        trusted_proxies: Vec::new(),
     }
 }
 
