@@ -35,6 +35,7 @@ fn settings(database_url: String) -> Settings {
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        pickup: Default::default(),
         trusted_proxies: Vec::new(),
     }
 }

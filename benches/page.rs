@@ -111,6 +111,7 @@ fn main() {
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        pickup: Default::default(),
         trusted_proxies: Vec::new(),
     };
     let port = Application::spawn(settings.clone()).expect("server").port;

@@ -156,7 +156,7 @@ pub struct ReservationView {
     pub unit: String,
     pub customer_name: String,
     pub customer_phone: String,
-    /// reserved, expired, handing_over or picked_up
+    /// reserved, expired, handing_over, picked_up or cancelled
     pub standing: &'static str,
     pub created: String,
     pub expires: String,
@@ -183,6 +183,8 @@ pub struct StaffPickupsPage {
     pub lang_switch: String,
     pub store: OrgView,
     pub recent: Vec<ReservationView>,
+    /// For the cancel buttons of reservations still held.
+    pub csrf: String,
 }
 
 #[derive(Template)]

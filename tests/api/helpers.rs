@@ -98,6 +98,7 @@ pub fn settings(database_url: &str) -> Settings {
         secret_key: Some(SECRET_KEY.into()),
         secret_key_file: "unused-secret.key".into(),
         reservation_minutes: 120,
+        pickup: Default::default(),
         trusted_proxies: Vec::new(),
     }
 }
@@ -133,7 +134,12 @@ impl Drop for Served {
 /// Starts a server on a random port, in its own thread and actix system, over `database_url`
 /// (a second server beside a test's app, or one over a database a test prepared).
 pub fn serve(database_url: &str) -> Served {
-    let server = Application::spawn(settings(database_url)).expect("the server starts");
+    serve_with(settings(database_url))
+}
+
+/// Starts a server as `serve` does, with these settings.
+pub fn serve_with(settings: Settings) -> Served {
+    let server = Application::spawn(settings).expect("the server starts");
     Served {
         address: format!("http://127.0.0.1:{}", server.port),
         server: Some(server),
@@ -141,9 +147,16 @@ pub fn serve(database_url: &str) -> Served {
 }
 
 pub fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {})
+}
+
+/// A test app whose settings `change` adjusts before it starts.
+pub fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(backend, &dir);
-    let server = serve(&database_url);
+    let mut settings = settings(&database_url);
+    change(&mut settings);
+    let server = serve_with(settings);
     TestApp {
         database_url,
         backend,

@@ -7,6 +7,7 @@ use super::shop::{Visit, by_store, names};
 use super::{PageError, choose_lang, failing, html_builder, path_gtin};
 use crate::accounts::{self, Staff};
 use crate::activity::{Channel, Kind};
+use crate::client_addr::{client_ip, limit_key};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
 use crate::domain::{Gtin, Role};
@@ -14,7 +15,7 @@ use crate::error::AppError;
 use crate::pages::{
     PickupFormPage, ReservationPage, ReservationView, StaffPickupPage, StaffPickupsPage,
 };
-use crate::pickup::{self, Handover, ReserveForm, Standing};
+use crate::pickup::{self, Client, Handover, Refused, ReserveForm, Standing, Terms};
 use crate::provenance::OrgView;
 use crate::routes::api::with_conn;
 use crate::startup::AppState;
@@ -30,6 +31,7 @@ fn standing_name(s: Standing) -> &'static str {
         Standing::Expired => "expired",
         Standing::HandingOver => "handing_over",
         Standing::PickedUp => "picked_up",
+        Standing::Cancelled => "cancelled",
     }
 }
 
@@ -72,6 +74,11 @@ async fn form_page(
     };
     let token = csrf.token.clone();
     let minutes = state.settings.reservation_minutes;
+    // The form's largest quantity: 50, or less where one holder may hold less.
+    let limits = &state.settings.pickup;
+    let max_units = pickup::MAX_UNITS
+        .min(i64::from(limits.holder_units))
+        .min(i64::from(limits.address_units));
     let body = with_conn(state, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
@@ -85,7 +92,7 @@ async fn form_page(
             form,
             csrf: token,
             error,
-            max_units: pickup::MAX_UNITS,
+            max_units,
             minutes,
         }
         .render()
@@ -121,7 +128,9 @@ pub async fn form(
 }
 
 /// `POST /shop/{gtin}/pickup`: reserves, then shows the reservation; a refusal shows the form
-/// again with the message and everything the consumer typed.
+/// again with the message and everything the consumer typed. A limit on what may be held at once
+/// is a 409 (the request conflicts with the reservations already held, and is fine once they
+/// end), said in the consumer's language.
 pub async fn reserve(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -133,9 +142,27 @@ pub async fn reserve(
     let form = form.into_inner();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
     accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
-    let minutes = state.settings.reservation_minutes;
-    let (g, f) = (gtin.to_string(), form.clone());
-    match with_conn(&state, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
+    let client = Client {
+        browser_token: form.csrf.clone(),
+        address: client_ip(&req, &state.settings.trusted_proxies)
+            .map(limit_key)
+            .unwrap_or_default(),
+    };
+    let (g, f, zh) = (gtin.to_string(), form.clone(), choice.zh);
+    let (minutes, limits) = (
+        state.settings.reservation_minutes,
+        state.settings.pickup.clone(),
+    );
+    let reserved = with_conn(&state, move |conn| {
+        let terms = Terms {
+            minutes,
+            limits: &limits,
+        };
+        Ok(pickup::reserve(conn, &g, &f, &terms, &client, zh))
+    })
+    .await
+    .map_err(&fail)?;
+    let (status, message) = match reserved {
         Ok(row) => {
             let channel = Channel::parse(&row.channel).unwrap_or(Channel::Direct);
             state.activity.record(
@@ -145,25 +172,17 @@ pub async fn reserve(
                 &row.lot,
                 &row.store_org,
             );
-            Ok(HttpResponse::SeeOther()
+            return Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/pickup/{}", row.code)))
-                .finish())
+                .finish());
         }
-        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            form_page(
-                &req,
-                &state,
-                &choice,
-                gtin,
-                form,
-                status,
-                Some(e.to_string()),
-            )
-            .await
+        Err(Refused::Limit(limit)) => (StatusCode::CONFLICT, limit.message(choice.zh)),
+        Err(Refused::Error(e @ (AppError::InvalidField(_) | AppError::Conflict(_)))) => {
+            (actix_web::ResponseError::status_code(&e), e.to_string())
         }
-        Err(e) => Err(fail(e)),
-    }
+        Err(Refused::Error(e)) => return Err(fail(e)),
+    };
+    form_page(&req, &state, &choice, gtin, form, status, Some(message)).await
 }
 
 /// `GET /pickup/{code}`: the consumer's reservation: its code and QR to show at the counter.
@@ -241,6 +260,9 @@ pub async fn counter(
             .finish());
     }
     let store = staff_store(&staff).map_err(&fail)?;
+    let csrf = accounts::csrf_for(&req, state.settings.secure_cookies())
+        .map_err(&fail)?
+        .token;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = with_conn(&state, move |conn| {
@@ -256,6 +278,7 @@ pub async fn counter(
             lang_switch: switch,
             store: OrgView::from(&store),
             recent,
+            csrf,
         }
         .render()
         .map_err(AppError::internal)
@@ -297,6 +320,8 @@ async fn staff_page(
         StaffPickupPage {
             zh,
             lang_switch: switch,
+            // Confirmed or cancelled only while reserved: not while being handed over, nor
+            // once picked up, expired or cancelled.
             can_confirm: r.standing == "reserved",
             r,
             csrf,
@@ -372,6 +397,47 @@ pub async fn confirm(
                 Err(e.to_string()),
             )
         }
+    };
+    staff_page(&req, &state, &choice, &staff, code, status, Some(outcome)).await
+}
+
+/// `POST /staff/pickups/{code}/cancel`: the store cancels a reservation (a customer who will not
+/// come, or reservations made to hold its stock away); its units are free again at once and the
+/// customer's page says the store cancelled it.
+pub async fn cancel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    staff: Staff,
+    code: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let choice = choose_lang(&req);
+    let fail = failing(&req, &choice);
+    accounts::check_csrf(&req, &form.csrf).map_err(&fail)?;
+    let store = staff_store(&staff).map_err(&fail)?;
+    let code = code.into_inner();
+    let (c, s, user, zh) = (code.clone(), store, staff.user.id.clone(), choice.zh);
+    let cancelled = with_conn(&state, move |conn| pickup::cancel(conn, &c, &s, &user)).await;
+    let (status, outcome) = match cancelled {
+        Ok(done) => {
+            let message = if zh {
+                format!(
+                    "已取消：保留的 {} {} 已釋出，顧客的預約頁會顯示門市已取消此預約。",
+                    done.quantity, done.unit
+                )
+            } else {
+                format!(
+                    "cancelled: the {} × {} it held are free again; the customer's reservation page says the store cancelled it",
+                    done.quantity, done.unit
+                )
+            };
+            (StatusCode::OK, Ok(message))
+        }
+        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
+        Err(e) => (
+            actix_web::ResponseError::status_code(&e),
+            Err(e.to_string()),
+        ),
     };
     staff_page(&req, &state, &choice, &staff, code, status, Some(outcome)).await
 }
