@@ -15,7 +15,7 @@ use crate::db::{DbConn, DbPool, activity, lots, orgs, products, rollups, write_t
 use chrono::{NaiveDate, Utc};
 use diesel::QueryResult;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -109,6 +109,9 @@ struct Key {
 /// The in-memory counters and the pool they are flushed to.
 pub struct Activity {
     pending: Mutex<HashMap<Key, i64>>,
+    /// Held while a flush writes, so that a flush returns only once every count recorded before
+    /// it is stored (a dashboard reads right after, while the flusher thread may be mid-way).
+    writing: Mutex<()>,
     pool: DbPool,
 }
 
@@ -117,6 +120,7 @@ impl Activity {
     pub fn start(pool: DbPool) -> Arc<Self> {
         let activity = Arc::new(Self {
             pending: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
             pool,
         });
         let weak: Weak<Self> = Arc::downgrade(&activity);
@@ -206,6 +210,7 @@ impl Activity {
 
     /// Adds the pending counts to the database, those that may be counted (see [`countable`]).
     pub fn flush(&self) -> QueryResult<()> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let taken = match self.pending.lock() {
             Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
             _ => return Ok(()),
@@ -294,7 +299,8 @@ fn countable(
     }
     // (GTIN, lot) of the lots that exist; (GTIN, lot or "", organization) of their receipts.
     let mut existing: HashSet<(&str, &str)> = HashSet::new();
-    let mut received: HashSet<(String, String, String)> = HashSet::new();
+    // GTIN -> lot ("" for the product) -> the organizations that received it.
+    let mut received: HashMap<&str, HashMap<String, HashSet<String>>> = HashMap::new();
     for (&gtin, named) in &named {
         let lot_names: Vec<&str> = named.lots.iter().copied().collect();
         for chunk in lot_names.chunks(CHUNK) {
@@ -317,14 +323,23 @@ fn countable(
             .collect();
         for chunk in with_store.chunks(CHUNK) {
             for (lot, store) in activity::receivers(conn, gtin, chunk)? {
-                received.insert((gtin.to_owned(), lot, store));
+                received
+                    .entry(gtin)
+                    .or_default()
+                    .entry(lot)
+                    .or_default()
+                    .insert(store);
             }
         }
         let stores: Vec<&str> = named.stores.iter().copied().collect();
         for chunk in stores.chunks(CHUNK) {
-            for store in activity::product_receivers(conn, gtin, chunk)? {
-                received.insert((gtin.to_owned(), String::new(), store));
-            }
+            let receivers = activity::product_receivers(conn, gtin, chunk)?;
+            received
+                .entry(gtin)
+                .or_default()
+                .entry(String::new())
+                .or_default()
+                .extend(receivers);
         }
     }
     let mut merged: HashMap<Key, i64> = HashMap::new();
@@ -336,7 +351,10 @@ fn countable(
         }
         let mut key = key.clone();
         if !key.store.is_empty()
-            && !received.contains(&(key.gtin.clone(), key.lot.clone(), key.store.clone()))
+            && !received
+                .get(key.gtin.as_str())
+                .and_then(|lots| lots.get(&key.lot))
+                .is_some_and(|stores| stores.contains(&key.store))
         {
             key.store.clear();
             key.channel = key.unmarked;
