@@ -11,7 +11,9 @@
 //! as the visit would have been without its `store=`.
 
 use crate::db::rows::ActivityRow;
-use crate::db::{DbConn, DbPool, activity, lots, orgs, products, rollups, write_transaction};
+use crate::db::{
+    DbConn, DbPool, activity, lots, orgs, products, rollups, settings, write_transaction,
+};
 use chrono::{NaiveDate, Utc};
 use diesel::QueryResult;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -233,18 +235,7 @@ impl Activity {
             .get()
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
         let (merged, retailers) = countable(&mut conn, counts)?;
-        let rows: Vec<ActivityRow> = merged
-            .into_iter()
-            .map(|(k, n)| ActivityRow {
-                day: k.day,
-                gtin: k.gtin,
-                lot: k.lot,
-                store: k.store,
-                kind: k.kind.as_str().to_owned(),
-                channel: k.channel.as_str().to_owned(),
-                count: n,
-            })
-            .collect();
+        let rows = rows_of(merged);
         if rows.is_empty() {
             return Ok(());
         }
@@ -253,6 +244,83 @@ impl Activity {
             rollups::add(conn, &rows, &retailers)
         })
     }
+}
+
+impl Key {
+    /// A stored counter as a key; None for a kind or channel this version does not know.
+    fn stored(row: &ActivityRow) -> Option<Self> {
+        let channel = Channel::parse(&row.channel)?;
+        Some(Self {
+            day: row.day,
+            gtin: row.gtin.clone(),
+            lot: row.lot.clone(),
+            store: row.store.clone(),
+            kind: Kind::parse(&row.kind)?,
+            channel,
+            // The link's other markers were not stored: a store dropped now leaves the channel.
+            unmarked: channel,
+        })
+    }
+}
+
+fn rows_of(counts: HashMap<Key, i64>) -> Vec<ActivityRow> {
+    counts
+        .into_iter()
+        .map(|(k, n)| ActivityRow {
+            day: k.day,
+            gtin: k.gtin,
+            lot: k.lot,
+            store: k.store,
+            kind: k.kind.as_str().to_owned(),
+            channel: k.channel.as_str().to_owned(),
+            count: n,
+        })
+        .collect()
+}
+
+/// The settings entry that says the stored counters were checked as flushes check counts.
+const CHECKED: &str = "activity_checked";
+
+/// Once, at the first start after the upgrade that checks what links claim: checks the counters
+/// stored before it as a flush checks counts now, day by day in one transaction, and has the
+/// dashboards' roll-ups built again from the result when anything changed. A counter of a lot or
+/// product that does not exist is dropped; one whose store never received what it counts loses
+/// the store and keeps its channel (the link's other markers were not stored). Returns how many
+/// counters were dropped or changed.
+pub fn check_stored(conn: &mut DbConn) -> QueryResult<usize> {
+    write_transaction(conn, |conn| {
+        if settings::get(conn, CHECKED)?.is_some() {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for day in activity::days(conn)? {
+            let (known, unknown): (Vec<ActivityRow>, Vec<ActivityRow>) =
+                activity::of_day(conn, day)?
+                    .into_iter()
+                    .partition(|row| Key::stored(row).is_some());
+            let counts: HashMap<Key, i64> = known
+                .iter()
+                .filter_map(|row| Some((Key::stored(row)?, row.count)))
+                .collect();
+            let (kept, _) = countable(conn, &counts)?;
+            if kept == counts {
+                continue;
+            }
+            changed += counts
+                .iter()
+                .filter(|(key, n)| kept.get(*key) != Some(*n))
+                .count();
+            let mut rows = rows_of(kept);
+            rows.extend(unknown);
+            activity::delete_day(conn, day)?;
+            activity::add(conn, &rows)?;
+        }
+        if changed > 0 {
+            rollups::mark_stale(conn)?;
+        }
+        settings::put(conn, CHECKED, "1")?;
+        Ok(changed)
+    })
 }
 
 /// Statements of at most this many values in `IN (...)`: SQLite allows 32,766 parameters, and a

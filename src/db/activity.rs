@@ -25,6 +25,28 @@ pub fn add(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<()> {
     Ok(())
 }
 
+/// The days with counters, oldest first.
+pub fn days(conn: &mut DbConn) -> QueryResult<Vec<NaiveDate>> {
+    activity_daily::table
+        .select(a::day)
+        .distinct()
+        .order(a::day.asc())
+        .load(conn)
+}
+
+/// Every counter of one day.
+pub fn of_day(conn: &mut DbConn, day: NaiveDate) -> QueryResult<Vec<ActivityRow>> {
+    activity_daily::table
+        .filter(a::day.eq(day))
+        .select(ActivityRow::as_select())
+        .load(conn)
+}
+
+/// Removes every counter of one day (to write them anew).
+pub fn delete_day(conn: &mut DbConn, day: NaiveDate) -> QueryResult<usize> {
+    diesel::delete(activity_daily::table.filter(a::day.eq(day))).execute(conn)
+}
+
 /// Who received these lots of one GTIN: (lot, organization) for each `receive` record naming
 /// one of them.
 pub fn receivers(

@@ -245,6 +245,16 @@ fn migrate(conn: &mut DbConn) -> Result<(), String> {
     }
     .map_err(|e| format!("database migration failed: {e}"))
     .and_then(|()| {
+        // Counters stored before flushes checked what links claim are checked once, and the
+        // roll-ups built again from them.
+        let checked = crate::activity::check_stored(conn)
+            .map_err(|e| format!("cannot check the stored counts: {e}"))?;
+        if checked > 0 {
+            tracing::info!(
+                counters = checked,
+                "dropped or re-attributed stored counts of lots, products or stores that do not hold"
+            );
+        }
         let added = rollups::build_if_missing(conn)
             .map_err(|e| format!("cannot build the dashboards' roll-ups: {e}"))?;
         if added > 0 {

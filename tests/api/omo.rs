@@ -509,18 +509,17 @@ fn reserve_from(browser: &mut Browser, store: &str, quantity: &str, phone: &str)
 fn units_held(app: &TestApp) -> i64 {
     use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
     use truetrace::db::schema::reservations::dsl as r;
-    let url = truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap();
-    let pool = truetrace::db::connect(&url, 1).unwrap();
-    let mut conn = pool.get().unwrap();
     let now = chrono::Utc::now().naive_utc();
-    r::reservations
-        .filter(r::status.eq_any(["reserved", "handing_over"]))
-        .filter(r::expires_at.gt(now))
-        .select(r::quantity)
-        .load::<i64>(&mut *conn)
-        .unwrap()
-        .iter()
-        .sum()
+    with_db(app, |conn| {
+        r::reservations
+            .filter(r::status.eq_any(["reserved", "handing_over"]))
+            .filter(r::expires_at.gt(now))
+            .select(r::quantity)
+            .load::<i64>(conn)
+            .unwrap()
+            .iter()
+            .sum()
+    })
 }
 
 #[test]
@@ -1136,19 +1135,26 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
     }
 }
 
+/// Runs `f` on a connection of its own to the app's database.
+fn with_db<T>(app: &TestApp, f: impl FnOnce(&mut truetrace::db::DbConn) -> T) -> T {
+    let url = truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap();
+    let pool = truetrace::db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    f(&mut conn)
+}
+
 /// Every counter in the database: (GTIN, lot, store, kind, channel, count).
 fn counters(app: &TestApp) -> Vec<(String, String, String, String, String, i64)> {
     use diesel::RunQueryDsl;
     use truetrace::db::schema::activity_daily::dsl as a;
-    let url = truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap();
-    let pool = truetrace::db::connect(&url, 1).unwrap();
-    let mut conn = pool.get().unwrap();
-    diesel::QueryDsl::select(
-        a::activity_daily,
-        (a::gtin, a::lot, a::store, a::kind, a::channel, a::count),
-    )
-    .load(&mut *conn)
-    .unwrap()
+    with_db(app, |conn| {
+        diesel::QueryDsl::select(
+            a::activity_daily,
+            (a::gtin, a::lot, a::store, a::kind, a::channel, a::count),
+        )
+        .load(conn)
+        .unwrap()
+    })
 }
 
 #[test]
@@ -1278,6 +1284,102 @@ fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
                 csv.body
             );
         }
+    }
+}
+
+#[test]
+fn counts_stored_before_the_upgrade_are_checked_once_and_the_dashboards_built_again() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let corner = s.app.org("Corner Shop", &["retailer"]);
+        let today = chrono::Utc::now().date_naive();
+        let scans = |gtin: &str, lot: &str, store: &str, count| truetrace::db::rows::ActivityRow {
+            day: today,
+            gtin: gtin.into(),
+            lot: lot.into(),
+            store: store.into(),
+            kind: "scan".into(),
+            channel: "shelf".into(),
+            count,
+        };
+        let forget = |name: &str| {
+            with_db(&s.app, |conn| truetrace::db::settings::delete(conn, name)).unwrap();
+        };
+        // What earlier versions let anyone store: scans of made-up lots (one for the store that
+        // holds the product), of a GTIN nobody registered, and for a store that never held the
+        // lot; beside them real shelf scans. Their roll-ups were built from them.
+        with_db(&s.app, |conn| {
+            truetrace::db::activity::add(
+                conn,
+                &[
+                    scans(RICE, "NOPE", "", 5),
+                    scans(RICE, "FAKE", &s.store.id, 2),
+                    scans("04712345000053", "X1", "", 3),
+                    scans(RICE, "R1", &corner.id, 4),
+                    scans(RICE, "R1", &s.store.id, 1),
+                    scans(RICE, "R1", "", 1),
+                ],
+            )
+            .unwrap();
+        });
+        forget("dashboard_rollups");
+        let before = serve(&s.app.database_url);
+        let mut brand = staff(&s.app, &s.brand, "brand@chishang.tw");
+        brand.base = before.to_string();
+        let dash = brand.get("/dashboard?days=7");
+        assert!(
+            dash.body.contains("id=\"total-scans\">13<") && dash.body.contains("<code>NOPE</code>"),
+            "{backend:?}: the made-up counts were on the dashboard: {}",
+            dash.body
+        );
+        drop(before);
+
+        // The first start after the upgrade checks them, once.
+        forget("activity_checked");
+        let after = serve(&s.app.database_url);
+        brand.base = after.to_string();
+        let dash = brand.get("/dashboard?days=7");
+        assert!(
+            dash.body.contains("id=\"total-scans\">6<")
+                && !dash.body.contains("NOPE")
+                && !dash.body.contains("FAKE"),
+            "{backend:?}: {}",
+            dash.body
+        );
+        let csv = brand.get("/dashboard.csv?days=7");
+        let store = &s.store.id;
+        assert!(
+            csv.body.contains(&format!(",{RICE},R1,,,scan,shelf,5\r\n"))
+                && csv.body.contains(&format!(
+                    ",{RICE},R1,{store},Green Leaf Xinyi,scan,shelf,1\r\n"
+                ))
+                && csv.body.lines().count() == 3,
+            "{backend:?}: {}",
+            csv.body
+        );
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        clerk.base = after.to_string();
+        assert!(
+            clerk
+                .get("/dashboard?days=7")
+                .body
+                .contains("id=\"total-scans\">1<")
+        );
+        let mut kim = staff(&s.app, &corner, "kim@corner.tw");
+        kim.base = after.to_string();
+        assert!(
+            kim.get("/dashboard?days=7")
+                .body
+                .contains("id=\"total-scans\">0<")
+        );
+        let mut stored = counters(&s.app);
+        stored.sort();
+        assert_eq!(stored.len(), 2, "{stored:?}");
+        assert_eq!(
+            with_db(&s.app, truetrace::activity::check_stored).unwrap(),
+            0,
+            "checked once"
+        );
     }
 }
 
