@@ -7,7 +7,7 @@
 //! Anyone can send a link, so what a link claims is checked when counts are flushed (for all of
 //! them together, rather than on each page view): a count is kept only for a registered product
 //! and, when it names a lot, a lot that exists; it is attributed to a store only when that store
-//! received the lot (any lot of the product, for a count without a lot), and otherwise counted
+//! (a retailer) received the lot (any lot of the product, for a count without a lot), and otherwise counted
 //! as the visit would have been without its `store=`.
 
 use crate::db::rows::ActivityRow;
@@ -263,6 +263,7 @@ impl Key {
     }
 }
 
+/// Counters as stored.
 fn rows_of(counts: HashMap<Key, i64>) -> Vec<ActivityRow> {
     counts
         .into_iter()
@@ -330,9 +331,9 @@ const CHUNK: usize = 500;
 /// The counts that may be kept, as they are kept, and the retailers among their stores. Only
 /// what exists is counted: a count of a product nobody registered, or of a lot that does not
 /// exist, is dropped (its page was a 404). A count keeps its store only when that organization
-/// received the lot (any lot of the product, for a count without a lot); otherwise it loses the
-/// store and takes the channel its visit had without `store=`. Counts that become the same
-/// counter are added together.
+/// is a store (a retailer) and received the lot (any lot of the product, for a count without a
+/// lot); otherwise it loses the store and takes the channel its visit had without `store=`.
+/// Counts that become the same counter are added together.
 fn countable(
     conn: &mut DbConn,
     counts: &HashMap<Key, i64>,
@@ -365,7 +366,7 @@ fn countable(
             (true, true) => {}
         }
     }
-    // (GTIN, lot) of the lots that exist; (GTIN, lot or "", organization) of their receipts.
+    // (GTIN, lot) of the lots that exist.
     let mut existing: HashSet<(&str, &str)> = HashSet::new();
     // GTIN -> lot ("" for the product) -> the organizations that received it.
     let mut received: HashMap<&str, HashMap<String, HashSet<String>>> = HashMap::new();
@@ -410,6 +411,25 @@ fn countable(
                 .extend(receivers);
         }
     }
+    // A receipt makes a count a store's only when its organization is a store.
+    let receivers: Vec<String> = received
+        .values()
+        .flat_map(|lots| lots.values().flatten())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut retailers = HashSet::new();
+    for chunk in receivers.chunks(CHUNK) {
+        retailers.extend(rollups::retailers(&orgs::by_ids(conn, chunk)?));
+    }
+    let received_by_a_store = |key: &Key| {
+        retailers.contains(&key.store)
+            && received
+                .get(key.gtin.as_str())
+                .and_then(|lots| lots.get(&key.lot))
+                .is_some_and(|stores| stores.contains(&key.store))
+    };
     let mut merged: HashMap<Key, i64> = HashMap::new();
     for (key, n) in counts {
         if !registered.contains(&key.gtin)
@@ -418,29 +438,12 @@ fn countable(
             continue;
         }
         let mut key = key.clone();
-        if !key.store.is_empty()
-            && !received
-                .get(key.gtin.as_str())
-                .and_then(|lots| lots.get(&key.lot))
-                .is_some_and(|stores| stores.contains(&key.store))
-        {
+        if !key.store.is_empty() && !received_by_a_store(&key) {
             key.store.clear();
             key.channel = key.unmarked;
         }
         key.unmarked = key.channel;
         *merged.entry(key).or_insert(0) += n;
-    }
-    // Only an organization that received something is named here, so it exists.
-    let stores: Vec<String> = merged
-        .keys()
-        .filter(|k| !k.store.is_empty())
-        .map(|k| k.store.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let mut retailers = HashSet::new();
-    for chunk in stores.chunks(CHUNK) {
-        retailers.extend(rollups::retailers(&orgs::by_ids(conn, chunk)?));
     }
     Ok((merged, retailers))
 }

@@ -1231,13 +1231,27 @@ fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
         let s = shop(backend, "3");
         // A store that never held any of the product.
         let corner = s.app.org("Corner Shop", &["retailer"]);
+        // A carrier that received a lot of it: not a store.
+        let carrier = s.app.org("East Coast Cold Chain", &["carrier"]);
+        let mut harvest = harvest(&s.farm, RICE, "R9", 40);
+        harvest["new_lots"][0]["quantity"] = json!({"amount": "5", "unit": "H87"});
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &harvest)).status, 201);
+        let mut ship = on_lot("ship", &s.farm, RICE, "R9", &record_id(&harvest), 41);
+        ship["to"] = json!(carrier.id);
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &ship)).status, 201);
+        let receive = on_lot("receive", &carrier, RICE, "R9", &record_id(&ship), 42);
+        assert_eq!(s.app.submit(&sign(&carrier.key, &receive)).status, 201);
         let mut phone = Browser::new(s.app.address());
-        for query in [
-            format!("?store={}", corner.id),
-            format!("?src=qr&store={}", corner.id),
-            format!("?store={}", s.store.id),
+        for (lot, query) in [
+            ("R1", format!("?store={}", corner.id)),
+            ("R1", format!("?src=qr&store={}", corner.id)),
+            ("R1", format!("?store={}", s.store.id)),
+            ("R9", format!("?store={}", carrier.id)),
         ] {
-            assert_eq!(phone.get(&format!("/01/{RICE}/10/R1{query}")).status, 200);
+            assert_eq!(
+                phone.get(&format!("/01/{RICE}/10/{lot}{query}")).status,
+                200
+            );
         }
         for query in [
             format!("lot=R1&ch=qr&store={}", corner.id),
@@ -1266,13 +1280,18 @@ fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
             store_dash.body
         );
         let csv = staff(&s.app, &s.brand, "brand@chishang.tw").get("/dashboard.csv?days=7");
-        assert!(!csv.body.contains(&corner.id), "{}", csv.body);
+        assert!(
+            !csv.body.contains(&corner.id) && !csv.body.contains(&carrier.id),
+            "{}",
+            csv.body
+        );
         let store = &s.store.id;
         for line in [
             // Counted as the visit would have been without `store=`.
             format!(",{RICE},R1,,,scan,direct,1\r\n"),
             format!(",{RICE},R1,,,scan,qr,1\r\n"),
             format!(",{RICE},R1,,,listing_click,qr,1\r\n"),
+            format!(",{RICE},R9,,,scan,direct,1\r\n"),
             format!(",{RICE},,,,listing_click,direct,1\r\n"),
             // The store that received the lot keeps its shelf scan and its product's click.
             format!(",{RICE},R1,{store},Green Leaf Xinyi,scan,shelf,1\r\n"),
@@ -1284,6 +1303,7 @@ fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
                 csv.body
             );
         }
+        assert_eq!(csv.body.lines().count(), 8, "nothing else: {}", csv.body);
     }
 }
 
