@@ -1,6 +1,8 @@
 //! The dashboard's queries over 1,000,000 recorded scans (`cargo bench --bench dashboard`):
 //!
-//! - a brand's product with 200 lots harvested by one farm, 5 stores;
+//! - a brand's product with 200 lots harvested by one farm, 5 stores, each lot shipped on from
+//!   store to store so that every store received it (a store's shelf scans, reservations and
+//!   pickups count for it only then);
 //! - 1,000,000 events (scans by every channel, embed views, clicks, reservations, pickups) over
 //!   90 days, recorded oldest day first through the same counters the server uses (flushed as the
 //!   server flushes them: every 2 s and every 50,000 counters);
@@ -39,6 +41,8 @@ fn settings(database_url: String) -> Settings {
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
+        pickup: Default::default(),
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -93,18 +97,63 @@ fn run(label: &str, database_url: String) {
         key.verifying_key().as_bytes(),
     );
     truetrace::accounts::registry::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
-    drop(conn);
-    let time =
-        (Utc::now() - Duration::days(100)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
-    let harvests: Vec<Vec<u8>> = (0..LOTS)
-        .map(|i| {
-            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": farm.id, "time": time,
-                "new_lots": [{"gtin": RICE, "lot": format!("L{i}")}]});
-            let payload = serde_json::to_vec(&record).expect("payload");
-            serde_json::to_vec(&truetrace::ledger::envelope::sign(&key, &payload).to_json()).expect("envelope")
+    let store_keys: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let key = truetrace::ledger::keyfile::generate().expect("key");
+            let public = base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                key.verifying_key().as_bytes(),
+            );
+            truetrace::accounts::registry::enroll_key(&mut conn, &store.id, &public, false)
+                .expect("key");
+            key
         })
         .collect();
-    for verdict in services.ledger.submit_all_blocking(&harvests) {
+    drop(conn);
+    let start = Utc::now() - Duration::days(100);
+    let time = |step: i64| {
+        (start + Duration::seconds(step)).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+    };
+    let signed = |key: &ed25519_dalek::SigningKey, record: serde_json::Value| {
+        let payload = serde_json::to_vec(&record).expect("payload");
+        let id = truetrace::domain::RecordId::of_payload(&payload).to_hex();
+        let envelope =
+            serde_json::to_vec(&truetrace::ledger::envelope::sign(key, &payload).to_json())
+                .expect("envelope");
+        (id, envelope)
+    };
+    // Each lot: harvested, then shipped to the first store, received, shipped on to the next...
+    let mut chain: Vec<Vec<u8>> = Vec::new();
+    for i in 0..LOTS {
+        let lot = format!("L{i}");
+        let (mut prev, harvest) = signed(
+            &key,
+            json!({"type": "truetrace.record/v1", "event": "harvest",
+            "actor": farm.id, "time": time(0), "new_lots": [{"gtin": RICE, "lot": lot}]}),
+        );
+        chain.push(harvest);
+        let mut holder = (&farm.id, &key);
+        for (step, (store, store_key)) in stores.iter().zip(&store_keys).enumerate() {
+            let step = 2 * step as i64;
+            let (id, ship) = signed(
+                holder.1,
+                json!({"type": "truetrace.record/v1", "event": "ship",
+                "actor": holder.0, "time": time(step + 1), "to": store.id,
+                "lots": [{"gtin": RICE, "lot": lot, "prev": prev}]}),
+            );
+            let (id, receive) = signed(
+                store_key,
+                json!({"type": "truetrace.record/v1", "event": "receive",
+                "actor": store.id, "time": time(step + 2),
+                "lots": [{"gtin": RICE, "lot": lot, "prev": id}]}),
+            );
+            chain.extend([ship, receive]);
+            prev = id;
+            holder = (&store.id, store_key);
+        }
+    }
+    for verdict in services.ledger.submit_all_blocking(&chain) {
         assert!(verdict.is_ok_and(|s| s.created));
     }
 

@@ -356,6 +356,8 @@ fn ingest_per_second(
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
+        pickup: Default::default(),
+        trusted_proxies: Vec::new(),
     };
     let port = spawn::spawn(settings).expect("the server starts").port;
     let base = format!("http://127.0.0.1:{port}");

@@ -120,6 +120,8 @@ fn main() {
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
+        pickup: Default::default(),
+        trusted_proxies: Vec::new(),
     };
     let port = spawn::spawn(settings.clone()).expect("server").port;
     let mut c = Client {

@@ -1,6 +1,7 @@
 //! Configuration: flags and `TRUETRACE_*` environment variables, the same for every subcommand.
 
 use crate::db::DatabaseUrl;
+use crate::domain::ip_block::IpBlock;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
@@ -106,6 +107,102 @@ pub struct Settings {
         global = true
     )]
     pub body_timeout: u64,
+    /// What open pickup reservations may hold at once.
+    #[command(flatten)]
+    pub pickup: PickupLimits,
+
+    /// Proxies whose X-Forwarded-For header is believed, comma-separated addresses or blocks
+    /// (e.g. 10.0.0.0/8,::1). Without them, a client's address is the connection's peer.
+    #[arg(
+        long,
+        env = "TRUETRACE_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub trusted_proxies: Vec<IpBlock>,
+}
+
+/// What open (not yet handed over) pickup reservations may hold at once, so that nobody can
+/// reserve a store's stock away: per phone number, per browser, per client address, and
+/// together per lot at a store (docs/omo.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PickupLimits {
+    /// Open pickup reservations one phone number, or one browser, may hold at once.
+    #[arg(
+        long = "pickup-holder-reservations",
+        env = "TRUETRACE_PICKUP_HOLDER_RESERVATIONS",
+        default_value_t = PickupLimits::DEFAULT.holder_reservations,
+        value_parser = clap::value_parser!(u32).range(1..=1000),
+        global = true
+    )]
+    pub holder_reservations: u32,
+
+    /// Units one phone number, or one browser, may hold at once in open pickup reservations.
+    #[arg(
+        long = "pickup-holder-units",
+        env = "TRUETRACE_PICKUP_HOLDER_UNITS",
+        default_value_t = PickupLimits::DEFAULT.holder_units,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true
+    )]
+    pub holder_units: u32,
+
+    /// Open pickup reservations one client address may hold at once (people behind one NAT
+    /// share an address; an IPv6 client counts by its /64).
+    #[arg(
+        long = "pickup-address-reservations",
+        env = "TRUETRACE_PICKUP_ADDRESS_RESERVATIONS",
+        default_value_t = PickupLimits::DEFAULT.address_reservations,
+        value_parser = clap::value_parser!(u32).range(1..=100_000),
+        global = true
+    )]
+    pub address_reservations: u32,
+
+    /// Units one client address may hold at once in open pickup reservations.
+    #[arg(
+        long = "pickup-address-units",
+        env = "TRUETRACE_PICKUP_ADDRESS_UNITS",
+        default_value_t = PickupLimits::DEFAULT.address_units,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000),
+        global = true
+    )]
+    pub address_units: u32,
+
+    /// The share, in percent, of a store's units of a lot that open reservations may hold
+    /// together, rounded up (so a store with one unit can still take a reservation for it).
+    #[arg(
+        long = "pickup-share-percent",
+        env = "TRUETRACE_PICKUP_SHARE_PERCENT",
+        default_value_t = PickupLimits::DEFAULT.share_percent,
+        value_parser = clap::value_parser!(u32).range(1..=100),
+        global = true
+    )]
+    pub share_percent: u32,
+}
+
+impl PickupLimits {
+    /// The defaults: a customer reserves a few units, a household or an office behind one
+    /// address a few more, and half of a store's units of a lot stay for the people in the store.
+    pub const DEFAULT: Self = Self {
+        holder_reservations: 3,
+        holder_units: 20,
+        address_reservations: 10,
+        address_units: 60,
+        share_percent: 50,
+    };
+
+    /// The units of a lot with `on_hand` units that open reservations may hold together: the
+    /// share, rounded up.
+    pub fn share_of(&self, on_hand: i64) -> i64 {
+        let share = i128::from(on_hand.max(0)) * i128::from(self.share_percent);
+        i64::try_from((share + 99) / 100).unwrap_or(i64::MAX)
+    }
+}
+
+impl Default for PickupLimits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
 }
 
 impl Settings {
@@ -141,4 +238,22 @@ impl Settings {
 pub struct BodyTimeouts {
     pub idle: std::time::Duration,
     pub total: std::time::Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reservations_hold_at_most_their_share_rounded_up() {
+        let half = PickupLimits::DEFAULT;
+        let shares: Vec<i64> = [0, 1, 2, 3, 4, 299].map(|n| half.share_of(n)).to_vec();
+        assert_eq!(shares, [0, 1, 1, 2, 2, 150]);
+        let all = PickupLimits {
+            share_percent: 100,
+            ..PickupLimits::DEFAULT
+        };
+        assert_eq!(all.share_of(299), 299);
+        assert_eq!(half.share_of(i64::MAX), i64::MAX / 2 + 1);
+    }
 }

@@ -19,7 +19,11 @@ pub struct Services {
 impl Services {
     pub fn open(settings: &Settings) -> Result<Self, String> {
         let url = settings.database()?;
-        let pool = db::connect(&url, settings.db_pool_size)?;
+        let pool = db::connect_with_upkeep(
+            &url,
+            settings.db_pool_size,
+            crate::omo::activity::check_stored_upkeep,
+        )?;
         let mut conn = pool
             .get()
             .map_err(|e| format!("cannot open the database: {e}"))?;

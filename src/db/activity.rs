@@ -3,6 +3,7 @@
 use super::DbConn;
 use super::rows::{ActivityRow, LotRow};
 use super::schema::activity_daily::{self, dsl as a};
+use crate::domain::EventType;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Text};
@@ -22,6 +23,65 @@ pub fn add(conn: &mut DbConn, rows: &[ActivityRow]) -> QueryResult<()> {
         })?;
     }
     Ok(())
+}
+
+/// The days with counters, oldest first.
+pub fn days(conn: &mut DbConn) -> QueryResult<Vec<NaiveDate>> {
+    activity_daily::table
+        .select(a::day)
+        .distinct()
+        .order(a::day.asc())
+        .load(conn)
+}
+
+/// Every counter of one day.
+pub fn of_day(conn: &mut DbConn, day: NaiveDate) -> QueryResult<Vec<ActivityRow>> {
+    activity_daily::table
+        .filter(a::day.eq(day))
+        .select(ActivityRow::as_select())
+        .load(conn)
+}
+
+/// Removes every counter of one day (to write them anew).
+pub fn delete_day(conn: &mut DbConn, day: NaiveDate) -> QueryResult<usize> {
+    diesel::delete(activity_daily::table.filter(a::day.eq(day))).execute(conn)
+}
+
+/// Who received these lots of one GTIN: (lot, organization) for each `receive` record naming
+/// one of them.
+pub fn receivers(
+    conn: &mut DbConn,
+    gtin: &str,
+    lots: &[&str],
+) -> QueryResult<Vec<(String, String)>> {
+    use super::schema::{record_lots as rl, records as r};
+    rl::table
+        .inner_join(r::table)
+        .filter(
+            rl::gtin
+                .eq(gtin)
+                .and(rl::lot.eq_any(lots))
+                .and(r::event.eq(EventType::Receive.as_str())),
+        )
+        .select((rl::lot, r::actor))
+        .distinct()
+        .load(conn)
+}
+
+/// The organizations among `orgs` that received any lot of a GTIN.
+pub fn product_receivers(conn: &mut DbConn, gtin: &str, orgs: &[&str]) -> QueryResult<Vec<String>> {
+    use super::schema::{record_lots as rl, records as r};
+    r::table
+        .inner_join(rl::table)
+        .filter(
+            r::actor
+                .eq_any(orgs)
+                .and(r::event.eq(EventType::Receive.as_str()))
+                .and(rl::gtin.eq(gtin)),
+        )
+        .select(r::actor)
+        .distinct()
+        .load(conn)
 }
 
 /// What a dashboard covers, as SQL: the organization's lots (those it created, and through

@@ -222,7 +222,22 @@ impl diesel::r2d2::ManageConnection for DbManager {
 }
 
 /// Opens the pool and brings the schema up to date.
+/// Upkeep that a part above storage runs once the migrations are done, under the same lock, so
+/// that servers starting together do it once (`startup::Services` passes the counters' check).
+pub type Upkeep = fn(&mut DbConn) -> Result<(), String>;
+
+/// Opens the pool and runs the migrations.
 pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, String> {
+    connect_with_upkeep(url, max_size, |_| Ok(()))
+}
+
+/// Opens the pool, runs the migrations, then `upkeep`, then builds the dashboards' roll-ups
+/// where they are missing.
+pub fn connect_with_upkeep(
+    url: &DatabaseUrl,
+    max_size: u32,
+    upkeep: Upkeep,
+) -> Result<DbPool, String> {
     if let DatabaseUrl::Sqlite(path) = url
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
@@ -243,11 +258,11 @@ pub fn connect(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, String> {
     let mut conn = pool
         .get()
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    migrate(&mut conn)?;
+    migrate(&mut conn, upkeep)?;
     Ok(pool)
 }
 
-fn migrate(conn: &mut DbConn) -> Result<(), String> {
+fn migrate(conn: &mut DbConn, upkeep: Upkeep) -> Result<(), String> {
     // Several app servers may start at once against one primary: migrate one at a time.
     const LOCK: &str = "7261737472616365";
     if let DbConn::Postgres(c) = conn {
@@ -260,6 +275,7 @@ fn migrate(conn: &mut DbConn) -> Result<(), String> {
     }
     .map_err(|e| format!("database migration failed: {e}"))
     .and_then(|()| {
+        upkeep(conn)?;
         let added = rollups::build_if_missing(conn)
             .map_err(|e| format!("cannot build the dashboards' roll-ups: {e}"))?;
         if added > 0 {

@@ -27,6 +27,11 @@ pub fn exists_gtin(conn: &mut DbConn, wanted: &str) -> QueryResult<bool> {
     })
 }
 
+/// The GTINs among `wanted` that are registered products.
+pub fn registered(conn: &mut DbConn, wanted: &[&str]) -> QueryResult<Vec<String>> {
+    products.filter(gtin.eq_any(wanted)).select(gtin).load(conn)
+}
+
 pub fn all(conn: &mut DbConn) -> QueryResult<Vec<ProductRow>> {
     products
         .order(gtin.asc())

@@ -15,8 +15,7 @@
 use super::DbConn;
 use super::rows::{ActivityRow, OrgRow};
 use super::schema::{
-    activity_daily, dashboard_daily as daily, dashboard_running as running,
-    dashboard_series as series, products,
+    dashboard_daily as daily, dashboard_running as running, dashboard_series as series, products,
 };
 use super::{kv, orgs};
 use crate::domain::Role;
@@ -353,6 +352,12 @@ pub fn series_since(
 /// The settings entry that says the roll-ups hold every counter.
 const BUILT: &str = "dashboard_rollups";
 
+/// Has the roll-ups built again from `activity_daily` by the next [`build_if_missing`] (after
+/// the stored counters changed).
+pub fn mark_stale(conn: &mut DbConn) -> QueryResult<()> {
+    kv::delete(conn, BUILT)
+}
+
 /// Builds the roll-ups from `activity_daily` if they were never built (the first start after
 /// the migration that added them), day by day in one transaction. Returns the counters added.
 pub fn build_if_missing(conn: &mut DbConn) -> QueryResult<usize> {
@@ -363,18 +368,10 @@ pub fn build_if_missing(conn: &mut DbConn) -> QueryResult<usize> {
         diesel::delete(daily::table).execute(conn)?;
         diesel::delete(running::table).execute(conn)?;
         diesel::delete(series::table).execute(conn)?;
-        let days: Vec<NaiveDate> = activity_daily::table
-            .select(activity_daily::day)
-            .distinct()
-            .order(activity_daily::day.asc())
-            .load(conn)?;
         let retailers = retailers(&orgs::all(conn)?);
         let mut added = 0;
-        for day in days {
-            let rows: Vec<ActivityRow> = activity_daily::table
-                .filter(activity_daily::day.eq(day))
-                .select(ActivityRow::as_select())
-                .load(conn)?;
+        for day in super::activity::days(conn)? {
+            let rows = super::activity::of_day(conn, day)?;
             add(conn, &rows, &retailers)?;
             added += rows.len();
         }

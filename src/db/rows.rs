@@ -160,6 +160,14 @@ pub struct ReservationRow {
     pub updated_at: NaiveDateTime,
     pub confirmed_by: Option<String>,
     pub sell_record: Option<String>,
+    /// The phone number's digits, for the limits on what one holder may hold.
+    pub holder_phone: String,
+    /// SHA-256 (hex) of the browser's form token.
+    pub holder_browser: String,
+    /// SHA-256 (hex) of the client's address (its IPv6 /64).
+    pub holder_address: String,
+    /// The staff member who cancelled it.
+    pub cancelled_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]

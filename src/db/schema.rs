@@ -157,6 +157,10 @@ diesel::table! {
         updated_at -> Timestamp,
         confirmed_by -> Nullable<Text>,
         sell_record -> Nullable<Text>,
+        holder_phone -> Text,
+        holder_browser -> Text,
+        holder_address -> Text,
+        cancelled_by -> Nullable<Text>,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod digital_link;
 pub mod event;
 pub mod gln;
 pub mod gtin;
+pub mod ip_block;
 pub mod lot_code;
 pub mod org;
 pub mod quantity;

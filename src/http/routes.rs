@@ -46,6 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             web::post().to(pages::pickup::confirm),
         )
         .route(
+            "/staff/pickups/{code}/cancel",
+            web::post().to(pages::pickup::cancel),
+        )
+        .route(
             "/embed/01/{gtin}",
             web::get().to(pages::embed::product_card),
         )

@@ -3,13 +3,19 @@
 //! kept: no address, no cookie, no device, only the count. Counts gather in memory and are added
 //! to the database every `FLUSH_EVERY` (and before a dashboard is read), so a page view never
 //! waits on a write; a crash loses at most that many seconds of counts.
+//!
+//! Anyone can send a link, so what a link claims is checked when counts are flushed (for all of
+//! them together, rather than on each page view): a count is kept only for a registered product
+//! and, when it names a lot, a lot that exists; it is attributed to a store only when that store
+//! (a retailer) received the lot (any lot of the product, for a count without a lot), and otherwise counted
+//! as the visit would have been without its `store=`.
 
 use crate::db::rows::ActivityRow;
-use crate::db::{DbPool, activity, orgs, rollups, write_transaction};
+use crate::db::{DbConn, DbPool, activity, kv, lots, orgs, products, rollups, write_transaction};
 use chrono::{NaiveDate, Utc};
 use diesel::QueryResult;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 const FLUSH_EVERY: Duration = Duration::from_secs(2);
@@ -96,11 +102,16 @@ struct Key {
     store: String,
     kind: Kind,
     channel: Channel,
+    /// The channel to count if the store is dropped: the visit's without its `store=`.
+    unmarked: Channel,
 }
 
 /// The in-memory counters and the pool they are flushed to.
 pub struct Activity {
     pending: Mutex<HashMap<Key, i64>>,
+    /// Held while a flush writes, so that a flush returns only once every count recorded before
+    /// it is stored (a dashboard reads right after, while the flusher thread may be mid-way).
+    writing: Mutex<()>,
     pool: DbPool,
 }
 
@@ -109,6 +120,7 @@ impl Activity {
     pub fn start(pool: DbPool) -> Arc<Self> {
         let activity = Arc::new(Self {
             pending: Mutex::new(HashMap::new()),
+            writing: Mutex::new(()),
             pool,
         });
         let weak: Weak<Self> = Arc::downgrade(&activity);
@@ -136,6 +148,29 @@ impl Activity {
         self.record_on(Utc::now().date_naive(), kind, channel, gtin, lot, store, 1);
     }
 
+    /// Counts one visit today by the markers its link carried: `src` (the channel) and `store`
+    /// (a shelf tag). If the store never received what was visited, the visit is counted as if
+    /// its link had had no `store=`.
+    pub fn record_visit(
+        &self,
+        kind: Kind,
+        src: Option<&str>,
+        store: Option<&str>,
+        gtin: &str,
+        lot: &str,
+    ) {
+        let key = Key {
+            day: Utc::now().date_naive(),
+            gtin: gtin.to_owned(),
+            lot: lot.to_owned(),
+            store: store.unwrap_or_default().to_owned(),
+            kind,
+            channel: Channel::of_visit(src, store),
+            unmarked: Channel::of_visit(src, None),
+        };
+        self.add(key, 1);
+    }
+
     /// Counts `n` events on `day` (benchmarks and imports use it directly).
     #[expect(clippy::too_many_arguments, reason = "one counter key, field by field")]
     pub fn record_on(
@@ -155,7 +190,12 @@ impl Activity {
             store: store.to_owned(),
             kind,
             channel,
+            unmarked: channel,
         };
+        self.add(key, n);
+    }
+
+    fn add(&self, key: Key, n: i64) {
         let full = match self.pending.lock() {
             Ok(mut pending) => {
                 *pending.entry(key).or_insert(0) += n;
@@ -168,9 +208,9 @@ impl Activity {
         }
     }
 
-    /// Adds the pending counts to the database. Counts naming a store that is not an
-    /// organization here (a made-up `store=`) are kept without the store.
+    /// Adds the pending counts to the database, those that may be counted (see [`countable`]).
     pub fn flush(&self) -> QueryResult<()> {
+        let _writing = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         let taken = match self.pending.lock() {
             Ok(mut pending) if !pending.is_empty() => std::mem::take(&mut *pending),
             _ => return Ok(()),
@@ -192,41 +232,241 @@ impl Activity {
             .pool
             .get()
             .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
-        let named: Vec<String> = counts
-            .keys()
-            .map(|k| k.store.clone())
-            .filter(|s| !s.is_empty())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let named = orgs::by_ids(&mut conn, &named)?;
-        let known: HashSet<String> = named.iter().map(|o| o.id.clone()).collect();
-        let retailers = rollups::retailers(&named);
-        let mut merged: HashMap<Key, i64> = HashMap::new();
-        for (key, n) in counts {
-            let mut key = key.clone();
-            if !known.contains(&key.store) {
-                key.store.clear();
-            }
-            *merged.entry(key).or_insert(0) += n;
+        let (merged, retailers) = countable(&mut conn, counts)?;
+        let rows = rows_of(merged);
+        if rows.is_empty() {
+            return Ok(());
         }
-        let rows: Vec<ActivityRow> = merged
-            .into_iter()
-            .map(|(k, n)| ActivityRow {
-                day: k.day,
-                gtin: k.gtin,
-                lot: k.lot,
-                store: k.store,
-                kind: k.kind.as_str().to_owned(),
-                channel: k.channel.as_str().to_owned(),
-                count: n,
-            })
-            .collect();
         write_transaction(&mut conn, |conn| {
             activity::add(conn, &rows)?;
             rollups::add(conn, &rows, &retailers)
         })
     }
+}
+
+impl Key {
+    /// A stored counter as a key; None for a kind or channel this version does not know.
+    fn stored(row: &ActivityRow) -> Option<Self> {
+        let channel = Channel::parse(&row.channel)?;
+        Some(Self {
+            day: row.day,
+            gtin: row.gtin.clone(),
+            lot: row.lot.clone(),
+            store: row.store.clone(),
+            kind: Kind::parse(&row.kind)?,
+            channel,
+            // The link's other markers were not stored: a store dropped now leaves the channel.
+            unmarked: channel,
+        })
+    }
+}
+
+/// Counters as stored.
+fn rows_of(counts: HashMap<Key, i64>) -> Vec<ActivityRow> {
+    counts
+        .into_iter()
+        .map(|(k, n)| ActivityRow {
+            day: k.day,
+            gtin: k.gtin,
+            lot: k.lot,
+            store: k.store,
+            kind: k.kind.as_str().to_owned(),
+            channel: k.channel.as_str().to_owned(),
+            count: n,
+        })
+        .collect()
+}
+
+/// The settings entry that says the stored counters were checked as flushes check counts.
+const CHECKED: &str = "activity_checked";
+
+/// Once, at the first start after the upgrade that checks what links claim: checks the counters
+/// stored before it as a flush checks counts now, day by day in one transaction, and has the
+/// dashboards' roll-ups built again from the result when anything changed. A counter of a lot or
+/// product that does not exist is dropped; one whose store never received what it counts loses
+/// the store and keeps its channel (the link's other markers were not stored). Returns how many
+/// counters were dropped or changed.
+/// `check_stored` as the database's upkeep after its migrations (`db::connect_with_upkeep`).
+pub fn check_stored_upkeep(conn: &mut DbConn) -> Result<(), String> {
+    // Counters stored before flushes checked what links claim are checked once, and the
+    // roll-ups built again from them.
+    let checked = check_stored(conn).map_err(|e| format!("cannot check the stored counts: {e}"))?;
+    if checked > 0 {
+        tracing::info!(
+            counters = checked,
+            "dropped or re-attributed stored counts of lots, products or stores that do not hold"
+        );
+    }
+    Ok(())
+}
+
+pub fn check_stored(conn: &mut DbConn) -> QueryResult<usize> {
+    write_transaction(conn, |conn| {
+        if kv::get(conn, CHECKED)?.is_some() {
+            return Ok(0);
+        }
+        let mut changed = 0;
+        for day in activity::days(conn)? {
+            let (known, unknown): (Vec<ActivityRow>, Vec<ActivityRow>) =
+                activity::of_day(conn, day)?
+                    .into_iter()
+                    .partition(|row| Key::stored(row).is_some());
+            let counts: HashMap<Key, i64> = known
+                .iter()
+                .filter_map(|row| Some((Key::stored(row)?, row.count)))
+                .collect();
+            let (kept, _) = countable(conn, &counts)?;
+            if kept == counts {
+                continue;
+            }
+            changed += counts
+                .iter()
+                .filter(|(key, n)| kept.get(*key) != Some(*n))
+                .count();
+            let mut rows = rows_of(kept);
+            rows.extend(unknown);
+            activity::delete_day(conn, day)?;
+            activity::add(conn, &rows)?;
+        }
+        if changed > 0 {
+            rollups::mark_stale(conn)?;
+        }
+        kv::put(conn, CHECKED, "1")?;
+        Ok(changed)
+    })
+}
+
+/// Statements of at most this many values in `IN (...)`: SQLite allows 32,766 parameters, and a
+/// flush may hold 50,000 made-up names.
+const CHUNK: usize = 500;
+
+/// The counts that may be kept, as they are kept, and the retailers among their stores. Only
+/// what exists is counted: a count of a product nobody registered, or of a lot that does not
+/// exist, is dropped (its page was a 404). A count keeps its store only when that organization
+/// is a store (a retailer) and received the lot (any lot of the product, for a count without a
+/// lot); otherwise it loses the store and takes the channel its visit had without `store=`.
+/// Counts that become the same counter are added together.
+fn countable(
+    conn: &mut DbConn,
+    counts: &HashMap<Key, i64>,
+) -> QueryResult<(HashMap<Key, i64>, HashSet<String>)> {
+    let gtins: Vec<&str> = counts
+        .keys()
+        .map(|k| k.gtin.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut registered: HashSet<String> = HashSet::new();
+    for chunk in gtins.chunks(CHUNK) {
+        registered.extend(products::registered(conn, chunk)?);
+    }
+    // Per product: the lots named, those named with a store, and the stores named without a lot.
+    let mut named: BTreeMap<&str, Named> = BTreeMap::new();
+    for key in counts.keys().filter(|k| registered.contains(&k.gtin)) {
+        let named = named.entry(key.gtin.as_str()).or_default();
+        match (key.lot.is_empty(), key.store.is_empty()) {
+            (false, true) => {
+                named.lots.insert(&key.lot);
+            }
+            (false, false) => {
+                named.lots.insert(&key.lot);
+                named.lots_with_store.insert(&key.lot);
+            }
+            (true, false) => {
+                named.stores.insert(&key.store);
+            }
+            (true, true) => {}
+        }
+    }
+    // (GTIN, lot) of the lots that exist.
+    let mut existing: HashSet<(&str, &str)> = HashSet::new();
+    // GTIN -> lot ("" for the product) -> the organizations that received it.
+    let mut received: HashMap<&str, HashMap<String, HashSet<String>>> = HashMap::new();
+    for (&gtin, named) in &named {
+        let lot_names: Vec<&str> = named.lots.iter().copied().collect();
+        for chunk in lot_names.chunks(CHUNK) {
+            let found: HashSet<String> = lots::find_many(conn, gtin, chunk)?
+                .into_iter()
+                .map(|l| l.lot)
+                .collect();
+            existing.extend(
+                chunk
+                    .iter()
+                    .filter(|name| found.contains(**name))
+                    .map(|name| (gtin, *name)),
+            );
+        }
+        let with_store: Vec<&str> = named
+            .lots_with_store
+            .iter()
+            .copied()
+            .filter(|lot| existing.contains(&(gtin, *lot)))
+            .collect();
+        for chunk in with_store.chunks(CHUNK) {
+            for (lot, store) in activity::receivers(conn, gtin, chunk)? {
+                received
+                    .entry(gtin)
+                    .or_default()
+                    .entry(lot)
+                    .or_default()
+                    .insert(store);
+            }
+        }
+        let stores: Vec<&str> = named.stores.iter().copied().collect();
+        for chunk in stores.chunks(CHUNK) {
+            let receivers = activity::product_receivers(conn, gtin, chunk)?;
+            received
+                .entry(gtin)
+                .or_default()
+                .entry(String::new())
+                .or_default()
+                .extend(receivers);
+        }
+    }
+    // A receipt makes a count a store's only when its organization is a store.
+    let receivers: Vec<String> = received
+        .values()
+        .flat_map(|lots| lots.values().flatten())
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut retailers = HashSet::new();
+    for chunk in receivers.chunks(CHUNK) {
+        retailers.extend(rollups::retailers(&orgs::by_ids(conn, chunk)?));
+    }
+    let received_by_a_store = |key: &Key| {
+        retailers.contains(&key.store)
+            && received
+                .get(key.gtin.as_str())
+                .and_then(|lots| lots.get(&key.lot))
+                .is_some_and(|stores| stores.contains(&key.store))
+    };
+    let mut merged: HashMap<Key, i64> = HashMap::new();
+    for (key, n) in counts {
+        if !registered.contains(&key.gtin)
+            || (!key.lot.is_empty() && !existing.contains(&(key.gtin.as_str(), key.lot.as_str())))
+        {
+            continue;
+        }
+        let mut key = key.clone();
+        if !key.store.is_empty() && !received_by_a_store(&key) {
+            key.store.clear();
+            key.channel = key.unmarked;
+        }
+        key.unmarked = key.channel;
+        *merged.entry(key).or_insert(0) += n;
+    }
+    Ok((merged, retailers))
+}
+
+/// What a batch of counts names of one product.
+#[derive(Default)]
+struct Named<'a> {
+    lots: BTreeSet<&'a str>,
+    lots_with_store: BTreeSet<&'a str>,
+    /// Stores named by counts without a lot.
+    stores: BTreeSet<&'a str>,
 }
 
 #[cfg(test)]

@@ -1,10 +1,12 @@
 //! In-store pickup: a consumer reserves units of a product at a store that has it in stock;
 //! the store's staff confirm the handover, and the store signs a `sell` record for that lot with
 //! its hosted key, through the ledger's normal path. A reservation holds its units until it
-//! expires; units held by reservations cannot be reserved again.
+//! expires or the store cancels it; units held by reservations cannot be reserved again. What
+//! open reservations hold is limited per phone number, browser and client address, and together
+//! to a share of each lot's units at a store, so that nobody can reserve a store's stock away.
 
 use crate::accounts::hosted_keys::{self, Sealer};
-use crate::db::reservations::{HANDING_OVER, PICKED_UP, RESERVED};
+use crate::db::reservations::{CANCELLED, HANDING_OVER, Holder, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{DbConn, lots, orgs, products, records, reservations, write_transaction};
 use crate::domain::{Gtin, OrgId, Role};
@@ -13,8 +15,10 @@ use crate::ledger::Ledger;
 use crate::ledger::record::{LotRefJson, RECORD_TYPE, Record, RecordJson};
 use crate::omo::activity::{Activity, Channel, Kind};
 use crate::omo::stock;
+use crate::settings::PickupLimits;
 use chrono::{Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// The most units one reservation may hold.
@@ -141,14 +145,278 @@ fn lock_lot(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<()> {
     Ok(())
 }
 
+/// Who is reserving, besides the phone number on the form: the limits count what one browser
+/// and one client address hold.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The form's CSRF token, already checked: one browser's (or one session's).
+    pub browser_token: String,
+    /// The client's address as limits count it (`client_addr::limit_key`); empty if unknown.
+    pub address: String,
+}
+
+/// The rules a reservation is made under.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms<'a> {
+    /// How long a reservation holds its units.
+    pub minutes: u32,
+    pub limits: &'a PickupLimits,
+}
+
+/// Why a reservation was not made.
+#[derive(Debug)]
+pub enum Refused {
+    /// A limit on what may be held at once (409), said in the consumer's language.
+    Limit(Limit),
+    /// Anything else.
+    Error(AppError),
+}
+
+impl From<AppError> for Refused {
+    fn from(e: AppError) -> Self {
+        Self::Error(e)
+    }
+}
+
+impl From<diesel::result::Error> for Refused {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Error(e.into())
+    }
+}
+
+/// A limit a reservation would pass, with what the consumer needs to know to do something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Limit {
+    /// One phone number, browser or client address already holds this much in open reservations.
+    Holder {
+        holder: Holder,
+        count: i64,
+        units: i64,
+        max_count: i64,
+        max_units: i64,
+        minutes: u32,
+    },
+    /// What open reservations may hold of the store's units of a lot: `left` more units (the
+    /// share is `cap` of the lot's `on_hand`).
+    Share {
+        store: String,
+        product: String,
+        lot: String,
+        left: i64,
+        cap: i64,
+        on_hand: i64,
+        minutes: u32,
+    },
+}
+
+impl Limit {
+    /// What the limit is and what to do, in Traditional Chinese or English.
+    pub fn message(&self, zh: bool) -> String {
+        match self {
+            Self::Holder {
+                holder,
+                count,
+                units,
+                max_count,
+                max_units,
+                minutes,
+            } => {
+                let (who, each) = match (holder, zh) {
+                    (Holder::Phone, false) => ("this phone number", "one phone number"),
+                    (Holder::Browser, false) => ("this browser", "one browser"),
+                    (Holder::Address, false) => (
+                        "your network address (everyone on the same network counts together)",
+                        "one network address",
+                    ),
+                    (Holder::Phone, true) => ("這個手機號碼", "每個手機號碼"),
+                    (Holder::Browser, true) => ("這個瀏覽器", "每個瀏覽器"),
+                    (Holder::Address, true) => {
+                        ("您的網路位址（同一網路的使用者合併計算）", "每個網路位址")
+                    }
+                };
+                let room = (max_units - units).max(0);
+                let full = count >= max_count || room == 0;
+                if zh {
+                    let mut m = String::new();
+                    if *count > 0 {
+                        m.push_str(&format!(
+                            "{who}目前已有 {count} 筆未取貨的預約，共 {units} 件；"
+                        ));
+                    }
+                    m.push_str(&format!(
+                        "{each}同時最多只能保留 {max_count} 筆預約、共 {max_units} 件。"
+                    ));
+                    if !full {
+                        m.push_str(&format!("請預約 {room} 件以內，或"));
+                    } else {
+                        m.push('請');
+                    }
+                    m.push_str(&format!(
+                        "等預約結束（取貨、門市取消，或預約後 {minutes} 分鐘到期）後再預約。大量訂購請直接洽詢門市。"
+                    ));
+                    m
+                } else {
+                    let mut m = String::new();
+                    if *count > 0 {
+                        m.push_str(&format!(
+                            "{who} already holds {count} open pickup reservation{} for {units} unit{} in all; ",
+                            plural(*count),
+                            plural(*units)
+                        ));
+                    }
+                    m.push_str(&format!(
+                        "{each} may hold at most {max_count} open reservations and {max_units} units at once. "
+                    ));
+                    if !full {
+                        m.push_str(&format!("Reserve {room} or fewer, or wait"));
+                    } else {
+                        m.push_str("Wait");
+                    }
+                    m.push_str(&format!(
+                        " until a reservation ends: when it is picked up, cancelled by the store, or {minutes} minutes after it was made. For a larger order, ask the store."
+                    ));
+                    m
+                }
+            }
+            Self::Share {
+                store,
+                product,
+                lot,
+                left,
+                cap,
+                on_hand,
+                minutes,
+            } => {
+                // When the share is every unit (a small store, or the operator's choice), there
+                // is nothing kept for the store's shoppers to mention.
+                let kept = cap < on_hand;
+                match (zh, *left > 0) {
+                    (false, true) => {
+                        let mut m = format!("only {left} left to reserve at {store}");
+                        if kept {
+                            m.push_str(&format!(
+                                ": reservations may hold at most {cap} of its {on_hand} units of lot {lot} at once, so that shoppers in the store can buy the rest"
+                            ));
+                        }
+                        m.push_str(&format!("; reserve {left} or fewer"));
+                        if kept {
+                            m.push_str(", or buy in the store");
+                        }
+                        m
+                    }
+                    (false, false) => {
+                        let mut m = format!(
+                            "every unit of {product} at {store} that can be reserved is already reserved"
+                        );
+                        if kept {
+                            m.push_str(&format!(
+                                " (reservations may hold at most {cap} of its {on_hand} units of lot {lot} at once, so that shoppers in the store can buy the rest)"
+                            ));
+                        }
+                        m.push_str(&format!(
+                            ". Try another store, come to the store, or try again later: a reservation ends when it is picked up, cancelled by the store, or {minutes} minutes after it was made"
+                        ));
+                        m
+                    }
+                    (true, true) => {
+                        let mut m = format!("{store}目前只剩 {left} 件可預約");
+                        if kept {
+                            m.push_str(&format!(
+                                "：批號 {lot} 的 {on_hand} 件中，預約同時最多只能保留 {cap} 件，其餘留給到店購買的顧客"
+                            ));
+                        }
+                        m.push_str(&format!("。請預約 {left} 件以內"));
+                        if kept {
+                            m.push_str("，或直接到門市購買");
+                        }
+                        m.push('。');
+                        m
+                    }
+                    (true, false) => {
+                        let mut m = format!("{store}的{product}可預約的數量都已被預約");
+                        if kept {
+                            m.push_str(&format!(
+                                "（批號 {lot} 的 {on_hand} 件中，預約同時最多只能保留 {cap} 件，其餘留給到店購買的顧客）"
+                            ));
+                        }
+                        m.push_str(&format!(
+                            "。請改選其他門市、直接到門市購買，或稍後再試：預約在取貨、門市取消，或預約後 {minutes} 分鐘到期時結束。"
+                        ));
+                        m
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn plural(n: i64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The phone number as the limits count it: its digits, with Taiwan's country code (+886,
+/// 00886) read as the leading 0 it stands for.
+fn phone_key(phone: &str) -> String {
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    match digits
+        .strip_prefix("00886")
+        .or_else(|| digits.strip_prefix("886").filter(|rest| rest.len() >= 8))
+    {
+        Some(national) => format!("0{}", national.trim_start_matches('0')),
+        None => digits,
+    }
+}
+
+/// SHA-256 (hex) of a value that identifies a client, so that the value itself is not stored.
+fn digest(what: &str, value: &str) -> String {
+    if value.is_empty() {
+        return String::new();
+    }
+    hex::encode(Sha256::digest(format!(
+        "truetrace reservation {what}\n{value}"
+    )))
+}
+
+/// Refuses a reservation of `quantity` more units that would take one holder past its limits.
+fn check_holder(
+    conn: &mut DbConn,
+    holder: Holder,
+    key: &str,
+    quantity: i64,
+    (max_count, max_units): (u32, u32),
+    terms: &Terms<'_>,
+    now: NaiveDateTime,
+) -> Result<(), Refused> {
+    if key.is_empty() {
+        return Ok(());
+    }
+    let (count, units) = reservations::held_by(conn, holder, key, now)?;
+    let (max_count, max_units) = (i64::from(max_count), i64::from(max_units));
+    if count + 1 > max_count || units + quantity > max_units {
+        return Err(Refused::Limit(Limit::Holder {
+            holder,
+            count,
+            units,
+            max_count,
+            max_units,
+            minutes: terms.minutes,
+        }));
+    }
+    Ok(())
+}
+
 /// Reserves units of a product at a store: the lot asked for, else the store's oldest lot with
-/// enough units not held by other reservations.
+/// enough units left to reserve. Refused, changing nothing, when it would take the phone
+/// number, the browser or the client address past what one may hold at once, or the store's
+/// open reservations of the lot past their share of its units.
 pub fn reserve(
     conn: &mut DbConn,
     gtin: &str,
     form: &ReserveForm,
-    minutes: u32,
-) -> AppResult<ReservationRow> {
+    terms: &Terms<'_>,
+    client: &Client,
+    zh: bool,
+) -> Result<ReservationRow, Refused> {
     let gtin = Gtin::parse(gtin).map_err(invalid)?;
     let product = products::find(conn, gtin.as_str())?
         .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
@@ -158,7 +426,39 @@ pub fn reserve(
     let phone = check_phone(&form.phone)?;
     let channel = Channel::parse(&form.ch).unwrap_or(Channel::Direct);
     let wanted_lot = form.lot.trim();
+    let holder_phone = phone_key(&phone);
+    let holder_browser = digest("browser", &client.browser_token);
+    let holder_address = digest("address", &client.address);
+    let limits = terms.limits;
+    let (store_name, product_name) = match zh {
+        true => (
+            store.name_zh.clone().unwrap_or_else(|| store.name.clone()),
+            product
+                .name_zh
+                .clone()
+                .unwrap_or_else(|| product.name.clone()),
+        ),
+        false => (store.name.clone(), product.name.clone()),
+    };
     write_transaction(conn, |conn| {
+        let now = Utc::now().naive_utc();
+        reservations::lock_holders(
+            conn,
+            &[
+                &format!("phone:{holder_phone}"),
+                &format!("browser:{holder_browser}"),
+                &format!("address:{holder_address}"),
+            ],
+        )?;
+        let per_holder = (limits.holder_reservations, limits.holder_units);
+        let per_address = (limits.address_reservations, limits.address_units);
+        for (holder, key, max) in [
+            (Holder::Phone, &holder_phone, per_holder),
+            (Holder::Browser, &holder_browser, per_holder),
+            (Holder::Address, &holder_address, per_address),
+        ] {
+            check_holder(conn, holder, key, quantity, max, terms, now)?;
+        }
         let mut candidates: Vec<String> = stock::of_product(conn, &product.gtin)?
             .into_iter()
             .filter(|line| line.store.id == store.id)
@@ -171,10 +471,11 @@ pub fn reserve(
             return Err(AppError::Conflict(format!(
                 "{} has no {} in stock",
                 store.name, product.name
-            )));
+            ))
+            .into());
         }
-        let now = Utc::now().naive_utc();
-        let mut most_available = 0;
+        // The lot with the most left to reserve, for the message when none has enough.
+        let mut best: Option<Limit> = None;
         let mut uncounted = false;
         for lot in candidates {
             lock_lot(conn, &product.gtin, &lot)?;
@@ -186,9 +487,25 @@ pub fn reserve(
                 uncounted = true;
                 continue;
             };
-            let available = on_hand - reservations::held_units(conn, &product.gtin, &lot, now)?;
-            most_available = most_available.max(available);
-            if available < quantity {
+            // Open reservations together hold at most their share of the lot's units; the rest
+            // stays for the people in the store.
+            let cap = limits.share_of(on_hand);
+            let left = (cap - reservations::held_units(conn, &product.gtin, &lot, now)?).max(0);
+            if left < quantity {
+                if best
+                    .as_ref()
+                    .is_none_or(|b| matches!(b, Limit::Share { left: most, .. } if left > *most))
+                {
+                    best = Some(Limit::Share {
+                        store: store_name.clone(),
+                        product: product_name.clone(),
+                        lot,
+                        left,
+                        cap,
+                        on_hand,
+                        minutes: terms.minutes,
+                    });
+                }
                 continue;
             }
             let row = ReservationRow {
@@ -203,30 +520,31 @@ pub fn reserve(
                 channel: channel.as_str().to_owned(),
                 status: RESERVED.to_owned(),
                 created_at: now,
-                expires_at: now + Duration::minutes(i64::from(minutes)),
+                expires_at: now + Duration::minutes(i64::from(terms.minutes)),
                 updated_at: now,
                 confirmed_by: None,
                 sell_record: None,
+                holder_phone,
+                holder_browser,
+                holder_address,
+                cancelled_by: None,
             };
             reservations::insert(conn, &row)?;
             return Ok(row);
         }
-        Err(AppError::Conflict(if most_available > 0 {
-            format!(
-                "only {most_available} left to reserve at {}; reserve {most_available} or fewer",
-                store.name
-            )
-        } else if uncounted {
-            format!(
+        Err(match best {
+            Some(limit) => Refused::Limit(limit),
+            None if uncounted => AppError::Conflict(format!(
                 "{} has not recorded how many it holds, so it cannot take reservations for this product; ask the store",
                 store.name
-            )
-        } else {
-            format!(
+            ))
+            .into(),
+            None => AppError::Conflict(format!(
                 "every unit of {} at {} is already reserved",
                 product.name, store.name
-            )
-        }))
+            ))
+            .into(),
+        })
     })
 }
 
@@ -237,11 +555,14 @@ pub enum Standing {
     Expired,
     HandingOver,
     PickedUp,
+    /// Cancelled by the store's staff.
+    Cancelled,
 }
 
 pub fn standing(row: &ReservationRow, now: NaiveDateTime) -> Standing {
     match row.status.as_str() {
         PICKED_UP => Standing::PickedUp,
+        CANCELLED => Standing::Cancelled,
         HANDING_OVER => Standing::HandingOver,
         _ if row.expires_at <= now => Standing::Expired,
         _ => Standing::Reserved,
@@ -285,6 +606,7 @@ fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<Re
             "this reservation expired at {} UTC; the units are free again. Reserve anew if the customer still wants them",
             row.expires_at.format("%Y-%m-%d %H:%M")
         ))),
+        Standing::Cancelled => Err(cancelled_already(&row)),
         Standing::HandingOver if now - row.updated_at < Duration::seconds(STALE_HANDOVER_SECS) => {
             Err(AppError::Conflict(
                 "this reservation is being handed over right now at another counter".into(),
@@ -304,6 +626,55 @@ fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<Re
             Ok(row)
         }
     }
+}
+
+fn cancelled_already(row: &ReservationRow) -> AppError {
+    AppError::Conflict(format!(
+        "this reservation was cancelled ({} UTC); its units are free again and nothing was changed. Reserve anew if the customer still wants them",
+        row.updated_at.format("%Y-%m-%d %H:%M")
+    ))
+}
+
+/// Cancels a reservation at the store's counter: only staff of its store, only while it is
+/// reserved (not being handed over, picked up or expired). Its units are free again at once.
+pub fn cancel(
+    conn: &mut DbConn,
+    code: &str,
+    store: &OrgRow,
+    user_id: &str,
+) -> AppResult<ReservationRow> {
+    write_transaction(conn, |conn| {
+        let row = find_for_store(conn, code, store)?;
+        let now = Utc::now().naive_utc();
+        match standing(&row, now) {
+            Standing::Reserved => {}
+            Standing::Cancelled => return Err(cancelled_already(&row)),
+            Standing::PickedUp => {
+                return Err(AppError::Conflict(format!(
+                    "this reservation was already picked up ({} UTC) and cannot be cancelled; nothing was changed",
+                    row.updated_at.format("%Y-%m-%d %H:%M")
+                )));
+            }
+            Standing::Expired => {
+                return Err(AppError::Conflict(format!(
+                    "this reservation expired at {} UTC: its units are already free; nothing was changed",
+                    row.expires_at.format("%Y-%m-%d %H:%M")
+                )));
+            }
+            Standing::HandingOver => {
+                return Err(AppError::Conflict(
+                    "this reservation is being handed over right now and cannot be cancelled; nothing was changed".into(),
+                ));
+            }
+        }
+        if !reservations::cancel(conn, &row.code, user_id, now)? {
+            return Err(AppError::Conflict(
+                "this reservation was just handed over or cancelled at another counter; nothing was changed".into(),
+            ));
+        }
+        reservations::find(conn, &row.code)?
+            .ok_or_else(|| AppError::internal("a reservation vanished"))
+    })
 }
 
 /// The `sell` record already stored for this reservation, if a handover got that far before.
@@ -471,5 +842,88 @@ mod tests {
             assert!(check_quantity(bad).is_err(), "{bad}");
         }
         assert_eq!(check_quantity(" 2 ").unwrap(), 2);
+    }
+
+    #[test]
+    fn one_phone_number_however_it_is_written() {
+        for written in [
+            "0912-345-678",
+            "0912 345 678",
+            "+886 912 345 678",
+            "+886 (0)912-345-678",
+            "00886912345678",
+            "886912345678",
+        ] {
+            assert_eq!(phone_key(written), "0912345678", "{written}");
+        }
+        assert_eq!(phone_key("+1 415 555 0100"), "14155550100");
+        assert_ne!(digest("browser", "a"), digest("address", "a"));
+        assert_eq!(digest("browser", ""), "", "nothing to count by");
+    }
+
+    #[test]
+    fn limits_say_what_they_are_and_what_to_do_in_both_languages() {
+        let holder = Limit::Holder {
+            holder: Holder::Phone,
+            count: 2,
+            units: 15,
+            max_count: 3,
+            max_units: 20,
+            minutes: 120,
+        };
+        assert_eq!(
+            holder.message(false),
+            "this phone number already holds 2 open pickup reservations for 15 units in all; \
+             one phone number may hold at most 3 open reservations and 20 units at once. \
+             Reserve 5 or fewer, or wait until a reservation ends: when it is picked up, \
+             cancelled by the store, or 120 minutes after it was made. For a larger order, ask \
+             the store."
+        );
+        assert_eq!(
+            holder.message(true),
+            "這個手機號碼目前已有 2 筆未取貨的預約，共 15 件；每個手機號碼同時最多只能保留 3 筆預約、共 20 件。\
+             請預約 5 件以內，或等預約結束（取貨、門市取消，或預約後 120 分鐘到期）後再預約。大量訂購請直接洽詢門市。"
+        );
+        let first = Limit::Holder {
+            holder: Holder::Address,
+            count: 0,
+            units: 0,
+            max_count: 10,
+            max_units: 60,
+            minutes: 120,
+        };
+        assert!(
+            first
+                .message(false)
+                .starts_with("one network address may hold at most 10")
+        );
+        let share = |left, cap, on_hand| Limit::Share {
+            store: "Store".into(),
+            product: "Rice".into(),
+            lot: "R1".into(),
+            left,
+            cap,
+            on_hand,
+            minutes: 120,
+        };
+        assert_eq!(
+            share(3, 3, 6).message(false),
+            "only 3 left to reserve at Store: reservations may hold at most 3 of its 6 units of \
+             lot R1 at once, so that shoppers in the store can buy the rest; reserve 3 or fewer, \
+             or buy in the store"
+        );
+        assert_eq!(
+            share(1, 1, 1).message(false),
+            "only 1 left to reserve at Store; reserve 1 or fewer",
+            "a store's only unit: nothing is kept back to mention"
+        );
+        assert!(
+            share(0, 3, 6)
+                .message(true)
+                .contains("Store的Rice可預約的數量都已被預約")
+        );
+        assert!(share(0, 3, 6).message(false).starts_with(
+            "every unit of Rice at Store that can be reserved is already reserved (reservations may hold at most 3 of its 6"
+        ));
     }
 }

@@ -100,6 +100,8 @@ pub fn settings(database_url: &str) -> Settings {
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
+        pickup: Default::default(),
+        trusted_proxies: Vec::new(),
     }
 }
 
@@ -134,7 +136,12 @@ impl Drop for Served {
 /// Starts a server on a random port, in its own thread and actix system, over `database_url`
 /// (a second server beside a test's app, or one over a database a test prepared).
 pub fn serve(database_url: &str) -> Served {
-    let server = spawn(settings(database_url)).expect("the server starts");
+    serve_with(settings(database_url))
+}
+
+/// Starts a server as `serve` does, with these settings.
+pub fn serve_with(settings: Settings) -> Served {
+    let server = spawn(settings).expect("the server starts");
     Served {
         address: format!("http://127.0.0.1:{}", server.port),
         server: Some(server),
@@ -142,9 +149,16 @@ pub fn serve(database_url: &str) -> Served {
 }
 
 pub fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {})
+}
+
+/// A test app whose settings `change` adjusts before it starts.
+pub fn spawn_app_with(backend: Backend, change: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database(backend, &dir);
-    let server = serve(&database_url);
+    let mut settings = settings(&database_url);
+    change(&mut settings);
+    let server = serve_with(settings);
     TestApp {
         database_url,
         backend,

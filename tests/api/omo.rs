@@ -13,6 +13,9 @@ pub(crate) struct Browser {
     base: String,
     agent: ureq::Agent,
     cookies: HashMap<String, String>,
+    language: &'static str,
+    /// Sent with every request (an `X-Forwarded-For`, say).
+    headers: Vec<(&'static str, String)>,
 }
 
 pub(crate) struct Page {
@@ -48,7 +51,20 @@ impl Browser {
                 .build()
                 .into(),
             cookies: HashMap::new(),
+            language: "en",
+            headers: Vec::new(),
         }
+    }
+
+    /// A browser that asks for Traditional Chinese.
+    fn zh(mut self) -> Self {
+        self.language = "zh-TW";
+        self
+    }
+
+    fn with_header(mut self, name: &'static str, value: &str) -> Self {
+        self.headers.push((name, value.to_owned()));
+        self
     }
 
     fn cookie_header(&self) -> String {
@@ -87,7 +103,10 @@ impl Browser {
         let mut request = self
             .agent
             .get(&format!("{}{path}", self.base))
-            .header("Accept-Language", "en");
+            .header("Accept-Language", self.language);
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
         if !self.cookies.is_empty() {
             request = request.header("Cookie", &self.cookie_header());
         }
@@ -99,7 +118,10 @@ impl Browser {
         let mut request = self
             .agent
             .post(&format!("{}{path}", self.base))
-            .header("Accept-Language", "en");
+            .header("Accept-Language", self.language);
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
         if !self.cookies.is_empty() {
             request = request.header("Cookie", &self.cookie_header());
         }
@@ -113,13 +135,23 @@ const GREENS: &str = "04712345000046";
 /// A farm's lot of RICE (3 bags) shipped to and received by a store with a hosted key.
 struct Shop {
     app: TestApp,
+    brand: Org,
     farm: Org,
     store: Org,
     lot: &'static str,
 }
 
 fn shop(backend: Backend, bags: &str) -> Shop {
-    let app = spawn_app(backend);
+    shop_with(backend, bags, |_| {})
+}
+
+/// `shop` on a server whose settings `change` adjusts.
+fn shop_with(
+    backend: Backend,
+    bags: &str,
+    change: impl FnOnce(&mut truetrace::settings::Settings),
+) -> Shop {
+    let app = spawn_app_with(backend, change);
     let brand = app.org("Chishang Rice Co.", &["brand"]);
     let created = app.admin_post(
         "/api/v1/products",
@@ -143,6 +175,7 @@ fn shop(backend: Backend, bags: &str) -> Shop {
     assert_eq!(hosted.status, 201, "{:?}", hosted.body);
     Shop {
         app,
+        brand,
         farm,
         store,
         lot,
@@ -330,7 +363,8 @@ fn a_pickup_is_reserved_handed_over_and_recorded_as_a_sale_signed_by_the_hosted_
 
 #[test]
 fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
-    let s = shop(Backend::Sqlite, "3");
+    // Reservations may hold half of a lot's units at once (rounded up): 3 of these 6.
+    let s = shop(Backend::Sqlite, "6");
     let log = s.app.log_size();
     for (quantity, name, status, message) in [
         ("0", "Ana", 422, "whole number from 1 to 50"),
@@ -401,7 +435,7 @@ fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
     );
     assert_eq!(page.status, 403);
 
-    // Nothing was reserved: all 3 units can still be reserved.
+    // Nothing was reserved: all 3 units reservations may hold can still be reserved.
     let code = code_of(&reserve(&s.app, &s.store.id, "3", "Ana"));
     assert_eq!(
         reserve(&s.app, &s.store.id, "1", "Bo").status,
@@ -450,6 +484,322 @@ fn bad_reservations_and_handovers_get_a_message_and_change_nothing() {
     assert_eq!(s.app.log_size(), log, "no record was added by any of these");
     // The expired reservation's units are free again.
     code_of(&reserve(&s.app, &s.store.id, "3", "Cy"));
+}
+
+/// A consumer reserving `quantity` from `browser` (whose cookies it keeps) with this phone.
+fn reserve_from(browser: &mut Browser, store: &str, quantity: &str, phone: &str) -> Page {
+    let form = browser.get(&format!("/shop/{RICE}/pickup?ch=qr"));
+    assert_eq!(form.status, 200);
+    browser.post(
+        &format!("/shop/{RICE}/pickup"),
+        &[
+            ("csrf", &form.csrf()),
+            ("store", store),
+            ("quantity", quantity),
+            ("name", "A. Customer"),
+            ("phone", phone),
+            ("ch", "qr"),
+            ("lot", ""),
+        ],
+    )
+}
+
+/// Units held by open reservations (reserved or being handed over, not expired), from the
+/// database itself.
+fn units_held(app: &TestApp) -> i64 {
+    use diesel::{ExpressionMethods, QueryDsl, RunQueryDsl};
+    use truetrace::db::schema::reservations::dsl as r;
+    let now = chrono::Utc::now().naive_utc();
+    with_db(app, |conn| {
+        r::reservations
+            .filter(r::status.eq_any(["reserved", "handing_over"]))
+            .filter(r::expires_at.gt(now))
+            .select(r::quantity)
+            .load::<i64>(conn)
+            .unwrap()
+            .iter()
+            .sum()
+    })
+}
+
+#[test]
+fn one_phone_browser_or_address_cannot_reserve_a_stores_stock_away() {
+    for backend in backends() {
+        let s = shop(backend, "299");
+        // As reported: seven reservations of 43 units under made-up names and one phone number.
+        for _ in 0..7 {
+            let page = reserve_from(
+                &mut Browser::new(s.app.address()),
+                &s.store.id,
+                "43",
+                "0911-000-001",
+            );
+            assert_eq!(page.status, 409, "{}", page.body);
+            assert!(
+                page.body.contains(
+                    "one phone number may hold at most 3 open reservations and 20 units at once"
+                ),
+                "{}",
+                page.body
+            );
+        }
+        assert_eq!(units_held(&s.app), 0, "{backend:?}: refusals hold nothing");
+        // The same phone, written differently, is the same phone.
+        for (phone, status) in [
+            ("0911-000-001", 303),
+            ("+886 911 000 001", 303),
+            ("0911000001", 409),
+        ] {
+            let page = reserve_from(&mut Browser::new(s.app.address()), &s.store.id, "10", phone);
+            assert_eq!(page.status, status, "{phone}: {}", page.body);
+        }
+        // One browser, whatever phone numbers it gives.
+        let mut browser = Browser::new(s.app.address());
+        for i in 0..3 {
+            let page = reserve_from(&mut browser, &s.store.id, "1", &format!("0922-000-00{i}"));
+            assert_eq!(page.status, 303, "{}", page.body);
+        }
+        let page = reserve_from(&mut browser, &s.store.id, "1", "0922-000-009");
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body.contains(
+                "this browser already holds 3 open pickup reservations for 3 units in all"
+            ),
+            "{}",
+            page.body
+        );
+        // One address, with fresh browsers, new phone numbers and a made-up X-Forwarded-For
+        // (not believed: no proxy is trusted here), until refused.
+        let mut refused = None;
+        for i in 0..20 {
+            let mut b = Browser::new(s.app.address())
+                .with_header("X-Forwarded-For", &format!("198.51.100.{i}"));
+            let page = reserve_from(&mut b, &s.store.id, "20", &format!("0933-000-{i:03}"));
+            if page.status != 303 {
+                refused = Some(page);
+                break;
+            }
+        }
+        let page = refused.expect("the address limit refuses");
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body.contains(
+                "one network address may hold at most 10 open reservations and 60 units at once"
+            ),
+            "{}",
+            page.body
+        );
+        let held = units_held(&s.app);
+        assert!(held <= 60, "{backend:?}: one address holds {held} units");
+        // In the consumer's language.
+        let mut b = Browser::new(s.app.address()).zh();
+        let page = reserve_from(&mut b, &s.store.id, "20", "0944-000-001");
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body
+                .contains("每個網路位址同時最多只能保留 10 筆預約、共 60 件"),
+            "{}",
+            page.body
+        );
+        assert_eq!(units_held(&s.app), held, "refusals change nothing");
+    }
+}
+
+#[test]
+fn many_made_up_customers_hold_at_most_half_and_a_real_customer_still_gets_a_unit() {
+    for backend in backends() {
+        // Behind a proxy the operator trusts: each request's client is its X-Forwarded-For.
+        let s = shop_with(backend, "299", |settings| {
+            settings.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        });
+        // Through the proxy, one client is still one address.
+        let mut last = None;
+        for i in 0..5 {
+            let mut b =
+                Browser::new(s.app.address()).with_header("X-Forwarded-For", "203.0.113.66");
+            last = Some(reserve_from(
+                &mut b,
+                &s.store.id,
+                "20",
+                &format!("0955-000-{i:03}"),
+            ));
+        }
+        assert_eq!(last.unwrap().status, 409, "a fourth 20 from one address");
+        assert_eq!(units_held(&s.app), 60);
+        // An attacker with an address, a phone number and a browser for each reservation.
+        let mut refusal = None;
+        for i in 0..30 {
+            let mut b = Browser::new(s.app.address())
+                .with_header("X-Forwarded-For", &format!("198.51.100.{i}"));
+            let page = reserve_from(&mut b, &s.store.id, "20", &format!("0966-000-{i:03}"));
+            if page.status != 303 {
+                refusal = Some(page);
+                break;
+            }
+        }
+        let page = refusal.expect("the share refuses");
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body.contains("only 10 left to reserve at Green Leaf Xinyi: reservations may hold at most 150 of its 299 units of lot R1 at once"),
+            "{}",
+            page.body
+        );
+        assert_eq!(units_held(&s.app), 140, "{backend:?}");
+        let mut b = Browser::new(s.app.address()).with_header("X-Forwarded-For", "198.51.100.200");
+        assert_eq!(
+            reserve_from(&mut b, &s.store.id, "10", "0966-111-000").status,
+            303
+        );
+        assert_eq!(
+            units_held(&s.app),
+            150,
+            "{backend:?}: half of 299, rounded up"
+        );
+
+        // A real customer: refused while reservations hold their share, with a page in their
+        // language saying what to do...
+        let customer = || {
+            Browser::new(s.app.address())
+                .zh()
+                .with_header("X-Forwarded-For", "203.0.113.5")
+        };
+        let page = reserve_from(&mut customer(), &s.store.id, "1", "0912-345-678");
+        assert_eq!(page.status, 409, "{}", page.body);
+        assert!(
+            page.body.contains("池上米 2 公斤可預約的數量都已被預約")
+                && page.body.contains("預約同時最多只能保留 150 件"),
+            "{}",
+            page.body
+        );
+        // ...the other 149 units stay on the shelf for the people in the store...
+        assert!(
+            Browser::new(s.app.address())
+                .get(&format!("/stores/{}", s.store.id))
+                .body
+                .contains("299 H87")
+        );
+        // ...and once the store cancels one of the attacker's reservations, gets a unit.
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        let counter = clerk.get("/staff/pickups");
+        let code = counter
+            .body
+            .split("action=\"/staff/pickups/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .expect("a cancel button on the counter")
+            .to_owned();
+        let cancelled = clerk.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", &counter.csrf())],
+        );
+        assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+        let page = reserve_from(&mut customer(), &s.store.id, "1", "0912-345-678");
+        assert_eq!(page.status, 303, "{backend:?}: {}", page.body);
+    }
+}
+
+#[test]
+fn store_staff_cancel_a_reservation_and_its_units_are_free_again() {
+    for backend in backends() {
+        let s = shop(backend, "2");
+        let code = code_of(&reserve(&s.app, &s.store.id, "1", "王小明"));
+        assert_eq!(units_held(&s.app), 1);
+        assert_eq!(
+            reserve(&s.app, &s.store.id, "1", "Bo").status,
+            409,
+            "half of 2 is held"
+        );
+        let log = s.app.log_size();
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        let open = clerk.get(&format!("/staff/pickups/{code}"));
+        assert!(open.body.contains("id=\"cancel-form\""), "{}", open.body);
+        // Not without the form's token, not by another store.
+        let forged = clerk.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", "0123456789abcdef0123456789abcdef")],
+        );
+        assert_eq!(forged.status, 403);
+        let other = s.app.org("Green Leaf Da'an", &["retailer"]);
+        let mut stranger = staff(&s.app, &other, "li@greenleaf.tw");
+        let token = stranger.get("/account").csrf();
+        let refused = stranger.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", &token)],
+        );
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert_eq!(units_held(&s.app), 1, "still held");
+
+        let done = clerk.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(
+            done.body
+                .contains("cancelled: the 1 × H87 it held are free again"),
+            "{}",
+            done.body
+        );
+        assert!(
+            done.body.contains("data-standing=\"cancelled\""),
+            "{}",
+            done.body
+        );
+        assert!(
+            !done.body.contains("id=\"confirm-form\""),
+            "no handover of a cancelled reservation"
+        );
+        assert_eq!(units_held(&s.app), 0);
+        assert_eq!(s.app.log_size(), log, "a cancellation signs nothing");
+        // The customer's page says so, in their language.
+        let page = Browser::new(s.app.address()).get(&format!("/pickup/{code}"));
+        assert!(
+            page.body.contains("data-standing=\"cancelled\"")
+                && page.body.contains("The store cancelled this reservation"),
+            "{}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("id=\"qr\""),
+            "no code to show at the counter"
+        );
+        let page = Browser::new(s.app.address())
+            .zh()
+            .get(&format!("/pickup/{code}"));
+        assert!(page.body.contains("門市已取消此預約"), "{}", page.body);
+        // Neither cancelled again nor handed over.
+        let again = clerk.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(again.status, 409, "{}", again.body);
+        assert!(again.body.contains("was cancelled"), "{}", again.body);
+        let late = clerk.post(
+            &format!("/staff/pickups/{code}/confirm"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(late.status, 409, "{}", late.body);
+        assert_eq!(s.app.log_size(), log);
+        // Its unit can be reserved again, and a picked-up reservation cannot be cancelled.
+        let code = code_of(&reserve(&s.app, &s.store.id, "1", "Bo"));
+        let open = clerk.get(&format!("/staff/pickups/{code}"));
+        let handed = clerk.post(
+            &format!("/staff/pickups/{code}/confirm"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(handed.status, 200, "{}", handed.body);
+        let refused = clerk.post(
+            &format!("/staff/pickups/{code}/cancel"),
+            &[("csrf", &open.csrf())],
+        );
+        assert_eq!(refused.status, 409, "{}", refused.body);
+        assert!(
+            refused.body.contains("already picked up"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(s.app.log_size(), log + 1, "only the handover's sale");
+    }
 }
 
 /// Moves a reservation's expiry into the past, as if its time had run out.
@@ -503,6 +853,58 @@ fn two_consumers_racing_for_the_last_unit_exactly_one_gets_it() {
         let mut expected = vec![303];
         expected.extend(std::iter::repeat_n(409, n - 1));
         assert_eq!(statuses, expected, "{backend:?}");
+    }
+}
+
+#[test]
+fn one_phone_reserving_two_lots_at_once_is_still_held_to_its_limit() {
+    for backend in backends() {
+        let s = shop(backend, "299");
+        // A second lot of the product at the same store: reservations of the two lots do not
+        // wait for each other's lot, only for the holder's.
+        let mut harvest = harvest(&s.farm, RICE, "R2", 40);
+        harvest["new_lots"][0]["quantity"] = json!({"amount": "299", "unit": "H87"});
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &harvest)).status, 201);
+        let mut ship = on_lot("ship", &s.farm, RICE, "R2", &record_id(&harvest), 41);
+        ship["to"] = json!(s.store.id);
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &ship)).status, 201);
+        let receive = on_lot("receive", &s.store, RICE, "R2", &record_id(&ship), 42);
+        assert_eq!(s.app.submit(&sign(&s.store.key, &receive)).status, 201);
+        let n = 8;
+        let barrier = Arc::new(Barrier::new(n));
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (base, store, barrier) = (
+                    s.app.address().to_owned(),
+                    s.store.id.clone(),
+                    barrier.clone(),
+                );
+                std::thread::spawn(move || {
+                    let mut consumer = Browser::new(&base);
+                    let token = consumer.get(&format!("/shop/{RICE}/pickup")).csrf();
+                    barrier.wait();
+                    consumer
+                        .post(
+                            &format!("/shop/{RICE}/pickup"),
+                            &[
+                                ("csrf", &token),
+                                ("store", &store),
+                                ("lot", ["R1", "R2"][i % 2]),
+                                ("quantity", "20"),
+                                ("name", "Same Phone"),
+                                ("phone", "0977-000-000"),
+                            ],
+                        )
+                        .status
+                })
+            })
+            .collect();
+        let mut statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        statuses.sort_unstable();
+        let mut expected = vec![303];
+        expected.extend(std::iter::repeat_n(409, n - 1));
+        assert_eq!(statuses, expected, "{backend:?}");
+        assert_eq!(units_held(&s.app), 20, "{backend:?}");
     }
 }
 
@@ -730,6 +1132,277 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         let out = clerk.post("/logout", &[("csrf", &account.csrf())]);
         assert_eq!(out.status, 303);
         assert_eq!(clerk.get("/dashboard").status, 303);
+    }
+}
+
+/// Runs `f` on a connection of its own to the app's database.
+fn with_db<T>(app: &TestApp, f: impl FnOnce(&mut truetrace::db::DbConn) -> T) -> T {
+    let url = truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap();
+    let pool = truetrace::db::connect(&url, 1).unwrap();
+    let mut conn = pool.get().unwrap();
+    f(&mut conn)
+}
+
+/// Every counter in the database: (GTIN, lot, store, kind, channel, count).
+fn counters(app: &TestApp) -> Vec<(String, String, String, String, String, i64)> {
+    use diesel::RunQueryDsl;
+    use truetrace::db::schema::activity_daily::dsl as a;
+    with_db(app, |conn| {
+        diesel::QueryDsl::select(
+            a::activity_daily,
+            (a::gtin, a::lot, a::store, a::kind, a::channel, a::count),
+        )
+        .load(conn)
+        .unwrap()
+    })
+}
+
+#[test]
+fn scans_of_lots_that_do_not_exist_leave_nothing_on_any_dashboard() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let mut phone = Browser::new(s.app.address());
+        // Made-up lots of a registered product (one claiming a shelf tag of the store that has
+        // the product), and a GTIN nobody registered: 404s, counted nowhere.
+        for path in [
+            format!("/01/{RICE}/10/NOPE?src=qr"),
+            format!("/01/{RICE}/10/FAKE-1?store={}", s.store.id),
+            format!("/01/{RICE}/10/FAKE-2"),
+            "/01/04712345000053/10/X1?src=qr".to_owned(),
+            format!("/embed/01/{RICE}/10/NOPE"),
+        ] {
+            assert_eq!(phone.get(&path).status, 404, "{path}");
+        }
+        assert_eq!(phone.get(&format!("/01/{RICE}/10/R1?src=qr")).status, 200);
+        // A click naming a made-up lot counts for the product alone (the lot is not passed on).
+        let click = phone.get(&format!("/go/{RICE}?lot=NOPE&ch=qr"));
+        assert_eq!(click.status, 303);
+        assert!(!click.location.contains("lot="), "{}", click.location);
+
+        for (org, email, scans) in [
+            (&s.brand, "brand@chishang.tw", 1),
+            (&s.farm, "farm@chishang.tw", 1),
+            (&s.store, "mei@greenleaf.tw", 0),
+        ] {
+            let mut staff = staff(&s.app, org, email);
+            let dash = staff.get("/dashboard?days=7");
+            assert_eq!(dash.status, 200, "{}", dash.body);
+            assert!(
+                dash.body.contains(&format!("id=\"total-scans\">{scans}<")),
+                "{email}: {}",
+                dash.body
+            );
+            for fake in ["NOPE", "FAKE-1", "FAKE-2", "X1"] {
+                assert!(
+                    !dash
+                        .body
+                        .contains(&format!("<code><bdi>{fake}</bdi></code>")),
+                    "{email}: {fake} listed: {}",
+                    dash.body
+                );
+            }
+            let csv = staff.get("/dashboard.csv?days=7");
+            assert_eq!(csv.status, 200);
+            for fake in ["NOPE", "FAKE", "X1", "04712345000053"] {
+                assert!(!csv.body.contains(fake), "{email}: {fake} in {}", csv.body);
+            }
+        }
+        let mut stored = counters(&s.app);
+        stored.sort();
+        let row = |lot: &str, kind: &str, n| {
+            (
+                RICE.to_owned(),
+                lot.to_owned(),
+                String::new(),
+                kind.to_owned(),
+                "qr".to_owned(),
+                n,
+            )
+        };
+        assert_eq!(
+            stored,
+            vec![row("", "listing_click", 1), row("R1", "scan", 1)],
+            "{backend:?}: only the real lot's scan and the product's click are counters"
+        );
+    }
+}
+
+#[test]
+fn a_shelf_scan_counts_for_a_store_only_when_that_store_received_the_lot() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        // A store that never held any of the product.
+        let corner = s.app.org("Corner Shop", &["retailer"]);
+        // A carrier that received a lot of it: not a store.
+        let carrier = s.app.org("East Coast Cold Chain", &["carrier"]);
+        let mut harvest = harvest(&s.farm, RICE, "R9", 40);
+        harvest["new_lots"][0]["quantity"] = json!({"amount": "5", "unit": "H87"});
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &harvest)).status, 201);
+        let mut ship = on_lot("ship", &s.farm, RICE, "R9", &record_id(&harvest), 41);
+        ship["to"] = json!(carrier.id);
+        assert_eq!(s.app.submit(&sign(&s.farm.key, &ship)).status, 201);
+        let receive = on_lot("receive", &carrier, RICE, "R9", &record_id(&ship), 42);
+        assert_eq!(s.app.submit(&sign(&carrier.key, &receive)).status, 201);
+        let mut phone = Browser::new(s.app.address());
+        for (lot, query) in [
+            ("R1", format!("?store={}", corner.id)),
+            ("R1", format!("?src=qr&store={}", corner.id)),
+            ("R1", format!("?store={}", s.store.id)),
+            ("R9", format!("?store={}", carrier.id)),
+        ] {
+            assert_eq!(
+                phone.get(&format!("/01/{RICE}/10/{lot}{query}")).status,
+                200
+            );
+        }
+        for query in [
+            format!("lot=R1&ch=qr&store={}", corner.id),
+            format!("store={}", corner.id),
+            format!("store={}", s.store.id),
+        ] {
+            assert_eq!(
+                phone.get(&format!("/go/{RICE}?{query}")).status,
+                303,
+                "{query}"
+            );
+        }
+
+        let corner_dash = staff(&s.app, &corner, "kim@corner.tw").get("/dashboard?days=7");
+        assert!(
+            corner_dash.body.contains("id=\"total-scans\">0<")
+                && !corner_dash.body.contains("id=\"by-store\"")
+                && !corner_dash.body.contains("<code><bdi>R1</bdi></code>"),
+            "nothing is counted for a store that never held the lot: {}",
+            corner_dash.body
+        );
+        let store_dash = staff(&s.app, &s.store, "mei@greenleaf.tw").get("/dashboard?days=7");
+        assert!(
+            store_dash.body.contains("id=\"total-scans\">1<"),
+            "the shelf scan of the store that received the lot: {}",
+            store_dash.body
+        );
+        let csv = staff(&s.app, &s.brand, "brand@chishang.tw").get("/dashboard.csv?days=7");
+        assert!(
+            !csv.body.contains(&corner.id) && !csv.body.contains(&carrier.id),
+            "{}",
+            csv.body
+        );
+        let store = &s.store.id;
+        for line in [
+            // Counted as the visit would have been without `store=`.
+            format!(",{RICE},R1,,,scan,direct,1\r\n"),
+            format!(",{RICE},R1,,,scan,qr,1\r\n"),
+            format!(",{RICE},R1,,,listing_click,qr,1\r\n"),
+            format!(",{RICE},R9,,,scan,direct,1\r\n"),
+            format!(",{RICE},,,,listing_click,direct,1\r\n"),
+            // The store that received the lot keeps its shelf scan and its product's click.
+            format!(",{RICE},R1,{store},Green Leaf Xinyi,scan,shelf,1\r\n"),
+            format!(",{RICE},,{store},Green Leaf Xinyi,listing_click,shelf,1\r\n"),
+        ] {
+            assert!(
+                csv.body.contains(&line),
+                "{backend:?}: {line:?} in {}",
+                csv.body
+            );
+        }
+        assert_eq!(csv.body.lines().count(), 8, "nothing else: {}", csv.body);
+    }
+}
+
+#[test]
+fn counts_stored_before_the_upgrade_are_checked_once_and_the_dashboards_built_again() {
+    for backend in backends() {
+        let s = shop(backend, "3");
+        let corner = s.app.org("Corner Shop", &["retailer"]);
+        let today = chrono::Utc::now().date_naive();
+        let scans = |gtin: &str, lot: &str, store: &str, count| truetrace::db::rows::ActivityRow {
+            day: today,
+            gtin: gtin.into(),
+            lot: lot.into(),
+            store: store.into(),
+            kind: "scan".into(),
+            channel: "shelf".into(),
+            count,
+        };
+        let forget = |name: &str| {
+            with_db(&s.app, |conn| truetrace::db::kv::delete(conn, name)).unwrap();
+        };
+        // What earlier versions let anyone store: scans of made-up lots (one for the store that
+        // holds the product), of a GTIN nobody registered, and for a store that never held the
+        // lot; beside them real shelf scans. Their roll-ups were built from them.
+        with_db(&s.app, |conn| {
+            truetrace::db::activity::add(
+                conn,
+                &[
+                    scans(RICE, "NOPE", "", 5),
+                    scans(RICE, "FAKE", &s.store.id, 2),
+                    scans("04712345000053", "X1", "", 3),
+                    scans(RICE, "R1", &corner.id, 4),
+                    scans(RICE, "R1", &s.store.id, 1),
+                    scans(RICE, "R1", "", 1),
+                ],
+            )
+            .unwrap();
+        });
+        forget("dashboard_rollups");
+        let before = serve(&s.app.database_url);
+        let mut brand = staff(&s.app, &s.brand, "brand@chishang.tw");
+        brand.base = before.to_string();
+        let dash = brand.get("/dashboard?days=7");
+        assert!(
+            dash.body.contains("id=\"total-scans\">13<")
+                && dash.body.contains("<code><bdi>NOPE</bdi></code>"),
+            "{backend:?}: the made-up counts were on the dashboard: {}",
+            dash.body
+        );
+        drop(before);
+
+        // The first start after the upgrade checks them, once.
+        forget("activity_checked");
+        let after = serve(&s.app.database_url);
+        brand.base = after.to_string();
+        let dash = brand.get("/dashboard?days=7");
+        assert!(
+            dash.body.contains("id=\"total-scans\">6<")
+                && !dash.body.contains("NOPE")
+                && !dash.body.contains("FAKE"),
+            "{backend:?}: {}",
+            dash.body
+        );
+        let csv = brand.get("/dashboard.csv?days=7");
+        let store = &s.store.id;
+        assert!(
+            csv.body.contains(&format!(",{RICE},R1,,,scan,shelf,5\r\n"))
+                && csv.body.contains(&format!(
+                    ",{RICE},R1,{store},Green Leaf Xinyi,scan,shelf,1\r\n"
+                ))
+                && csv.body.lines().count() == 3,
+            "{backend:?}: {}",
+            csv.body
+        );
+        let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
+        clerk.base = after.to_string();
+        assert!(
+            clerk
+                .get("/dashboard?days=7")
+                .body
+                .contains("id=\"total-scans\">1<")
+        );
+        let mut kim = staff(&s.app, &corner, "kim@corner.tw");
+        kim.base = after.to_string();
+        assert!(
+            kim.get("/dashboard?days=7")
+                .body
+                .contains("id=\"total-scans\">0<")
+        );
+        let mut stored = counters(&s.app);
+        stored.sort();
+        assert_eq!(stored.len(), 2, "{stored:?}");
+        assert_eq!(
+            with_db(&s.app, truetrace::omo::activity::check_stored).unwrap(),
+            0,
+            "checked once"
+        );
     }
 }
 

@@ -9,14 +9,16 @@ use super::{Page, PageError, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
+use crate::domain::ip_block::limit_key;
 use crate::domain::{Gtin, Role};
 use crate::error::AppError;
+use crate::http::client_addr::client_ip;
 use crate::http::session::Staff;
 use crate::http::state::HostedKeys;
 use crate::ledger::Ledger;
 use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
-use crate::omo::pickup::{self, Handover, ReserveForm, Standing};
+use crate::omo::pickup::{self, Client, Handover, Refused, ReserveForm, Standing, Terms};
 use crate::omo::stock;
 use crate::settings::Settings;
 use crate::trace::provenance::OrgView;
@@ -31,6 +33,7 @@ fn standing_name(s: Standing) -> &'static str {
         Standing::Expired => "expired",
         Standing::HandingOver => "handing_over",
         Standing::PickedUp => "picked_up",
+        Standing::Cancelled => "cancelled",
     }
 }
 
@@ -74,6 +77,11 @@ async fn form_page(
     };
     let token = csrf.token.clone();
     let minutes = settings.reservation_minutes;
+    // The form's largest quantity: 50, or less where one holder may hold less.
+    let limits = &settings.pickup;
+    let max_units = pickup::MAX_UNITS
+        .min(i64::from(limits.holder_units))
+        .min(i64::from(limits.address_units));
     let body = crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
@@ -87,7 +95,7 @@ async fn form_page(
             form,
             csrf: token,
             error,
-            max_units: pickup::MAX_UNITS,
+            max_units,
             minutes,
         }
         .render()
@@ -123,7 +131,9 @@ pub async fn form(
 }
 
 /// `POST /shop/{gtin}/pickup`: reserves, then shows the reservation; a refusal shows the form
-/// again with the message and everything the consumer typed.
+/// again with the message and everything the consumer typed. A limit on what may be held at once
+/// is a 409 (the request conflicts with the reservations already held, and is fine once they
+/// end), said in the consumer's language.
 pub async fn reserve(
     page: Page,
     pool: web::Data<DbPool>,
@@ -132,13 +142,29 @@ pub async fn reserve(
     gtin: web::Path<String>,
     form: web::Form<ReserveForm>,
 ) -> Result<HttpResponse, PageError> {
+    let Page { req, choice, .. } = &page;
     let fail = page.fail();
     let form = form.into_inner();
     let gtin = path_gtin(&gtin).map_err(&fail)?;
     page.check_csrf(&form.csrf)?;
-    let minutes = settings.reservation_minutes;
-    let (g, f) = (gtin.to_string(), form.clone());
-    match crate::db::run(&pool, move |conn| pickup::reserve(conn, &g, &f, minutes)).await {
+    let client = Client {
+        browser_token: form.csrf.clone(),
+        address: client_ip(req, &settings.trusted_proxies)
+            .map(limit_key)
+            .unwrap_or_default(),
+    };
+    let (g, f, zh) = (gtin.to_string(), form.clone(), choice.zh);
+    let (minutes, limits) = (settings.reservation_minutes, settings.pickup.clone());
+    let reserved = crate::db::run(&pool, move |conn| {
+        let terms = Terms {
+            minutes,
+            limits: &limits,
+        };
+        Ok(pickup::reserve(conn, &g, &f, &terms, &client, zh))
+    })
+    .await
+    .map_err(&fail)?;
+    let (status, message) = match reserved {
         Ok(row) => {
             let channel = Channel::parse(&row.channel).unwrap_or(Channel::Direct);
             activity.record(
@@ -148,25 +174,17 @@ pub async fn reserve(
                 &row.lot,
                 &row.store_org,
             );
-            Ok(HttpResponse::SeeOther()
+            return Ok(HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, format!("/pickup/{}", row.code)))
-                .finish())
+                .finish());
         }
-        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            form_page(
-                &page,
-                &pool,
-                &settings,
-                gtin,
-                form,
-                status,
-                Some(e.to_string()),
-            )
-            .await
+        Err(Refused::Limit(limit)) => (StatusCode::CONFLICT, limit.message(choice.zh)),
+        Err(Refused::Error(e @ (AppError::InvalidField(_) | AppError::Conflict(_)))) => {
+            (actix_web::ResponseError::status_code(&e), e.to_string())
         }
-        Err(e) => Err(fail(e)),
-    }
+        Err(Refused::Error(e)) => return Err(fail(e)),
+    };
+    form_page(&page, &pool, &settings, gtin, form, status, Some(message)).await
 }
 
 /// `GET /pickup/{code}`: the consumer's reservation: its code and QR to show at the counter.
@@ -244,6 +262,7 @@ pub async fn counter(
             .finish());
     }
     let store = staff_store(&staff).map_err(&fail)?;
+    let csrf = page.csrf()?.token;
     let zh = choice.zh;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = crate::db::run(&pool, move |conn| {
@@ -259,6 +278,7 @@ pub async fn counter(
             lang_switch: switch,
             store: OrgView::from(&store),
             recent,
+            csrf,
         }
         .render()
         .map_err(AppError::internal)
@@ -298,6 +318,8 @@ async fn staff_page(
         StaffPickupPage {
             zh,
             lang_switch: switch,
+            // Confirmed or cancelled only while reserved: not while being handed over, nor
+            // once picked up, expired or cancelled.
             can_confirm: r.standing == "reserved",
             r,
             csrf,
@@ -406,7 +428,7 @@ pub struct ReservationView {
     pub unit: String,
     pub customer_name: String,
     pub customer_phone: String,
-    /// reserved, expired, handing_over or picked_up
+    /// reserved, expired, handing_over, picked_up or cancelled
     pub standing: &'static str,
     pub created: String,
     pub expires: String,
@@ -433,6 +455,8 @@ pub struct StaffPickupsPage {
     pub lang_switch: String,
     pub store: OrgView,
     pub recent: Vec<ReservationView>,
+    /// For the cancel buttons of reservations still held.
+    pub csrf: String,
 }
 
 #[derive(Template)]
@@ -446,4 +470,44 @@ pub struct StaffPickupPage {
     pub message: Option<String>,
     pub error: Option<String>,
     pub sell_record: Option<String>,
+}
+
+/// `POST /staff/pickups/{code}/cancel`: the store cancels a reservation (a customer who will not
+/// come, or reservations made to hold its stock away); its units are free again at once and the
+/// customer's page says the store cancelled it.
+pub async fn cancel(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    code: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    let fail = page.fail();
+    page.check_csrf(&form.csrf)?;
+    let store = staff_store(&staff).map_err(&fail)?;
+    let code = code.into_inner();
+    let (c, s, user, zh) = (code.clone(), store, staff.user.id.clone(), page.choice.zh);
+    let cancelled = crate::db::run(&pool, move |conn| pickup::cancel(conn, &c, &s, &user)).await;
+    let (status, outcome) = match cancelled {
+        Ok(done) => {
+            let message = if zh {
+                format!(
+                    "已取消：保留的 {} {} 已釋出，顧客的預約頁會顯示門市已取消此預約。",
+                    done.quantity, done.unit
+                )
+            } else {
+                format!(
+                    "cancelled: the {} × {} it held are free again; the customer's reservation page says the store cancelled it",
+                    done.quantity, done.unit
+                )
+            };
+            (StatusCode::OK, Ok(message))
+        }
+        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
+        Err(e) => (
+            actix_web::ResponseError::status_code(&e),
+            Err(e.to_string()),
+        ),
+    };
+    staff_page(&page, &pool, &staff, code, status, Some(outcome)).await
 }

@@ -101,12 +101,11 @@ async fn lot_answer(
     };
     let visit_query = visit.query();
     if wants_page && req.method() == Method::GET {
-        activity.record(
+        visit.count(
+            activity,
             crate::omo::activity::Kind::Scan,
-            visit.channel(),
             link.gtin.as_str(),
             lot.as_str(),
-            visit.store().unwrap_or(""),
         );
     }
     // The canonical path, never the request's: a stem before /01/ must not get a page of its own
@@ -175,12 +174,11 @@ async fn lot_answer(
     }
     if link_type == Some("gs1:pip") {
         if buy_url.is_some() {
-            activity.record(
+            visit.count(
+                activity,
                 crate::omo::activity::Kind::ListingClick,
-                visit.channel(),
                 link.gtin.as_str(),
                 lot.as_str(),
-                visit.store().unwrap_or(""),
             );
         }
         return match buy_url {

@@ -45,6 +45,12 @@ impl Visit {
         self.store.as_deref().filter(|s| OrgId::parse(s).is_ok())
     }
 
+    /// Counts this visit: by its channel, and for the store its `store=` names (kept only if
+    /// that store received what was visited; see [`crate::activity`]).
+    pub fn count(&self, activity: &Activity, kind: Kind, gtin: &str, lot: &str) {
+        activity.record_visit(kind, self.ch.as_deref(), self.store(), gtin, lot);
+    }
+
     /// The query to carry on, normalized (an unknown channel is dropped).
     pub fn query(&self) -> String {
         let mut q = format!("ch={}", self.channel().as_str());
@@ -349,12 +355,11 @@ pub async fn go(
     };
     let lot = lot.filter(|_| lot_exists);
     let channel = visit.channel();
-    activity.record(
+    visit.count(
+        &activity,
         Kind::ListingClick,
-        channel,
         gtin.as_str(),
         lot.as_deref().unwrap_or(""),
-        visit.store().unwrap_or(""),
     );
     let sep = if url.contains('?') { '&' } else { '?' };
     let mut location = format!(
