@@ -226,11 +226,6 @@ impl Settings {
             total: std::time::Duration::from_secs(self.body_timeout),
         }
     }
-
-    /// Cookies are `Secure` when the public origin is HTTPS.
-    pub fn secure_cookies(&self) -> bool {
-        self.public_url().starts_with("https://")
-    }
 }
 
 /// How long a request body may take: without a byte for `idle`, or in all for `total`.

@@ -22,7 +22,7 @@ pub fn scope() -> Scope {
 }
 
 /// Parses the path; a lot code may hold `/`, sent as `%2F`.
-fn lot_path(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
+fn parse_lot(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
     let gtin = Gtin::parse(&path.0).map_err(AppError::Malformed)?;
     let lot = LotCode::parse(&path.1).map_err(AppError::Malformed)?;
     Ok((gtin, lot))
@@ -33,7 +33,7 @@ async fn show(
     site: web::Data<Site>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (gtin, lot) = lot_path(path.into_inner())?;
+    let (gtin, lot) = parse_lot(path.into_inner())?;
     let public_url = site.public_url.clone();
     let body = crate::db::run(&pool, move |conn| {
         let chain = lineage::lot_chain(conn, gtin.as_str(), lot.as_str())?
@@ -50,7 +50,7 @@ async fn upstream(
     site: web::Data<Site>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (gtin, lot) = lot_path(path.into_inner())?;
+    let (gtin, lot) = parse_lot(path.into_inner())?;
     let public_url = site.public_url.clone();
     let body = crate::db::run(&pool, move |conn| {
         let dag = lineage::upstream(conn, gtin.as_str(), lot.as_str())?
@@ -156,7 +156,7 @@ async fn provenance_json(
     verdicts: web::Data<VerdictCache>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AppError> {
-    let (gtin, lot) = lot_path(path.into_inner())?;
+    let (gtin, lot) = parse_lot(path.into_inner())?;
     let (public_url, verdicts) = (site.public_url.clone(), verdicts.clone());
     let body = crate::db::run(&pool, move |conn| {
         let p = crate::trace::provenance::load(conn, &gtin, &lot, &verdicts)?
