@@ -96,7 +96,13 @@ fn run(label: &str, database_url: String) {
         &base64::engine::general_purpose::STANDARD,
         key.verifying_key().as_bytes(),
     );
-    truetrace::accounts::registry::enroll_key(&mut conn, &farm.id, &public, false).expect("key");
+    truetrace::accounts::registry::enroll_key(
+        &mut conn,
+        &farm.id,
+        &public,
+        truetrace::accounts::registry::KeyHolder::Organization,
+    )
+    .expect("key");
     let store_keys: Vec<_> = stores
         .iter()
         .map(|store| {
@@ -105,8 +111,13 @@ fn run(label: &str, database_url: String) {
                 &base64::engine::general_purpose::STANDARD,
                 key.verifying_key().as_bytes(),
             );
-            truetrace::accounts::registry::enroll_key(&mut conn, &store.id, &public, false)
-                .expect("key");
+            truetrace::accounts::registry::enroll_key(
+                &mut conn,
+                &store.id,
+                &public,
+                truetrace::accounts::registry::KeyHolder::Organization,
+            )
+            .expect("key");
             key
         })
         .collect();

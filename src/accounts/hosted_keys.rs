@@ -144,7 +144,7 @@ pub fn enable(conn: &mut DbConn, sealer: &Sealer, org_id: &str) -> AppResult<Str
     }
     let key = crate::ledger::keyfile::generate().map_err(AppError::internal)?;
     let public = B64.encode(key.verifying_key().as_bytes());
-    let (row, _) = registry::enroll_key(conn, &org.id, &public, true)?;
+    let (row, _) = registry::enroll_key(conn, &org.id, &public, registry::KeyHolder::Platform)?;
     let (nonce, sealed_seed) = sealer.seal(&key.to_bytes(), &org.id, &row.keyid)?;
     hosted_keys::insert(
         conn,

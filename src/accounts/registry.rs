@@ -136,13 +136,35 @@ pub fn find_org(conn: &mut DbConn, id: &str) -> AppResult<OrgRow> {
     orgs::find(conn, id)?.ok_or_else(not_found)
 }
 
+/// Who holds a signing key's private half.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHolder {
+    /// The organization itself (a key file, the CLI, its own systems).
+    Organization,
+    /// The platform, sealed at rest (`accounts::hosted_keys`).
+    Platform,
+    /// A staff member's browser, non-extractable (`accounts::devices`).
+    Device,
+}
+
+impl KeyHolder {
+    /// The admin API's and CLI's `hosted` flag.
+    pub fn hosted_if(hosted: bool) -> Self {
+        if hosted {
+            Self::Platform
+        } else {
+            Self::Organization
+        }
+    }
+}
+
 /// Enrolls a public key for an organization. Enrolling the same key for the same organization
 /// again returns it unchanged (`false`); a key of another organization is a conflict.
 pub fn enroll_key(
     conn: &mut DbConn,
     org_id: &str,
     public_key: &str,
-    hosted: bool,
+    holder: KeyHolder,
 ) -> AppResult<(KeyRow, bool)> {
     let org = find_org(conn, org_id)?;
     let key = parse_public_key(public_key).map_err(invalid)?;
@@ -159,9 +181,10 @@ pub fn enroll_key(
         keyid: keyid.to_string(),
         org_id: org.id,
         public_key: key.as_bytes().to_vec(),
-        hosted,
+        hosted: holder == KeyHolder::Platform,
         enrolled_at: Utc::now().naive_utc(),
         revoked_at: None,
+        device: holder == KeyHolder::Device,
     };
     keys::insert(conn, &row)?;
     Ok((row, true))

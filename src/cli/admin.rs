@@ -136,8 +136,13 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
                 (None, Some(path)) => KeyFile::read(&path)?.public_key,
                 (None, None) => return Err("give --public-key or --key-file".into()),
             };
-            let (row, _) =
-                registry::enroll_key(&mut conn, &org, &public_key, hosted).map_err(fail)?;
+            let (row, _) = registry::enroll_key(
+                &mut conn,
+                &org,
+                &public_key,
+                registry::KeyHolder::hosted_if(hosted),
+            )
+            .map_err(fail)?;
             json(&KeyResponse::from(row))
         }
         AdminCommand::RevokeKey { org, keyid } => {

@@ -17,7 +17,7 @@
 //! time; and `show`, the lots the server's banner prints.
 
 use crate::accounts::registry;
-use crate::accounts::registry::{NewOrgRequest, NewProductRequest};
+use crate::accounts::registry::{KeyHolder, NewOrgRequest, NewProductRequest};
 use crate::db::{DbConn, kv};
 use crate::domain::digital_link::{lot_path, path_segment};
 use crate::domain::{Quantity, RecordId};
@@ -429,7 +429,7 @@ fn create_org(
         .map_err(|e| format!("demo organization {}: {e}", org.request.name))?;
     let key = keyfile::generate()?;
     let file = KeyFile::new(&key, Some(row.id.clone()));
-    registry::enroll_key(conn, &row.id, &file.public_key, false)
+    registry::enroll_key(conn, &row.id, &file.public_key, KeyHolder::Organization)
         .map_err(|e| format!("demo key: {e}"))?;
     file.write(&keys_dir.join(format!("{}.json", org.slug)), true)?;
     Ok((row.id, key))

@@ -68,6 +68,7 @@ macro_rules! raw_query {
 
 pub mod accounts;
 pub mod activity;
+pub mod devices;
 pub mod hosted_keys;
 pub mod keys;
 pub mod kv;

@@ -3,6 +3,7 @@
 use super::DbConn;
 use super::rows::{RecordLotRow, RecordRow};
 use super::schema::{record_lots, records};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 /// The log indexes of those of `ids` that are stored.
@@ -124,5 +125,24 @@ pub fn chain_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Rec
         .filter(record_lots::gtin.eq(gtin).and(record_lots::lot.eq(lot)))
         .order(records::log_index.asc())
         .select(RecordRow::as_select())
+        .load(conn)
+}
+
+/// When the latest record signed with this key was accepted (`records_by_keyid`).
+pub fn last_signed_with(conn: &mut DbConn, key: &str) -> QueryResult<Option<NaiveDateTime>> {
+    records::table
+        .filter(records::keyid.eq(key))
+        .order(records::log_index.desc())
+        .select(records::accepted_at)
+        .first(conn)
+        .optional()
+}
+
+/// The lots a record names, in its order.
+pub fn lots_of(conn: &mut DbConn, index: i64) -> QueryResult<Vec<RecordLotRow>> {
+    record_lots::table
+        .filter(record_lots::log_index.eq(index))
+        .order(record_lots::position.asc())
+        .select(RecordLotRow::as_select())
         .load(conn)
 }

@@ -35,6 +35,24 @@ pub struct KeyRow {
     pub hosted: bool,
     pub enrolled_at: NaiveDateTime,
     pub revoked_at: Option<NaiveDateTime>,
+    /// Made and held by a browser (WebCrypto), enrolled through accounts::devices.
+    pub device: bool,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = devices)]
+pub struct DeviceRow {
+    pub keyid: String,
+    pub org_id: String,
+    pub user_id: String,
+    pub label: String,
+    pub public_key: Vec<u8>,
+    pub created_at: NaiveDateTime,
+    pub approved_at: Option<NaiveDateTime>,
+    pub approved_by: Option<String>,
+    pub revoked_at: Option<NaiveDateTime>,
+    pub revoked_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -26,6 +26,22 @@ diesel::table! {
         hosted -> Bool,
         enrolled_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        device -> Bool,
+    }
+}
+
+diesel::table! {
+    devices (keyid) {
+        keyid -> Text,
+        org_id -> Text,
+        user_id -> Text,
+        label -> Text,
+        public_key -> Binary,
+        created_at -> Timestamp,
+        approved_at -> Nullable<Timestamp>,
+        approved_by -> Nullable<Text>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
     }
 }
 
@@ -223,6 +239,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     settings,
+    devices,
     organizations,
     signing_keys,
     products,

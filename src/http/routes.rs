@@ -71,6 +71,32 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         )
         .route("/account", web::get().to(pages::account::account))
         .route("/account/invites", web::post().to(pages::account::invite))
+        .route(
+            "/account/devices/{keyid}/approve",
+            web::post().to(pages::account::approve_device),
+        )
+        .route(
+            "/account/devices/{keyid}/revoke",
+            web::post().to(pages::account::revoke_device),
+        )
+        .route("/field", web::get().to(pages::field::home))
+        .route("/field/", web::get().to(pages::field::home))
+        .route("/field/harvest", web::get().to(pages::field::harvest))
+        .route("/field/scan", web::get().to(pages::field::scan))
+        .route("/field/ship", web::get().to(pages::field::ship))
+        .route("/field/sw.js", web::get().to(pages::field::service_worker))
+        .route("/field/app.json", web::get().to(pages::field::context))
+        .route(
+            "/field/devices",
+            web::post().to(pages::field::enroll_device),
+        )
+        .route(
+            "/field/devices/{keyid}",
+            web::get().to(pages::field::device),
+        )
+        .route("/field/lots", web::get().to(pages::field::find_lots))
+        .route("/field/lots/{gtin}/{lot}", web::get().to(pages::field::lot))
+        .route("/field/hosted", web::post().to(pages::field::hosted))
         .route("/dashboard", web::get().to(pages::account::dashboard))
         .route(
             "/dashboard.csv",

@@ -307,6 +307,24 @@ impl LedgerView for Replay {
     }
 }
 
+/// The events `org` may record next on a lot in `state`: the custody and role rules read
+/// forward, so the field pages offer only what the ledger will accept. A harvest creates lots and
+/// is never offered on an existing one.
+pub fn open_events(state: &LotState, org: OrgId, roles: &Roles) -> Vec<EventType> {
+    EventType::ALL
+        .into_iter()
+        .filter(|event| *event != EventType::Harvest)
+        .filter(|event| {
+            let custody = if *event == EventType::Receive {
+                state.shipped_to == Some(org)
+            } else {
+                state.custodian == org
+            };
+            custody && check_role(*event, roles).is_ok()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +456,54 @@ mod tests {
         let r = w.record(EventType::Transform, mill, &["P1"], &["R1"], None);
         w.submit(&r).unwrap();
         assert_eq!(w.replay.lots[&key("R1")].custodian, mill);
+    }
+
+    /// What the field pages offer is exactly what the rules accept: at each step of a journey,
+    /// for each organization and each event on the lot.
+    #[test]
+    fn open_events_are_the_events_the_rules_accept() {
+        let mut w = World::new();
+        let (farm, mill, store) = (w.farm, w.mill, w.store);
+        let steps = [
+            (EventType::Harvest, farm, None),
+            (EventType::Ship, farm, Some(mill)),
+            (EventType::Receive, mill, None),
+            (EventType::Ship, mill, Some(store)),
+            (EventType::Receive, store, None),
+        ];
+        let mut checked = 0;
+        for (event, actor, to) in steps {
+            let (lots, new): (&[&str], &[&str]) = if event == EventType::Harvest {
+                (&[], &["P1"])
+            } else {
+                (&["P1"], &[])
+            };
+            let r = w.record(event, actor, lots, new, to);
+            w.submit(&r).unwrap();
+            let state = w.replay.lots[&key("P1")].clone();
+            for org in [farm, mill, store] {
+                let roles = w.replay.orgs[&org].clone();
+                let open = open_events(&state, org, &roles);
+                for event in EventType::ALL
+                    .into_iter()
+                    .filter(|e| *e != EventType::Harvest)
+                {
+                    let creates = matches!(event, EventType::Transform | EventType::Pack);
+                    let to = (event == EventType::Ship).then_some(store);
+                    let out: &[&str] = if creates { &["OUT"] } else { &[] };
+                    let candidate = w.record(event, org, &["P1"], out, to);
+                    let now = w.now();
+                    let accepted = check(&candidate, &mut w.replay, now).is_ok();
+                    assert_eq!(
+                        open.contains(&event),
+                        accepted,
+                        "{event} by {org} on {state:?}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 3 * 9);
     }
 
     #[test]

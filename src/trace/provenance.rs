@@ -47,6 +47,8 @@ pub struct Step {
     pub quantities: Vec<String>,
     pub kde: Vec<(String, String)>,
     pub hosted_key: bool,
+    /// Signed in a staff member's browser (a registered device key).
+    pub device_key: bool,
     pub problems: Vec<String>,
 }
 
@@ -181,6 +183,7 @@ pub fn load(
                 quantities: Vec::new(),
                 kde: Vec::new(),
                 hosted_key: false,
+                device_key: false,
                 problems: vec![format!(
                     "its payload is not a valid record: {}",
                     other
@@ -316,6 +319,7 @@ fn step_of(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
         hosted_key: key.is_some_and(|k| k.hosted),
+        device_key: key.is_some_and(|k| k.device),
         problems,
     })
 }

@@ -54,7 +54,12 @@ async fn enroll(
     body: web::Json<EnrollKeyRequest>,
 ) -> Result<HttpResponse, AppError> {
     let (row, created) = crate::db::run(&pool, move |conn| {
-        registry::enroll_key(conn, &id, &body.public_key, body.hosted)
+        registry::enroll_key(
+            conn,
+            &id,
+            &body.public_key,
+            registry::KeyHolder::hosted_if(body.hosted),
+        )
     })
     .await?;
     let mut response = if created {

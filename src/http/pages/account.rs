@@ -5,6 +5,7 @@ use super::filters;
 use super::lang::Choice;
 use super::pickup::ReservationView;
 use super::{Page, PageError, html_builder};
+use crate::accounts::devices::{self, DeviceView};
 use crate::accounts::staff;
 use crate::accounts::throttle;
 use crate::accounts::throttle::LoginThrottle;
@@ -347,6 +348,10 @@ async fn account_page(
             lang_switch: switch,
             is_store: org.has_role(Role::Retailer),
             hosted_key: hosted_keys::of_org(conn, &org.id)?.map(|k| k.keyid),
+            devices: devices::of_org(conn, &org.id)?
+                .into_iter()
+                .filter(|d| user.is_admin || d.owner_id == user.id)
+                .collect(),
             org: OrgView::from(&org),
             user,
             staff: staff_list,
@@ -424,6 +429,62 @@ pub async fn invite(
         }
         Err(e) => Err(page.fail()(e)),
     }
+}
+
+/// What an account page's device button does.
+#[derive(Clone, Copy)]
+pub enum DeviceAction {
+    Approve,
+    Revoke,
+}
+
+/// `POST /account/devices/{keyid}/approve` and `.../revoke`: an admin approves a pending device
+/// or revokes one; anyone may revoke their own.
+async fn device_action(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    keyid: web::Path<String>,
+    form: web::Form<CsrfForm>,
+    action: DeviceAction,
+) -> Result<HttpResponse, PageError> {
+    page.check_csrf(&form.csrf)?;
+    let user = staff.user.clone();
+    let done = crate::db::run(&pool, move |conn| match action {
+        DeviceAction::Approve => devices::approve(conn, &user, &keyid),
+        DeviceAction::Revoke => devices::revoke(conn, &user, &keyid),
+    })
+    .await;
+    match done {
+        Ok(_) => Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account#devices"))
+            .finish()),
+        Err(e @ (AppError::Conflict(_) | AppError::Forbidden(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            account_page(&page, &pool, &staff, status, None, Some(e.to_string())).await
+        }
+        Err(e) => Err(page.fail()(e)),
+    }
+}
+
+pub async fn approve_device(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    keyid: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    device_action(page, pool, staff, keyid, form, DeviceAction::Approve).await
+}
+
+pub async fn revoke_device(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    keyid: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    device_action(page, pool, staff, keyid, form, DeviceAction::Revoke).await
 }
 
 #[derive(Deserialize)]
@@ -650,6 +711,8 @@ pub struct AccountPage {
     pub org: OrgView,
     pub is_store: bool,
     pub hosted_key: Option<String>,
+    /// The organization's devices for an admin; the staff member's own otherwise.
+    pub devices: Vec<DeviceView>,
     pub staff: Vec<UserRow>,
     pub invites: Vec<InviteRow>,
     pub new_invite: Option<String>,

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod embed;
+pub mod field;
 pub mod lang;
 pub mod pickup;
 pub mod qr;
