@@ -7,8 +7,10 @@
 
 mod admin;
 mod browser;
+mod chrome;
 mod cli;
 mod concurrency;
+mod field_browser;
 mod hardening;
 mod helpers;
 mod integrity;
