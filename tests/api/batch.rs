@@ -287,3 +287,30 @@ fn a_chunked_batch_past_8_mib_is_refused_while_it_is_read() {
         "{answer}"
     );
 }
+
+#[test]
+fn a_batch_of_1000_envelopes_is_stored_in_the_order_sent() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let app = &f.app;
+        // A chain of 1,000 notes on one lot: each names the one before it.
+        let mut head = f.head.clone();
+        let envelopes: Vec<Vec<u8>> = (0..1_000)
+            .map(|i| {
+                let note = on_lot("note", &f.farm, PADDY, f.lot, &head, 1 + i / 100);
+                head = record_id(&note);
+                sign(&f.farm.key, &note)
+            })
+            .collect();
+        let before = app.log_size();
+        let answer = app.submit_batch(&envelopes);
+        let results = results(&answer);
+        assert_eq!(results.len(), 1_000);
+        for (i, result) in results.iter().enumerate() {
+            assert_eq!(result["status"], 201, "{i}: {result}");
+            assert_eq!(result["log_index"], json!(before + i as i64), "{i}");
+        }
+        assert_eq!(app.head(PADDY, f.lot), head);
+        assert_eq!(app.log_size(), before + 1_000);
+    }
+}
