@@ -7,7 +7,10 @@
 //!    with concurrent clients on loopback, on SQLite (and PostgreSQL when
 //!    TRUETRACE_TEST_POSTGRES_URL is set), durable as in production: no answer before the
 //!    commit is on disk;
-//! 3. their ratio, per engine. Target: ingest >= 40% of raw verification throughput.
+//! 3. their ratio, per engine. Target: ingest >= 40% of raw verification throughput;
+//! 4. the same through the batch endpoint (`POST /api/v1/records/batch`), BATCH_ENVELOPES
+//!    envelopes per request from BATCH_CLIENTS clients, with its own raw rounds around it.
+//!    Targets: >= 60% of raw verification on SQLite, >= 40% on PostgreSQL.
 //!
 //! Then floors, measured in the same run, that say how much of a record's cost storage may take
 //! at most: HTTP alone (an actix-web server that reads each envelope and answers a fixed 201), the
@@ -19,7 +22,8 @@
 //! The load generator is wrk (Debian package `wrk`), 1 thread and BENCH_CLIENTS connections,
 //! replaying envelopes signed before the clock starts: each a harvest creating its own lot, so
 //! that no request waits for another's answer. Accepted records are counted by the server (the
-//! log's size), not by the client. BENCH_RECORDS, BENCH_CLIENTS and BENCH_SECONDS change the sizes.
+//! log's size), not by the client. BENCH_RECORDS, BENCH_CLIENTS, BENCH_BATCH_RECORDS and
+//! BENCH_SECONDS change the sizes.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
@@ -34,12 +38,14 @@ use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::Instant;
 
+use serde_json::value::RawValue;
 use truetrace::db::rows::{LotRow, RecordLotRow, RecordRow};
 use truetrace::db::{self, DatabaseUrl, lots, records, wal};
 use truetrace::domain::RecordId;
 use truetrace::ledger::envelope::{self, Envelope, KeyId};
 use truetrace::ledger::ingest;
 use truetrace::ledger::store::SignatureCheck;
+use truetrace::ledger::strict_json;
 use truetrace::settings::Settings;
 
 #[path = "../tests/support/spawn.rs"]
@@ -53,6 +59,14 @@ const GTIN: &str = "04712345000015";
 const FLOOR_BATCH: usize = 64;
 /// Records stored by each storage floor.
 const FLOOR_RECORDS: usize = 20_000;
+/// Envelopes per request of the batch run.
+const BATCH_ENVELOPES: usize = 100;
+/// Concurrent clients of the batch run.
+const BATCH_CLIENTS: usize = 16;
+/// Records per transaction of the batch runs' storage floor: the most the ledger writer commits
+/// at once in the batch run (it takes whole requests while it holds fewer than 512), so the
+/// cheapest per record it could be.
+const BATCH_FLOOR_PER_COMMIT: usize = 600;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -83,6 +97,7 @@ fn main() {
         ingest_per_second(&sqlite, cores, records, clients),
     )];
     report("ingest via HTTP, SQLite:", &engines[0].1.run);
+    report_batch("SQLite", &engines[0].1.batch, 60.0);
 
     match std::env::var("TRUETRACE_TEST_POSTGRES_URL") {
         Ok(base) if !base.is_empty() => {
@@ -97,6 +112,7 @@ fn main() {
                 ingest_per_second(&url, cores, records, clients),
             ));
             report("ingest via HTTP, PostgreSQL:", &engines[1].1.run);
+            report_batch("PostgreSQL", &engines[1].1.batch, 40.0);
             let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
             if let Err(e) = conn.batch_execute(&drop) {
                 eprintln!("note: the benchmark schema {schema} could not be dropped: {e}");
@@ -134,6 +150,27 @@ fn main() {
             cores as f64 * 1e6 / measured.run.ingest - unstored
         );
     }
+
+    println!("floors of the batch runs, in the same run:");
+    let batch_side = request_side_per_second(cores, BATCH_CLIENTS, Judge::Batch);
+    report(
+        &format!("batches of {BATCH_ENVELOPES}, nothing stored:"),
+        &batch_side,
+    );
+    let unstored = cores as f64 * 1e6 / batch_side.ingest;
+    println!(
+        "  storage alone, one thread, {BATCH_FLOOR_PER_COMMIT} records per commit (the most the writer takes at once), commits not flushed:"
+    );
+    for ((engine, measured), target) in engines.iter().zip([60.0, 40.0]) {
+        let budget = cores as f64 * 1e6 / (target / 100.0 * median(measured.batch.raw.clone()));
+        println!(
+            "    {:<12}at {target:.0}% a record may take {budget:.0} µs of the {cores} cores; the request side takes {unstored:.0} of them: {:.0} µs are left for storage; a harvest's rows alone take {:.1}; storage added {:.0} in the batch run",
+            format!("{engine}:"),
+            budget - unstored,
+            measured.batch_rows_micros,
+            cores as f64 * 1e6 / measured.batch.ingest - unstored
+        );
+    }
 }
 
 /// What one measurement through HTTP gave: answers per second, and raw verifications per second
@@ -143,14 +180,18 @@ struct Run {
     raw: Vec<f64>,
 }
 
-/// One engine's ingest run and its storage floors.
+/// One engine's ingest runs and its storage floors.
 struct Measured {
     run: Run,
+    /// Through the batch endpoint.
+    batch: Run,
     /// Microseconds per record to insert the record rows alone (the `records` table, with its
     /// id and actor indexes).
     record_rows_micros: f64,
     /// Microseconds per record to insert every row an accepted harvest adds.
     all_rows_micros: f64,
+    /// The same, BATCH_FLOOR_PER_COMMIT records per transaction.
+    batch_rows_micros: f64,
 }
 
 fn report(what: &str, run: &Run) {
@@ -161,6 +202,18 @@ fn report(what: &str, run: &Run) {
         "{what:<38}{:>10.0} /s  raw verify: {raw:>7.0} /s ({lowest:.0}-{highest:.0})  ratio: {:.0}%",
         run.ingest,
         100.0 * run.ingest / raw
+    );
+}
+
+fn report_batch(engine: &str, run: &Run, target: f64) {
+    report(
+        &format!("batch of {BATCH_ENVELOPES} via HTTP, {engine}:"),
+        run,
+    );
+    let ratio = 100.0 * run.ingest / median(run.raw.clone());
+    println!(
+        "  {BATCH_ENVELOPES} envelopes per request, {BATCH_CLIENTS} clients: target >= {target:.0}%: {}",
+        if ratio >= target { "met" } else { "NOT met" }
     );
 }
 
@@ -232,26 +285,43 @@ struct Workload {
 }
 
 impl Workload {
-    fn sign(org_id: &str, records: usize, when_sent: WhenSent) -> Self {
+    /// `records` envelopes, `per_request` to a request: one envelope as its body, or more as a
+    /// batch body. Signed on every core.
+    fn sign(org_id: &str, records: usize, when_sent: WhenSent, per_request: usize) -> Self {
         let key = SigningKey::from_bytes(&[7; 32]);
         let time = Utc::now() - Duration::hours(1);
         let run = uuid::Uuid::now_v7().simple().to_string();
         let lots: Vec<String> = (0..records)
             .map(|i| format!("B{}-{i}", &run[24..]))
             .collect();
-        let envelopes: Vec<Envelope> = lots
-            .iter()
-            .map(|lot| {
-                let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
-                    "new_lots": [{"gtin": GTIN, "lot": lot, "quantity": {"amount": "100", "unit": "KGM"}}],
-                    "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
-                    "kde": {"harvest_date": "2026-11-20", "field": "3"}});
-                envelope::sign(&key, &serde_json::to_vec(&record).expect("payload"))
-            })
-            .collect();
+        let sign_lot = |lot: &String| {
+            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": org_id, "time": time.to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+                "new_lots": [{"gtin": GTIN, "lot": lot, "quantity": {"amount": "100", "unit": "KGM"}}],
+                "location": {"name": "Field 3, Chishang", "lat": 23.12, "lon": 121.22},
+                "kde": {"harvest_date": "2026-11-20", "field": "3"}});
+            envelope::sign(&key, &serde_json::to_vec(&record).expect("payload"))
+        };
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let envelopes: Vec<Envelope> = std::thread::scope(|scope| {
+            let signers: Vec<_> = lots
+                .chunks(records.div_ceil(threads).max(1))
+                .map(|chunk| scope.spawn(move || chunk.iter().map(sign_lot).collect::<Vec<_>>()))
+                .collect();
+            signers
+                .into_iter()
+                .flat_map(|signer| signer.join().expect("signer thread"))
+                .collect()
+        });
         let lines: Vec<String> = envelopes
-            .iter()
-            .map(|e| serde_json::to_string(&e.to_json()).expect("envelope"))
+            .chunks(per_request)
+            .map(|chunk| {
+                let wire: Vec<_> = chunk.iter().map(Envelope::to_json).collect();
+                match wire.as_slice() {
+                    [one] if per_request == 1 => serde_json::to_string(one),
+                    _ => serde_json::to_string(&json!({ "envelopes": wire })),
+                }
+                .expect("request body")
+            })
             .collect();
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("envelopes.txt");
@@ -365,58 +435,51 @@ fn ingest_per_second(
         .http_status_as_error(false)
         .build()
         .into();
-    let call = |path: &str, body: Option<serde_json::Value>| -> serde_json::Value {
-        let url = format!("{base}{path}");
-        let mut r = match body {
-            Some(body) => agent
-                .post(&url)
-                .header("Authorization", &format!("Bearer {TOKEN}"))
-                .send_json(body)
-                .expect("admin call"),
-            None => agent.get(&url).call().expect("get"),
-        };
+    let call = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let mut r = agent
+            .post(&format!("{base}{path}"))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(body)
+            .expect("admin call");
         serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json")
     };
-    call(
-        "/api/v1/products",
-        Some(json!({"gtin": GTIN, "name": "Paddy"})),
-    );
+    call("/api/v1/products", json!({"gtin": GTIN, "name": "Paddy"}));
     let org = call(
         "/api/v1/orgs",
-        Some(json!({"name": "Bench Farm", "roles": ["producer"]})),
+        json!({"name": "Bench Farm", "roles": ["producer"]}),
     );
     let org_id = org["id"].as_str().expect("org id").to_owned();
-    let workload = Workload::sign(&org_id, records, WhenSent::Fail);
+    let workload = Workload::sign(&org_id, records, WhenSent::Fail, 1);
     call(
         &format!("/api/v1/orgs/{org_id}/keys"),
-        Some(json!({"public_key": B64.encode(workload.key.as_bytes())})),
+        json!({"public_key": B64.encode(workload.key.as_bytes())}),
     );
 
-    let mut raw = workload.raw_rounds(workers, RAW_ROUNDS / 2);
-    let before = call("/api/v1/log", None)["size"].as_i64().expect("size");
-    let driven = drive(&format!("{base}/api/v1/records"), &workload.script, clients);
-    // Counted as wrk stops (requests still in flight may be left out) ...
-    let after = call("/api/v1/log", None)["size"].as_i64().expect("size");
-    // ... then wait for those to finish, so that the database is idle for what follows.
-    let mut last = after;
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let now = call("/api/v1/log", None)["size"].as_i64().expect("size");
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    raw.extend(workload.raw_rounds(workers, RAW_ROUNDS - RAW_ROUNDS / 2));
-    let run = Run {
-        ingest: (after - before) as f64 / driven.seconds,
-        raw,
-    };
+    let single = measure(&base, "/api/v1/records", &workload, workers, clients);
+    // The batch run: envelopes of its own, every one of which must be stored.
+    let batch_records = env_usize("BENCH_BATCH_RECORDS", 250_000);
+    let batches = Workload::sign(&org_id, batch_records, WhenSent::Fail, BATCH_ENVELOPES);
+    let batch = measure(
+        &base,
+        "/api/v1/records/batch",
+        &batches,
+        workers,
+        BATCH_CLIENTS,
+    );
+    let stored = batch.last - single.last;
+    assert!(
+        stored % BATCH_ENVELOPES as i64 == 0
+            && stored >= batch.driven.requests as i64 * BATCH_ENVELOPES as i64,
+        "every envelope of every batch must be stored: {stored} stored of {} batches answered",
+        batch.driven.requests
+    );
+    let (driven, last) = (single.driven, batch.last);
+    let run = single.run;
 
     // The storage floors take envelopes wrk never sent, from the end of the list.
     let unsent = records.saturating_sub(driven.requests as usize);
     assert!(
-        unsent >= 2 * FLOOR_RECORDS,
+        unsent >= 3 * FLOOR_RECORDS,
         "too few envelopes are left for the storage floors; raise BENCH_RECORDS"
     );
     let floor = Floor {
@@ -424,16 +487,81 @@ fn ingest_per_second(
         workload: &workload,
         org_id: &org_id,
     };
-    let record_rows_micros = floor.store(records - FLOOR_RECORDS, last, false);
+    let record_rows_micros = floor.store(records - FLOOR_RECORDS, last, false, FLOOR_BATCH);
     let all_rows_micros = floor.store(
         records - 2 * FLOOR_RECORDS,
         last + FLOOR_RECORDS as i64,
         true,
+        FLOOR_BATCH,
+    );
+    let batch_rows_micros = floor.store(
+        records - 3 * FLOOR_RECORDS,
+        last + 2 * FLOOR_RECORDS as i64,
+        true,
+        BATCH_FLOOR_PER_COMMIT,
     );
     Measured {
         run,
+        batch: batch.run,
         record_rows_micros,
         all_rows_micros,
+        batch_rows_micros,
+    }
+}
+
+/// One measurement through HTTP: the run, what wrk sent, and the log's size once every request
+/// in flight has finished.
+struct Measurement {
+    run: Run,
+    driven: Driven,
+    last: i64,
+}
+
+/// Replays `workload` against `{base}{path}` between rounds of raw verification; counts what the
+/// server stored by its log's size over wrk's clock.
+fn measure(
+    base: &str,
+    path: &str,
+    workload: &Workload,
+    workers: usize,
+    clients: usize,
+) -> Measurement {
+    let agent = ureq::Agent::new_with_defaults();
+    let log_size = || -> i64 {
+        let text = agent
+            .get(&format!("{base}/api/v1/log"))
+            .call()
+            .expect("the log's size")
+            .body_mut()
+            .read_to_string()
+            .expect("body");
+        serde_json::from_str::<serde_json::Value>(&text).expect("json")["size"]
+            .as_i64()
+            .expect("size")
+    };
+    let mut raw = workload.raw_rounds(workers, RAW_ROUNDS / 2);
+    let before = log_size();
+    let driven = drive(&format!("{base}{path}"), &workload.script, clients);
+    // Counted as wrk stops (requests still in flight may be left out) ...
+    let after = log_size();
+    // ... then wait for those to finish, so that the database is idle for what follows.
+    let mut last = after;
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = log_size();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    raw.extend(workload.raw_rounds(workers, RAW_ROUNDS - RAW_ROUNDS / 2));
+    Measurement {
+        run: Run {
+            ingest: (after - before) as f64 / driven.seconds,
+            raw,
+        },
+        driven,
+        last,
     }
 }
 
@@ -446,11 +574,11 @@ struct Floor<'a> {
 
 impl Floor<'_> {
     /// Inserts the rows of FLOOR_RECORDS envelopes from `first` on, at log indexes from
-    /// `log_index`, with the ledger's own insert statements, FLOOR_BATCH records per transaction,
+    /// `log_index`, with the ledger's own insert statements, `per_commit` records per transaction,
     /// on one connection set up as the ledger writer's (commits not flushed; on PostgreSQL, plans
     /// kept). Only the `records` rows, or every row an accepted harvest adds (its record, the
     /// record's lot and the new lot). Microseconds per record.
-    fn store(&self, first: usize, log_index: i64, all_rows: bool) -> f64 {
+    fn store(&self, first: usize, log_index: i64, all_rows: bool, per_commit: usize) -> f64 {
         let pool =
             db::connect(&DatabaseUrl::parse(self.url).expect("database URL"), 1).expect("database");
         let mut conn = pool.get().expect("connection");
@@ -464,7 +592,7 @@ impl Floor<'_> {
         let batches: Vec<(Vec<RecordRow>, Vec<RecordLotRow>, Vec<LotRow>)> = (first
             ..first + FLOOR_RECORDS)
             .collect::<Vec<_>>()
-            .chunks(FLOOR_BATCH)
+            .chunks(per_commit)
             .map(|chunk| {
                 let mut batch = (Vec::new(), Vec::new(), Vec::new());
                 for &i in chunk {
@@ -530,17 +658,51 @@ enum Judge {
     /// Parses the envelope, reads the record and verifies the signature with the very functions
     /// the ledger uses, then answers as the ledger does.
     Yes,
+    /// Batches of BATCH_ENVELOPES: cuts the body into its envelopes as the batch endpoint does
+    /// (`strict_json::members`), then judges each as `Yes` does, off the async workers, and
+    /// answers the batch's results.
+    Batch,
 }
 
-/// The request side alone: a server that answers every envelope as the ledger does but stores
-/// nothing, judging it or not.
+/// Judges one envelope as the ledger's request side does: its record id when it would go on
+/// to the writer.
+fn judged(key: VerifyingKey, body: &[u8]) -> Option<String> {
+    let prepared = ingest::prepare(ingest::parse(body).ok()?, Some(key));
+    (matches!(prepared.signature, SignatureCheck::Valid) && prepared.record.is_ok())
+        .then(|| prepared.id.to_hex())
+}
+
+/// The results of a batch body, or None when it is not one.
+fn judged_batch(key: VerifyingKey, body: &[u8]) -> Option<serde_json::Value> {
+    let members = strict_json::members(body).ok()?;
+    let [(_, envelopes)] = members.as_slice() else {
+        return None;
+    };
+    let envelopes: Vec<&RawValue> = serde_json::from_str(envelopes.get()).ok()?;
+    let results: Option<Vec<_>> = envelopes
+        .iter()
+        .map(|envelope| {
+            judged(key, envelope.get().as_bytes())
+                .map(|id| json!({"status": 201, "id": id, "log_index": 0}))
+        })
+        .collect();
+    Some(json!({ "results": results? }))
+}
+
+/// The request side alone: a server that answers every envelope (or batch) as the ledger does
+/// but stores nothing, judging it or not. Envelopes per second.
 fn request_side_per_second(workers: usize, clients: usize, judge: Judge) -> Run {
     // Nothing is stored, so the envelopes are sent over and over: HTTP alone outruns any number
     // that could be signed beforehand in reasonable time.
+    let per_request = match judge {
+        Judge::Batch => BATCH_ENVELOPES,
+        Judge::No | Judge::Yes => 1,
+    };
     let workload = Workload::sign(
         &uuid::Uuid::now_v7().to_string(),
         FLOOR_RECORDS,
         WhenSent::StartOver,
+        per_request,
     );
     let key = workload.key;
     let created = |id: String| {
@@ -550,20 +712,24 @@ fn request_side_per_second(workers: usize, clients: usize, judge: Judge) -> Run 
     };
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(web::PayloadConfig::new(ingest::MAX_BODY_BYTES))
+            .app_data(web::PayloadConfig::new(ingest::MAX_BATCH_BODY_BYTES))
             .route(
                 "/api/v1/records",
                 web::post().to(move |body: web::Bytes| async move {
                     if let Judge::No = judge {
                         return created("0".repeat(64));
                     }
-                    match ingest::parse(&body).map(|parsed| ingest::prepare(parsed, Some(key))) {
-                        Ok(prepared)
-                            if matches!(prepared.signature, SignatureCheck::Valid)
-                                && prepared.record.is_ok() =>
-                        {
-                            created(prepared.id.to_hex())
-                        }
+                    match judged(key, &body) {
+                        Some(id) => created(id),
+                        None => HttpResponse::BadRequest().finish(),
+                    }
+                }),
+            )
+            .route(
+                "/api/v1/records/batch",
+                web::post().to(move |body: web::Bytes| async move {
+                    match web::block(move || judged_batch(key, &body)).await {
+                        Ok(Some(results)) => HttpResponse::Ok().json(results),
                         _ => HttpResponse::BadRequest().finish(),
                     }
                 }),
@@ -577,9 +743,13 @@ fn request_side_per_second(workers: usize, clients: usize, judge: Judge) -> Run 
     let handle = server.handle();
     let thread = std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
 
+    let path = match judge {
+        Judge::Batch => "/api/v1/records/batch",
+        Judge::No | Judge::Yes => "/api/v1/records",
+    };
     let mut raw = workload.raw_rounds(workers, RAW_ROUNDS / 2);
     let driven = drive(
-        &format!("http://127.0.0.1:{port}/api/v1/records"),
+        &format!("http://127.0.0.1:{port}{path}"),
         &workload.script,
         clients,
     );
@@ -590,7 +760,7 @@ fn request_side_per_second(workers: usize, clients: usize, judge: Judge) -> Run 
         .expect("server thread")
         .expect("the request-side server ran");
     Run {
-        ingest: driven.requests as f64 / driven.seconds,
+        ingest: (driven.requests as usize * per_request) as f64 / driven.seconds,
         raw,
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 pub mod demo;
 mod serve;
 mod sign;
+mod submit;
 mod verify;
 
 use crate::settings::Settings;
@@ -60,13 +61,17 @@ pub enum Command {
         #[arg(long)]
         now: bool,
     },
-    /// Submit an envelope (from a file or stdin) to a server and print its answer.
+    /// Submit envelopes to a server and print its answers. One file (or stdin) is sent alone and
+    /// its answer printed as it came; several files or a directory go through the batch endpoint,
+    /// with one line per envelope. Exits 0 when every one is stored, 1 when any is refused, 2
+    /// when the server cannot be reached or a file read.
     Submit {
         /// The server's base URL (default: the public URL setting).
         #[arg(long)]
         server: Option<String>,
-        /// The envelope file; `-` or nothing reads stdin.
-        envelope: Option<PathBuf>,
+        /// Envelope files, and directories whose `*.json` files are sent in name order; `-` or
+        /// nothing reads one envelope from stdin.
+        envelopes: Vec<PathBuf>,
     },
     /// Verify the whole store: ids, signatures, keys, chains, custody and derived state.
     /// Exits 0 when everything holds, 1 when a record is broken (each is named), 2 when it cannot run.
@@ -91,9 +96,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo { demo_dir } => serve::demo(&settings, &demo_dir),
         Command::Keygen { out, force } => sign::keygen(&out, force),
         Command::Sign { key, record, now } => sign::sign(&key, record.as_deref(), now),
-        Command::Submit { server, envelope } => {
+        Command::Submit { server, envelopes } => {
             let server = server.unwrap_or_else(|| settings.public_url());
-            return sign::submit(&server, envelope.as_deref());
+            return submit::submit(&server, &envelopes);
         }
         Command::Verify { quiet } => return verify::verify(&settings, quiet),
         Command::Admin { command } => admin::run(&settings, command),

@@ -1,11 +1,10 @@
-//! `keygen`, `sign` and `submit`: what a producer's own system does, without the server's code.
+//! `keygen` and `sign`: what a producer's own system does, without the server's code.
 
 use super::read_input;
 use crate::ledger::envelope;
 use crate::ledger::keyfile::{self, KeyFile};
 use crate::ledger::record::{self, Record};
 use std::path::Path;
-use std::process::ExitCode;
 
 pub fn keygen(out: &Path, force: bool) -> Result<(), String> {
     let key = keyfile::generate()?;
@@ -41,41 +40,4 @@ pub fn sign(key_path: &Path, record_path: Option<&Path>, now: bool) -> Result<()
     );
     eprintln!("record id: {id}");
     Ok(())
-}
-
-/// Exit 0 when the server accepted (201) or already had (200) the record, 1 when it refused it,
-/// 2 when it could not be reached.
-pub fn submit(server: &str, envelope_path: Option<&Path>) -> ExitCode {
-    let body = match read_input(envelope_path) {
-        Ok(body) => body,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let url = format!("{}/api/v1/records", server.trim_end_matches('/'));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    match agent
-        .post(&url)
-        .content_type("application/json")
-        .send(&body[..])
-    {
-        Ok(mut response) => {
-            let status = response.status();
-            let text = response.body_mut().read_to_string().unwrap_or_default();
-            println!("{} {}", status.as_u16(), text);
-            if status.is_success() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
-        }
-        Err(e) => {
-            eprintln!("error: cannot reach {url}: {e}");
-            ExitCode::from(2)
-        }
-    }
 }

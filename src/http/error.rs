@@ -4,7 +4,34 @@
 use crate::error::AppError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+
+/// The API's error body: `{"error": CODE, "message": ...}`, with the lot's current `head` on a
+/// `stale_prev`. Every JSON error is this, alone or as one item of a batch's results.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    pub error: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<String>,
+}
+
+impl ErrorBody {
+    /// The body that answers `error`; an internal cause is logged here, never shown.
+    pub fn of(error: &AppError) -> Self {
+        if let Some(cause) = error.internal_cause() {
+            tracing::error!(code = error.code(), %cause, "request failed");
+        }
+        Self {
+            error: error.code().to_owned(),
+            message: error.to_string(),
+            head: match error {
+                AppError::StalePrev { head, .. } => Some(head.clone()),
+                _ => None,
+            },
+        }
+    }
+}
 
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
@@ -34,13 +61,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Some(cause) = self.internal_cause() {
-            tracing::error!(code = self.code(), %cause, "request failed");
-        }
-        let mut body = json!({"error": self.code(), "message": self.to_string()});
-        if let Self::StalePrev { head, .. } = self {
-            body["head"] = json!(head);
-        }
+        let body = ErrorBody::of(self);
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, Self::Unauthorized(_)) {
             response.insert_header(("WWW-Authenticate", "Bearer"));

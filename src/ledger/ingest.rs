@@ -23,8 +23,15 @@ use tokio::sync::oneshot;
 
 /// The largest envelope accepted, as sent.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The most submissions committed in one transaction.
+/// The most submissions committed in one transaction (a client's batch is never split, so one
+/// transaction may hold more).
 const MAX_BATCH: usize = 512;
+/// The most envelopes in one `POST /api/v1/records/batch`.
+pub const MAX_BATCH_ENVELOPES: usize = 1_000;
+/// The largest batch body accepted, as sent.
+pub const MAX_BATCH_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// The fewest envelopes of a batch worth a verification thread of their own.
+const MIN_PER_THREAD: usize = 16;
 
 struct Job {
     prepared: Prepared,
@@ -83,50 +90,122 @@ impl Ledger {
             }
         };
         let reply = self.enqueue(prepare(parsed, key))?;
-        reply
-            .await
-            .map_err(|_| AppError::internal("the ledger writer stopped"))?
+        reply.await.map_err(|_| writer_stopped())?
     }
 
-    /// Submits several envelopes to be judged in order and committed in one transaction, so a
-    /// chain of records (a harvest, then its shipment, then the receipt) lands together. Each
-    /// still gets its own verdict.
-    pub fn submit_all_blocking(&self, bodies: &[Vec<u8>]) -> Vec<AppResult<Submitted>> {
-        let mut verdicts: Vec<Option<AppResult<Submitted>>> = Vec::with_capacity(bodies.len());
-        let mut jobs = Vec::new();
-        let mut replies = Vec::new();
-        for body in bodies {
-            let prepared = parse(body).and_then(|parsed| {
-                let key = match self.cached_key(&parsed.0.keyid) {
-                    Some(key) => Some(key),
-                    None => self.load_key(&parsed.0.keyid)?,
-                };
-                Ok(prepare(parsed, key))
+    /// Submits several envelopes from an async handler, to be judged in the order given and
+    /// committed in one transaction: a later envelope may name an earlier one's record id as
+    /// `prev`. Each gets the verdict it would have had alone, and none is answered before every
+    /// accepted record is durable. Parsing and verification run off the async workers, spread
+    /// over the cores (`prepare_all`).
+    pub async fn submit_all<B>(&self, bodies: Vec<B>) -> AppResult<Vec<AppResult<Submitted>>>
+    where
+        B: AsRef<[u8]> + Send + Sync + 'static,
+    {
+        let ledger = self.clone();
+        let prepared = tokio::task::spawn_blocking(move || ledger.prepare_all(&bodies)).await?;
+        let mut verdicts = Vec::with_capacity(prepared.len());
+        for pending in self.enqueue_all(prepared) {
+            verdicts.push(match pending {
+                Ok(reply) => reply.await.unwrap_or_else(|_| Err(writer_stopped())),
+                Err(e) => Err(e),
             });
-            match prepared {
-                Ok(prepared) => {
-                    let (reply, receiver) = oneshot::channel();
-                    jobs.push(Job { prepared, reply });
-                    replies.push((verdicts.len(), receiver));
-                    verdicts.push(None);
-                }
-                Err(e) => verdicts.push(Some(Err(e))),
-            }
         }
-        if self.writer.send(jobs).is_err() {
-            return bodies
+        Ok(verdicts)
+    }
+
+    /// `submit_all` for a caller outside the async runtime (the demo seeder, the benchmarks).
+    pub fn submit_all_blocking<B>(&self, bodies: &[B]) -> Vec<AppResult<Submitted>>
+    where
+        B: AsRef<[u8]> + Sync,
+    {
+        self.enqueue_all(self.prepare_all(bodies))
+            .into_iter()
+            .map(|pending| {
+                pending.and_then(|reply| {
+                    reply
+                        .blocking_recv()
+                        .unwrap_or_else(|_| Err(writer_stopped()))
+                })
+            })
+            .collect()
+    }
+
+    /// Parses and verifies `bodies` in order, on up to as many threads as there are cores (a
+    /// batch of envelopes from one client need not wait on one core while the others idle).
+    fn prepare_all<B: AsRef<[u8]> + Sync>(&self, bodies: &[B]) -> Vec<AppResult<Prepared>> {
+        let prepare_each = |chunk: &[B]| -> Vec<AppResult<Prepared>> {
+            chunk
                 .iter()
-                .map(|_| Err(AppError::internal("the ledger writer stopped")))
+                .map(|body| self.prepare_one(body.as_ref()))
+                .collect()
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .min(bodies.len().div_ceil(MIN_PER_THREAD));
+        if threads <= 1 {
+            return prepare_each(bodies);
+        }
+        std::thread::scope(|scope| {
+            let mut chunks = bodies.chunks(bodies.len().div_ceil(threads));
+            let first = chunks.next().unwrap_or_default();
+            // The other chunks on threads of their own; this thread takes the first.
+            let others: Vec<_> = chunks
+                .map(|chunk| {
+                    let thread = std::thread::Builder::new()
+                        .name("ledger-verify".into())
+                        .spawn_scoped(scope, move || prepare_each(chunk));
+                    (chunk, thread)
+                })
+                .collect();
+            let mut prepared = prepare_each(first);
+            for (chunk, thread) in others {
+                match thread {
+                    Ok(thread) => prepared.extend(thread.join().unwrap_or_else(|_| {
+                        chunk
+                            .iter()
+                            .map(|_| Err(AppError::internal("a verification thread failed")))
+                            .collect()
+                    })),
+                    // No thread to be had: this one does the work.
+                    Err(_) => prepared.extend(prepare_each(chunk)),
+                }
+            }
+            prepared
+        })
+    }
+
+    /// Parses one envelope and checks its signature with the enrolled key (read from the
+    /// database the first time).
+    fn prepare_one(&self, body: &[u8]) -> AppResult<Prepared> {
+        let parsed = parse(body)?;
+        let key = match self.cached_key(&parsed.0.keyid) {
+            Some(key) => Some(key),
+            None => self.load_key(&parsed.0.keyid)?,
+        };
+        Ok(prepare(parsed, key))
+    }
+
+    /// Hands the prepared submissions to the writer in one message, so that they are judged in
+    /// this order in one transaction; those refused already keep their verdict.
+    fn enqueue_all(&self, prepared: Vec<AppResult<Prepared>>) -> Vec<AppResult<Reply>> {
+        let mut jobs = Vec::new();
+        let pending: Vec<AppResult<Reply>> = prepared
+            .into_iter()
+            .map(|prepared| {
+                let prepared = prepared?;
+                let (reply, receiver) = oneshot::channel();
+                jobs.push(Job { prepared, reply });
+                Ok(receiver)
+            })
+            .collect();
+        if !jobs.is_empty() && self.writer.send(jobs).is_err() {
+            return pending
+                .into_iter()
+                .map(|pending| pending.and(Err(writer_stopped())))
                 .collect();
         }
-        for (i, receiver) in replies {
-            verdicts[i] = Some(
-                receiver
-                    .blocking_recv()
-                    .unwrap_or_else(|_| Err(AppError::internal("the ledger writer stopped"))),
-            );
-        }
-        verdicts.into_iter().flatten().collect()
+        pending
     }
 
     fn cached_key(&self, keyid: &KeyId) -> Option<VerifyingKey> {
@@ -145,13 +224,20 @@ impl Ledger {
         Ok(Some(key))
     }
 
-    fn enqueue(&self, prepared: Prepared) -> AppResult<oneshot::Receiver<AppResult<Submitted>>> {
+    fn enqueue(&self, prepared: Prepared) -> AppResult<Reply> {
         let (reply, receiver) = oneshot::channel();
         self.writer
             .send(vec![Job { prepared, reply }])
-            .map_err(|_| AppError::internal("the ledger writer stopped"))?;
+            .map_err(|_| writer_stopped())?;
         Ok(receiver)
     }
+}
+
+/// Where a submission's verdict arrives once its commit is durable.
+type Reply = oneshot::Receiver<AppResult<Submitted>>;
+
+fn writer_stopped() -> AppError {
+    AppError::internal("the ledger writer stopped")
 }
 
 /// The checks that come first and need nothing stored (400): the size, the envelope, and the

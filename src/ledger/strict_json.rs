@@ -8,6 +8,7 @@
 //! `malformed` (400).
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -24,6 +25,48 @@ pub fn parse(bytes: &[u8]) -> Result<Value, String> {
         .map_err(|e| e.to_string())?;
     deserializer.end().map_err(|e| e.to_string())?;
     Ok(value)
+}
+
+/// Parses `bytes` as one JSON object whose members are kept as sent, each value unread: for a
+/// document whose parts are judged on their own (a batch of envelopes, each read again by
+/// [`parse`]). A member name twice is refused as [`parse`] refuses it.
+pub fn members(bytes: &[u8]) -> Result<Vec<(String, &RawValue)>, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let members =
+        de::Deserializer::deserialize_map(&mut deserializer, Members).map_err(|e| e.to_string())?;
+    deserializer.end().map_err(|e| e.to_string())?;
+    Ok(members)
+}
+
+/// The visitor of [`members`].
+struct Members;
+
+impl<'de> Visitor<'de> for Members {
+    type Value = Vec<(String, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+        let mut members: Self::Value = Vec::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if members.iter().any(|(seen, _)| *seen == name) {
+                return Err(duplicate(&name, &[], "a request"));
+            }
+            let value = access.next_value()?;
+            members.push((name, value));
+        }
+        Ok(members)
+    }
+}
+
+/// A member name seen twice in the object at `path`, in a `what` that must have one meaning.
+fn duplicate<E: de::Error>(name: &str, path: &[Step], what: &str) -> E {
+    E::custom(format!(
+        "duplicate member name {name:?} in the object at {}; {what} must have one meaning",
+        describe(path)
+    ))
 }
 
 /// One step from the top of a document down to a value.
@@ -127,10 +170,7 @@ impl<'de> Visitor<'de> for Strict<'_> {
         let mut map = Map::new();
         while let Some(name) = access.next_key::<String>()? {
             if map.contains_key(&name) {
-                return Err(de::Error::custom(format!(
-                    "duplicate member name {name:?} in the object at {}; a signed payload must have one meaning",
-                    describe(self.path)
-                )));
+                return Err(duplicate(&name, self.path, "a signed payload"));
             }
             self.path.push(Step::Member(name));
             let value = access.next_value_seed(Strict { path: self.path })?;
@@ -161,6 +201,27 @@ mod tests {
         assert!(deep.contains(".new_lots[1]"), "{deep}");
         // The same name in two different objects is not a duplicate.
         assert!(parse(br#"{"a":{"x":1},"b":{"x":1}}"#).is_ok());
+    }
+
+    #[test]
+    fn members_are_kept_as_sent_and_named_once() {
+        let kept = members(br#" {"a": {"x" : [1, 2]}, "b":"\u0041", "c": {"d":1,"d":2}} "#)
+            .expect("an object");
+        let kept: Vec<(&str, &str)> = kept.iter().map(|(n, v)| (n.as_str(), v.get())).collect();
+        // Values are not read: a duplicate inside one is for whoever reads it to refuse.
+        assert_eq!(
+            kept,
+            [
+                ("a", r#"{"x" : [1, 2]}"#),
+                ("b", r#""\u0041""#),
+                ("c", r#"{"d":1,"d":2}"#)
+            ]
+        );
+        let e = members(br#"{"a":1,"\u0061":2}"#).unwrap_err();
+        assert!(e.contains(r#"duplicate member name "a""#), "{e}");
+        for not_an_object in [&b"[]"[..], b"1", b"\"x\"", b"{} {}", b"", b"{\"a\":"] {
+            assert!(members(not_an_object).is_err(), "{not_an_object:?}");
+        }
     }
 
     #[test]

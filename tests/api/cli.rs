@@ -575,3 +575,139 @@ fn a_killed_server_loses_no_acknowledged_record() {
         drop_database(&db);
     }
 }
+
+#[test]
+fn submit_sends_a_directory_through_the_batch_endpoint_one_line_per_envelope() {
+    let app = spawn_app(Backend::Sqlite);
+    app.product(PADDY);
+    let farm = app.org("Chishang Farm", &["producer"]);
+    let mill = app.org("Chishang Mill", &["processor"]);
+    let harvest = harvest(&farm, PADDY, "CLI-DIR", 0);
+    let mut ship = on_lot("ship", &farm, PADDY, "CLI-DIR", &record_id(&harvest), 1);
+    ship["to"] = serde_json::json!(mill.id);
+    let receive = on_lot("receive", &mill, PADDY, "CLI-DIR", &record_id(&ship), 2);
+    // Refused (its prev is not the head), and the rest goes on.
+    let stale = on_lot("note", &farm, PADDY, "CLI-DIR", &"0".repeat(64), 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let queue = dir.path().join("queue");
+    std::fs::create_dir(&queue).unwrap();
+    // Sent in name order, not in the order written; files that are not *.json are left alone.
+    let files = [
+        ("03-receive.json", sign(&mill.key, &receive)),
+        ("01-harvest.json", sign(&farm.key, &harvest)),
+        ("02-ship.json", sign(&farm.key, &ship)),
+        ("04-stale.json", sign(&farm.key, &stale)),
+        ("05-broken.json", b"{not json".to_vec()),
+        ("notes.txt", b"not an envelope".to_vec()),
+    ];
+    for (name, body) in &files {
+        std::fs::write(queue.join(name), body).unwrap();
+    }
+    let queue_s = queue.to_str().unwrap();
+    let before = app.log_size();
+    let out = truetrace("unused", &["submit", "--server", app.address(), queue_s]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    let name = |file: &str| queue.join(file).display().to_string();
+    // The refusals read as the server words them for the envelope alone.
+    let stale_alone = app.submit(&sign(&farm.key, &stale));
+    let broken_alone = app.submit(b"{not json");
+    assert_eq!(
+        lines,
+        [
+            format!(
+                "{}  201  {} (log index {before})",
+                name("01-harvest.json"),
+                record_id(&harvest)
+            ),
+            format!(
+                "{}  201  {} (log index {})",
+                name("02-ship.json"),
+                record_id(&ship),
+                before + 1
+            ),
+            format!(
+                "{}  201  {} (log index {})",
+                name("03-receive.json"),
+                record_id(&receive),
+                before + 2
+            ),
+            format!(
+                "{}  409  stale_prev: {} (head {})",
+                name("04-stale.json"),
+                stale_alone.message(),
+                record_id(&receive)
+            ),
+            format!(
+                "{}  400  malformed: {}",
+                name("05-broken.json"),
+                broken_alone.message()
+            ),
+        ]
+    );
+    assert!(
+        stderr(&out).contains("5 envelopes: 3 stored, 0 already stored, 2 refused"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(app.log_size(), before + 3);
+
+    // Without the bad ones, and with a file named beside the directory: all found, exit 0.
+    std::fs::remove_file(queue.join("04-stale.json")).unwrap();
+    std::fs::remove_file(queue.join("05-broken.json")).unwrap();
+    let extra = dir.path().join("extra.json");
+    std::fs::write(&extra, sign(&farm.key, &harvest)).unwrap();
+    let again = truetrace(
+        "unused",
+        &[
+            "submit",
+            "--server",
+            app.address(),
+            queue_s,
+            extra.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&again),
+        stderr(&again)
+    );
+    let again_out = stdout(&again);
+    let statuses: Vec<&str> = again_out
+        .lines()
+        .map(|l| l.split("  ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["200", "200", "200", "200"], "{again_out}");
+    assert!(again_out.ends_with(&format!(
+        "{}  200  {} (log index {before})\n",
+        extra.display(),
+        record_id(&harvest)
+    )));
+    assert_eq!(app.log_size(), before + 3);
+
+    let empty = tempfile::tempdir().unwrap();
+    let nothing = truetrace(
+        "unused",
+        &[
+            "submit",
+            "--server",
+            app.address(),
+            empty.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(nothing.status.code(), Some(2));
+    assert!(
+        stderr(&nothing).contains("no envelopes"),
+        "{}",
+        stderr(&nothing)
+    );
+}

@@ -276,6 +276,11 @@ impl TestApp {
         self.post_raw("/api/v1/records", envelope)
     }
 
+    /// Sends envelopes (as `sign` makes them) through the batch endpoint, in this order.
+    pub fn submit_batch(&self, envelopes: &[Vec<u8>]) -> Answer {
+        self.post_raw("/api/v1/records/batch", &batch(envelopes))
+    }
+
     pub fn log_size(&self) -> i64 {
         self.get("/api/v1/log").body["size"]
             .as_i64()
@@ -293,6 +298,14 @@ impl TestApp {
 pub fn sign(key: &SigningKey, record: &Value) -> Vec<u8> {
     let payload = serde_json::to_vec(record).expect("record serializes");
     serde_json::to_vec(&envelope::sign(key, &payload).to_json()).expect("envelope serializes")
+}
+
+/// A batch body, `{"envelopes": [...]}`, holding each envelope's bytes as they are.
+pub fn batch(envelopes: &[Vec<u8>]) -> Vec<u8> {
+    let mut body = br#"{"envelopes": ["#.to_vec();
+    body.extend_from_slice(&envelopes.join(&b','));
+    body.extend_from_slice(b"]}");
+    body
 }
 
 pub fn record_id(record: &Value) -> String {

@@ -6,6 +6,7 @@
 )]
 
 mod admin;
+mod batch;
 mod browser;
 mod chrome;
 mod cli;

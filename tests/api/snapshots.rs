@@ -177,3 +177,33 @@ fn error_bodies_keep_their_shape() {
         timeless(|| insta::assert_json_snapshot!("errors", Value::Object(bodies)));
     }
 }
+
+#[test]
+fn batch_results_keep_their_shape() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let stranger = truetrace::ledger::keyfile::generate().unwrap();
+        let cool = on_lot("cool", &f.farm, PADDY, f.lot, &f.head, 1);
+        let stale = on_lot("note", &f.farm, PADDY, f.lot, &f.head, 2);
+        let names = Names(vec![
+            (f.app.address().to_owned(), "http://SERVER".to_owned()),
+            (f.farm.id.clone(), "[farm]".into()),
+            (f.head.clone(), "[head]".into()),
+            (record_id(&cool), "[cool]".into()),
+            (
+                truetrace::ledger::envelope::KeyId::of(&stranger.verifying_key()).to_string(),
+                "[unknown key]".into(),
+            ),
+        ]);
+        let cool = sign(&f.farm.key, &cool);
+        let answer = f.app.submit_batch(&[
+            cool.clone(),
+            cool,
+            sign(&f.farm.key, &stale),
+            sign(&stranger, &harvest(&f.farm, PADDY, "X", 3)),
+            b"[]".to_vec(),
+        ]);
+        let body = json!({"status": answer.status, "body": names.scrub(answer.body)});
+        timeless(|| insta::assert_json_snapshot!("batch", body));
+    }
+}

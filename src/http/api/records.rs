@@ -1,24 +1,28 @@
-//! Submitting and reading records.
+//! Submitting records, alone or in batches, and reading them.
 
 use super::rfc3339;
 use crate::db::DbPool;
 use crate::db::records;
 use crate::db::rows::RecordRow;
 use crate::domain::RecordId;
-use crate::error::AppError;
-use crate::ledger::Ledger;
+use crate::error::{AppError, AppResult};
+use crate::http::error::ErrorBody;
 use crate::ledger::envelope::{EnvelopeJson, PAYLOAD_TYPE, SignatureJson};
-use crate::ledger::ingest::MAX_BODY_BYTES;
-use actix_web::{HttpRequest, HttpResponse, Scope, web};
+use crate::ledger::ingest::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENVELOPES, MAX_BODY_BYTES};
+use crate::ledger::{Ledger, Submitted, strict_json};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, Scope, web};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 pub fn scope() -> Scope {
     web::scope("/records")
         .route("", web::post().to(submit))
+        .route("/batch", web::post().to(submit_batch))
         .route("/{id}", web::get().to(show))
 }
 
@@ -28,14 +32,35 @@ pub async fn log(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "size": size })))
 }
 
+/// A request body's size limit, and how its refusal names the body and the limit.
+struct Limit {
+    bytes: usize,
+    body: &'static str,
+    spelled: &'static str,
+}
+
+const ENVELOPE: Limit = Limit {
+    bytes: MAX_BODY_BYTES,
+    body: "the envelope",
+    spelled: "64 KiB",
+};
+
+const BATCH: Limit = Limit {
+    bytes: MAX_BATCH_BODY_BYTES,
+    body: "the batch",
+    spelled: "8 MiB",
+};
+
 /// Reads the body up to the limit; past it, 413 without reading the rest.
 async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
-) -> Result<web::BytesMut, AppError> {
+    limit: &Limit,
+) -> Result<web::Bytes, AppError> {
     let too_large = |len: String| {
         AppError::TooLarge(format!(
-            "the envelope is {len} bytes; the limit is {MAX_BODY_BYTES} bytes (64 KiB)"
+            "{} is {len} bytes; the limit is {} bytes ({})",
+            limit.body, limit.bytes, limit.spelled
         ))
     };
     let declared = req
@@ -43,20 +68,18 @@ async fn read_limited(
         .get(actix_web::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if let Some(len) = declared.filter(|len| *len > MAX_BODY_BYTES) {
+    if let Some(len) = declared.filter(|len| *len > limit.bytes) {
         return Err(too_large(len.to_string()));
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| AppError::Malformed(format!("cannot read the body: {e}")))?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(too_large(
-                "more than".to_owned() + &format!(" {MAX_BODY_BYTES}"),
-            ));
+        if body.len() + chunk.len() > limit.bytes {
+            return Err(too_large(format!("more than {}", limit.bytes)));
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(body.freeze())
 }
 
 async fn submit(
@@ -64,19 +87,74 @@ async fn submit(
     ledger: web::Data<Ledger>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let body = read_limited(&req, payload).await?;
-    let submitted = ledger.submit(&body).await?;
-    let mut response = if submitted.created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
+    let body = read_limited(&req, payload, &ENVELOPE).await?;
+    let (status, answer) = answered(ledger.submit(&body).await?);
+    Ok(HttpResponse::build(status)
+        .insert_header(("Location", format!("/api/v1/records/{}", answer.id)))
+        .json(answer))
+}
+
+/// `POST /api/v1/records/batch`: each envelope judged as if submitted alone, in the order sent;
+/// answered once every accepted one is durable. A body not of the batch's shape stores nothing.
+async fn submit_batch(
+    req: HttpRequest,
+    ledger: web::Data<Ledger>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let body = read_limited(&req, payload, &BATCH).await?;
+    let envelopes = batch_envelopes(&body)?;
+    let verdicts = ledger.submit_all(envelopes).await?;
+    Ok(HttpResponse::Ok().json(BatchResponse {
+        results: verdicts.into_iter().map(BatchResult::of).collect(),
+    }))
+}
+
+/// The envelopes of a batch body, `{"envelopes": [...]}`, each the bytes sent (a slice of
+/// `body`, read later as a single submission's body is), or `malformed`.
+fn batch_envelopes(body: &web::Bytes) -> Result<Vec<web::Bytes>, AppError> {
+    let malformed = |problem: String| {
+        AppError::Malformed(format!(
+            "{problem}; a batch is {{\"envelopes\": [<envelope>, ...]}} with 1 to {MAX_BATCH_ENVELOPES} envelopes"
+        ))
     };
-    Ok(response
-        .insert_header(("Location", format!("/api/v1/records/{}", submitted.id)))
-        .json(SubmitResponse {
-            id: submitted.id,
-            log_index: submitted.log_index,
-        }))
+    let members = strict_json::members(body)
+        .map_err(|e| malformed(format!("the batch is not a JSON object: {e}")))?;
+    let [(name, envelopes)] = members.as_slice() else {
+        return Err(malformed(format!(
+            "the batch has {} members",
+            members.len()
+        )));
+    };
+    if name != "envelopes" {
+        return Err(malformed(format!("the batch has a member {name:?}")));
+    }
+    let envelopes: Vec<&RawValue> = serde_json::from_str(envelopes.get())
+        .map_err(|_| malformed("\"envelopes\" is not an array".into()))?;
+    if envelopes.is_empty() || envelopes.len() > MAX_BATCH_ENVELOPES {
+        return Err(malformed(format!(
+            "the batch has {} envelopes",
+            envelopes.len()
+        )));
+    }
+    Ok(envelopes
+        .into_iter()
+        .map(|envelope| body.slice_ref(envelope.get().as_bytes()))
+        .collect())
+}
+
+/// The status and body that answer a stored record: 201 when this submission stored it, 200
+/// when it was stored before.
+fn answered(submitted: Submitted) -> (StatusCode, SubmitResponse) {
+    let status = if submitted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = SubmitResponse {
+        id: submitted.id,
+        log_index: submitted.log_index,
+    };
+    (status, body)
 }
 
 async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
@@ -93,6 +171,46 @@ async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResp
 pub struct SubmitResponse {
     pub id: String,
     pub log_index: i64,
+}
+
+/// A batch's answer: one result per envelope, in the order sent.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchResponse {
+    pub results: Vec<BatchResult>,
+}
+
+/// What submitting the envelope alone would have answered: its status, beside its body.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BatchResult {
+    pub status: u16,
+    #[serde(flatten)]
+    pub body: SubmitAnswer,
+}
+
+/// The body of a single submission's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum SubmitAnswer {
+    Stored(SubmitResponse),
+    Refused(ErrorBody),
+}
+
+impl BatchResult {
+    fn of(verdict: AppResult<Submitted>) -> Self {
+        match verdict {
+            Ok(submitted) => {
+                let (status, body) = answered(submitted);
+                Self {
+                    status: status.as_u16(),
+                    body: SubmitAnswer::Stored(body),
+                }
+            }
+            Err(e) => Self {
+                status: e.status_code().as_u16(),
+                body: SubmitAnswer::Refused(ErrorBody::of(&e)),
+            },
+        }
+    }
 }
 
 /// A stored record: the envelope as signed, its place in the log and its decoded payload.
