@@ -128,6 +128,22 @@ impl Browser {
         let response = request.send_form(form.iter().copied()).unwrap();
         self.take(response)
     }
+
+    /// A JSON request as the field app sends it, with its CSRF header when given.
+    pub(crate) fn post_json(&mut self, path: &str, body: &Value, csrf: Option<&str>) -> Page {
+        let mut request = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("Accept-Language", self.language);
+        if let Some(token) = csrf {
+            request = request.header("X-CSRF-Token", token);
+        }
+        if !self.cookies.is_empty() {
+            request = request.header("Cookie", &self.cookie_header());
+        }
+        let response = request.send_json(body).unwrap();
+        self.take(response)
+    }
 }
 
 const GREENS: &str = "04712345000046";
@@ -182,11 +198,16 @@ fn shop_with(
     }
 }
 
-/// A logged-in member of `org`'s staff, through an invitation link.
+/// A logged-in admin of `org`'s staff, through an invitation link.
 pub(crate) fn staff(app: &TestApp, org: &Org, email: &str) -> Browser {
+    staff_member(app, org, email, true)
+}
+
+/// A logged-in member of `org`'s staff (an admin of it or not), through an invitation link.
+pub(crate) fn staff_member(app: &TestApp, org: &Org, email: &str, admin: bool) -> Browser {
     let invite = app.admin_post(
         &format!("/api/v1/orgs/{}/invites", org.id),
-        &json!({"email": email, "admin": true}),
+        &json!({"email": email, "admin": admin}),
     );
     assert_eq!(invite.status, 201, "{:?}", invite.body);
     let path = invite.body["url"]

@@ -187,6 +187,7 @@ async fn provenance_json(
                 "quantities": s.quantities,
                 "kde": s.kde.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
                 "hosted_key": s.hosted_key,
+                "device_key": s.device_key,
                 "verified": s.problems.is_empty(),
                 "problems": s.problems,
             })).collect::<Vec<_>>(),
