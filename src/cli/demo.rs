@@ -60,6 +60,9 @@ impl Summary {
             ));
         }
         out.push_str(&format!("Storefront: {base}/shop\n"));
+        out.push_str(&format!(
+            "Field app (farmers, processors, carriers; log in first): {base}/field\n"
+        ));
         if let Some((_, gtin, lot)) = self.lots.first() {
             out.push_str(&format!(
                 "Embed card:  {base}/embed{} (how to paste it: docs/embed.md)\n",

@@ -3,7 +3,7 @@
 use super::{api, pages};
 use crate::error::AppError;
 use actix_files::Files;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{Compress, DefaultHeaders};
 use actix_web::{HttpResponse, web};
 
 pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
@@ -106,6 +106,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .service(
             web::scope("/static")
                 .wrap(DefaultHeaders::new().add(("Cache-Control", "public, max-age=3600")))
+                // Gzip for the browsers that ask: the field app's scripts reach phones on weak
+                // rural signal (docs/performance.md has the weights).
+                .wrap(Compress::default())
                 .service(
                     Files::new("", static_dir)
                         .use_etag(true)

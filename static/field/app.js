@@ -399,7 +399,7 @@ function staleCard(item, onDone) {
     const actor = payload ? payload.actor : body.actor;
     const time = payload ? payload.time : body.time;
     card.querySelector(".stale-what").textContent = t("staleBody", {
-      who: orgName(actor), event: eventLabel(event || "note"), when: time ? new Date(time).toLocaleString(zh ? "zh-TW" : "en") : "?",
+      who: orgName(actor), event: t(`ev_${event || "note"}`), when: time ? new Date(time).toLocaleString(zh ? "zh-TW" : "en") : "?",
     });
   }).catch(() => {});
   const button = el("button", { class: "button primary big resign", type: "button" }, t("resign"));
@@ -642,7 +642,8 @@ function lotCard(lot) {
     el("dl", { class: "kde" },
       el("dt", {}, t("lot")), el("dd", {}, el("bdi", { id: "lot-code" }, lot.lot)),
       el("dt", {}, t("custodian")), el("dd", {}, el("bdi", {}, custodian)),
-      el("dt", {}, t("last")), el("dd", {}, `${eventLabel(lot.head_event || "note")} · ${new Date(lot.head_time).toLocaleString(zh ? "zh-TW" : "en")}`),
+      el("dt", {}, t("last")), el("dd", {}, `${t(`ev_${lot.head_event || "note"}`)} · ${new Date(lot.head_time).toLocaleString(zh ? "zh-TW" : "en")}`),
+      el("dt", {}, t("head")), el("dd", {}, el("code", { title: lot.head }, `${lot.head.slice(0, 12)}…`)),
     ),
   ];
 }

@@ -362,6 +362,22 @@ fn the_field_lot_view_offers_what_the_rules_allow_and_the_whole_shipment_to_rece
             );
         }
         assert_eq!(body(&grocer.get("/field/lots?code=NOPE")), json!([]));
+        // The pages: a store has no harvest page; a visitor without a session is sent to log in.
+        let harvest_page = grocer.get("/field/harvest");
+        assert_eq!(harvest_page.status, 403);
+        assert!(
+            harvest_page
+                .body
+                .contains("harvests are recorded by producers"),
+            "{}",
+            harvest_page.body
+        );
+        assert_eq!(farmer.get("/field/harvest").status, 200);
+        let visitor = Browser::new(app.address()).get("/field/scan");
+        assert_eq!(
+            (visitor.status, visitor.location.as_str()),
+            (303, "/login?next=%2Ffield%2Fscan")
+        );
     }
 }
 

@@ -575,6 +575,12 @@ fn the_demo_story_supply_side_is_done_on_phones_alone() {
         .body_mut()
         .read_to_string()
         .unwrap();
+    assert!(
+        page.contains(&format!(
+            "href=\"/field/scan#01/{RICE_GTIN}/10/RICE-T1-01\""
+        )),
+        "the page leads staff to the field app"
+    );
     let steps = page.matches("class=\"step ok\"").count();
     // The rice lot's 7 (transform, ship, pickup, reading, hand-over, receive, store) and the
     // paddy's 4 before the transform (harvest, ship, receive, note).

@@ -423,3 +423,25 @@ fn a_lot_has_a_printable_label_sheet() {
         404
     );
 }
+
+/// The vendored QR decoder is the published file, byte for byte: its SHA-256 is the one
+/// static/vendor/jsqr/README.md records (and says how to update).
+#[test]
+fn vendored_files_match_their_recorded_checksums() {
+    use sha2::Digest as _;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static/vendor/jsqr");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let recorded = readme
+        .lines()
+        .find_map(|line| line.strip_prefix("- SHA-256 of `jsQR.js`: `"))
+        .and_then(|rest| rest.split('`').next())
+        .expect("the README records the checksum");
+    let actual = hex::encode(sha2::Sha256::digest(
+        std::fs::read(dir.join("jsQR.js")).unwrap(),
+    ));
+    assert_eq!(actual, recorded);
+    assert!(
+        dir.join("LICENSE").exists(),
+        "the licence is vendored beside it"
+    );
+}

@@ -245,6 +245,16 @@ struct DeviceAnswer {
     status: DeviceStatus,
 }
 
+impl From<crate::db::rows::DeviceRow> for DeviceAnswer {
+    fn from(row: crate::db::rows::DeviceRow) -> Self {
+        Self {
+            status: DeviceStatus::of(&row),
+            keyid: row.keyid,
+            label: row.label,
+        }
+    }
+}
+
 /// `POST /field/devices`: enrolls this browser's public key. 201 when new (active for an admin,
 /// else pending), 200 with its current state when the same person enrolls it again.
 pub async fn enroll_device(
@@ -265,14 +275,7 @@ pub async fn enroll_device(
     } else {
         StatusCode::OK
     };
-    Ok(no_store_json(
-        status,
-        &DeviceAnswer {
-            status: DeviceStatus::of(&row),
-            keyid: row.keyid,
-            label: row.label,
-        },
-    ))
+    Ok(no_store_json(status, &DeviceAnswer::from(row)))
 }
 
 /// `GET /field/devices/{keyid}`: whether the browser's key may sign yet (the page asks while it
@@ -284,14 +287,7 @@ pub async fn device(
 ) -> Result<HttpResponse, AppError> {
     let staff = signed_in(staff)?;
     let row = crate::db::run(&pool, move |conn| devices::find(conn, &staff.user, &keyid)).await?;
-    Ok(no_store_json(
-        StatusCode::OK,
-        &DeviceAnswer {
-            status: DeviceStatus::of(&row),
-            keyid: row.keyid,
-            label: row.label,
-        },
-    ))
+    Ok(no_store_json(StatusCode::OK, &DeviceAnswer::from(row)))
 }
 
 /// A lot as the field app shows it: what it is, who holds it, its head (the `prev` of the next
