@@ -40,7 +40,7 @@ function el(tag, attrs = {}, ...children) {
 }
 
 function show(node, ...children) {
-  node.replaceChildren(...children);
+  node.replaceChildren(...children.filter((child) => child != null && child !== false));
   node.hidden = false;
 }
 

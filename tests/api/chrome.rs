@@ -61,11 +61,21 @@ pub fn launch(binary: &Path, profile: &Path, camera: Option<&Path>) -> Browser {
 pub fn phone_tab(browser: &Browser) -> Arc<Tab> {
     let tab = browser.new_tab().expect("a tab");
     tab.set_default_timeout(Duration::from_secs(20));
+    resize(&tab, PHONE_WIDTH, PHONE_HEIGHT, true);
+    tab
+}
+
+/// The tab as a desktop browser's window, 1280 px wide.
+pub fn desktop(tab: &Tab) {
+    resize(tab, 1280, 900, false);
+}
+
+fn resize(tab: &Tab, width: u32, height: u32, mobile: bool) {
     tab.call_method(Emulation::SetDeviceMetricsOverride {
-        width: PHONE_WIDTH,
-        height: PHONE_HEIGHT,
-        device_scale_factor: 2.0,
-        mobile: true,
+        width,
+        height,
+        device_scale_factor: if mobile { 2.0 } else { 1.0 },
+        mobile,
         scale: None,
         screen_width: None,
         screen_height: None,
@@ -77,8 +87,7 @@ pub fn phone_tab(browser: &Browser) -> Arc<Tab> {
         display_feature: None,
         device_posture: None,
     })
-    .expect("phone metrics");
-    tab
+    .expect("screen metrics");
 }
 
 pub fn goto(tab: &Tab, url: &str) {

@@ -318,6 +318,23 @@ fn a_phone_enrolls_waits_for_approval_signs_a_harvest_and_is_refused_once_revoke
         .unwrap();
     assert!(page.contains("signed on a registered device"), "{page}");
 
+    // The same pages on a desktop: the field home in English, the account page in Chinese, and
+    // the lot's provenance page.
+    let office = demo.phone("farm-office", None);
+    let desk = phone_tab(&office);
+    login(&desk, &base, &email, &password, "/field");
+    desktop(&desk);
+    goto(&desk, &format!("{base}/field?lang=en"));
+    wait_until(&desk, "document.getElementById('device-setup') && !document.getElementById('device-setup').hidden", "the set-up form");
+    demo.shot(&desk, "desktop-home-en");
+    goto(&desk, &format!("{base}/account?lang=zh-Hant"));
+    demo.shot(&desk, "desktop-account-zh");
+    goto(&desk, &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=en"));
+    demo.shot(&desk, "desktop-provenance-en");
+    let small = phone_tab(&office);
+    goto(&small, &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=zh-Hant"));
+    demo.shot(&small, "provenance-zh");
+
     // Revoked from the account page while Ana fills in her next harvest: the server refuses the
     // record the phone signs, and nothing is stored.
     let size = demo.log_size();
@@ -333,6 +350,7 @@ fn a_phone_enrolls_waits_for_approval_signs_a_harvest_and_is_refused_once_revoke
         );
     });
     let refused = text(&ana, "#h-done");
+    assert!(!refused.contains("null"), "nothing but words: {refused}");
     assert!(
         refused.contains("This phone's key was revoked"),
         "{refused}"
