@@ -6,7 +6,9 @@
 //! - wrk, 1 thread and 32 connections, against `GET /health` and against the page;
 //! - their ratio (target: the page at >= 50% of the static handler), the page's p99 latency, and
 //!   the time of one uncached render;
-//! - the same for the embed card and the storefront listing (`/shop`).
+//! - the same for the embed card and the storefront listing (`/shop`);
+//! - `/health` and the page again while unrelated harvests arrive at INGEST_PER_SECOND (200)
+//!   through the HTTP API: the page must stay cached (target: >= 50% of `/health` in that run).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -303,6 +305,64 @@ fn main() {
             100.0 * rate / hello.0
         );
     }
+
+    // Unrelated harvests arriving while the page is read: they must not drop it from the cache.
+    let per_second: u32 = std::env::var("INGEST_PER_SECOND")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let arriving: Vec<Vec<u8>> = (0..per_second as usize * 15)
+        .map(|i| {
+            let record = json!({"type": "truetrace.record/v1", "event": "harvest", "actor": farm.id, "time": time,
+                "new_lots": [{"gtin": OTHER, "lot": format!("N{i}")}]});
+            let payload = serde_json::to_vec(&record).expect("payload");
+            serde_json::to_vec(&envelope::sign(&farm.key, &payload).to_json()).expect("envelope")
+        })
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let (stop, base, agent) = (stop.clone(), c.base.clone(), c.agent.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut sent = 0u32;
+            for body in &arriving {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let due = started
+                    + std::time::Duration::from_secs_f64(f64::from(sent) / f64::from(per_second));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let r = agent
+                    .post(&format!("{base}/api/v1/records"))
+                    .content_type("application/json")
+                    .send(&body[..])
+                    .expect("submit");
+                assert_eq!(r.status().as_u16(), 201, "an unrelated harvest is stored");
+                sent += 1;
+            }
+            f64::from(sent) / started.elapsed().as_secs_f64()
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let busy_hello = wrk(&format!("{}/health", c.base));
+    let busy_page = wrk(&page);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rate = feeder.join().expect("the feeder");
+    println!("while unrelated harvests arrive ({rate:.0} records/s through the API):");
+    println!(
+        "static handler (GET /health):  {:>9.0} req/s  p99 {}",
+        busy_hello.0, busy_hello.1
+    );
+    println!(
+        "provenance page:               {:>9.0} req/s  p99 {}",
+        busy_page.0, busy_page.1
+    );
+    println!(
+        "page / static under ingest: {:.0}% (target >= 50%)",
+        100.0 * busy_page.0 / busy_hello.0
+    );
 }
 
 /// Requests per second and the p99 latency line from one wrk run.

@@ -1,14 +1,19 @@
 //! Rendered pages kept for a few seconds, so that a burst of scans of one label renders it once.
+//!
+//! A page says what it shows (`Shows`): the lots whose chains it draws, the products whose store
+//! stock it lists, or simply the ledger. After each commit the ledger says what it changed
+//! (`ledger::ingest::Committed`), and only the pages that show one of those are dropped: a harvest
+//! on one farm does not drop the page of a lot it has nothing to do with. Every page also expires
+//! after `PAGE_TTL`, which bounds staleness when other servers write to the same database.
 
-use std::collections::HashMap;
+use crate::ledger::ingest::Committed;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-/// Rendered provenance pages, by (GTIN, lot, language). An entry is used while the ledger has
-/// stored nothing since it was rendered (this server's writer generation) and for at most
-/// `PAGE_TTL`, which bounds staleness when other servers write to the same database.
+/// Rendered pages by (path, query, language).
 #[derive(Default)]
 pub struct PageCache {
-    pages: Mutex<HashMap<PageKey, CachedPage>>,
+    state: Mutex<State>,
     /// One render at a time per page: requests that miss together wait for the first one's
     /// render instead of each rendering the same page (measured on /shop: p99 800 ms without).
     renders: Mutex<HashMap<PageKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -16,32 +21,96 @@ pub struct PageCache {
 
 pub type PageKey = (String, String, bool);
 
+/// What a page shows, so that a record changes only the pages that show what it changed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Shows {
+    /// A lot's chain (GTIN, lot code): any record naming the lot changes it.
+    Lot(String, String),
+    /// Which stores hold a product, and how much (by GTIN).
+    Stock(String),
+    /// Anything in the ledger: any record changes it (listings of recent lots, say).
+    Ledger,
+}
+
 #[derive(Clone)]
 pub struct CachedPage {
-    pub generation: u64,
     pub rendered: std::time::Instant,
     pub etag: String,
     /// The embed card's `frame-ancestors` policy, which depends on the product's brand.
     pub csp: Option<String>,
     pub body: actix_web::web::Bytes,
+    pub shows: Arc<Vec<Shows>>,
+}
+
+/// When a render began, in changes seen: a page whose subject changed after its render began
+/// is not kept (it may have read the state before the change).
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket(u64);
+
+#[derive(Default)]
+struct State {
+    pages: HashMap<PageKey, CachedPage>,
+    /// The pages showing each subject (may name pages since dropped or rendered anew).
+    showing: HashMap<Shows, HashSet<PageKey>>,
+    /// Changes seen so far, and the change that last touched each subject since `horizon`.
+    changes: u64,
+    changed_at: HashMap<Shows, u64>,
+    /// Renders that began before this change are not kept (`changed_at` forgot what came before).
+    horizon: u64,
 }
 
 pub const PAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const PAGE_CACHE_MAX: usize = 20_000;
+/// Subjects remembered as changed; past it, they are forgotten and renders in flight not kept.
+const CHANGED_MAX: usize = 100_000;
 
 impl PageCache {
-    pub fn get(&self, key: &PageKey, generation: u64) -> Option<CachedPage> {
-        let cache = self.pages.lock().ok()?;
-        cache
+    /// Taken before reading what a page shows.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.state.lock().map_or(u64::MAX, |s| s.changes))
+    }
+
+    pub fn get(&self, key: &PageKey) -> Option<CachedPage> {
+        let state = self.state.lock().ok()?;
+        state
+            .pages
             .get(key)
-            .filter(|page| page.generation == generation && page.rendered.elapsed() < PAGE_TTL)
+            .filter(|page| page.rendered.elapsed() < PAGE_TTL)
             .cloned()
     }
 
     /// Forgets every page (after a change that is not a record, such as a brand's embed origins).
     pub fn clear(&self) {
-        if let Ok(mut cache) = self.pages.lock() {
-            cache.clear();
+        if let Ok(mut state) = self.state.lock() {
+            state.pages.clear();
+            state.showing.clear();
+        }
+    }
+
+    /// A commit changed these lots and stocks: the pages showing them, or the ledger, go.
+    pub fn changed(&self, committed: &Committed) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let subjects = committed
+            .lots
+            .iter()
+            .map(|k| Shows::Lot(k.gtin.to_string(), k.lot.to_string()))
+            .chain(committed.stock.iter().map(|g| Shows::Stock(g.to_string())))
+            .chain([Shows::Ledger]);
+        state.changes += 1;
+        let now = state.changes;
+        if state.changed_at.len() >= CHANGED_MAX {
+            state.changed_at.clear();
+            state.horizon = now;
+        }
+        for subject in subjects {
+            if let Some(keys) = state.showing.remove(&subject) {
+                for key in keys {
+                    state.pages.remove(&key);
+                }
+            }
+            state.changed_at.insert(subject, now);
         }
     }
 
@@ -50,10 +119,9 @@ impl PageCache {
     pub async fn get_or_render<E>(
         &self,
         key: PageKey,
-        generation: u64,
         render: impl std::future::Future<Output = Result<CachedPage, E>>,
     ) -> Result<CachedPage, E> {
-        if let Some(page) = self.get(&key, generation) {
+        if let Some(page) = self.get(&key) {
             return Ok(page);
         }
         let gate = match self.renders.lock() {
@@ -66,23 +134,138 @@ impl PageCache {
             Err(_) => Arc::default(),
         };
         let _turn = gate.lock().await;
-        if let Some(page) = self.get(&key, generation) {
+        if let Some(page) = self.get(&key) {
             return Ok(page);
         }
+        let ticket = self.ticket();
         let page = render.await?;
-        self.put(key, page.clone());
+        self.put(key, page.clone(), ticket);
         Ok(page)
     }
 
-    pub fn put(&self, key: PageKey, page: CachedPage) {
-        if let Ok(mut cache) = self.pages.lock() {
-            if cache.len() >= PAGE_CACHE_MAX {
-                cache.retain(|_, p| p.rendered.elapsed() < PAGE_TTL);
-                if cache.len() >= PAGE_CACHE_MAX {
-                    cache.clear();
-                }
-            }
-            cache.insert(key, page);
+    /// Keeps a page rendered since `ticket`, unless what it shows changed meanwhile.
+    pub fn put(&self, key: PageKey, page: CachedPage, ticket: Ticket) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        // Every change marks `Shows::Ledger`, so a page of the whole ledger is stale after any.
+        let changed_since = |s: &Shows| state.changed_at.get(s).is_some_and(|at| *at > ticket.0);
+        let stale = ticket.0 < state.horizon || page.shows.iter().any(changed_since);
+        if stale {
+            return;
         }
+        if state.pages.len() >= PAGE_CACHE_MAX {
+            state.pages.retain(|_, p| p.rendered.elapsed() < PAGE_TTL);
+            if state.pages.len() >= PAGE_CACHE_MAX {
+                state.pages.clear();
+            }
+            let State { pages, showing, .. } = &mut *state;
+            showing.retain(|_, keys| {
+                keys.retain(|k| pages.contains_key(k));
+                !keys.is_empty()
+            });
+        }
+        for subject in page.shows.iter() {
+            state
+                .showing
+                .entry(subject.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        state.pages.insert(key, page);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Gtin, LotCode, LotKey};
+
+    fn page(shows: Vec<Shows>) -> CachedPage {
+        CachedPage {
+            rendered: std::time::Instant::now(),
+            etag: String::new(),
+            csp: None,
+            body: actix_web::web::Bytes::from_static(b"page"),
+            shows: Arc::new(shows),
+        }
+    }
+
+    fn key(name: &str) -> PageKey {
+        (name.to_owned(), String::new(), false)
+    }
+
+    fn lot(gtin: &str, code: &str) -> LotKey {
+        LotKey {
+            gtin: Gtin::parse(gtin).unwrap(),
+            lot: LotCode::parse(code).unwrap(),
+        }
+    }
+
+    const G: &str = "04712345000015";
+
+    #[test]
+    fn a_record_drops_only_the_pages_that_show_what_it_changed() {
+        let cache = PageCache::default();
+        let a = Shows::Lot(G.into(), "A".into());
+        let b = Shows::Lot(G.into(), "B".into());
+        cache.put(
+            key("a"),
+            page(vec![a.clone(), Shows::Stock(G.into())]),
+            cache.ticket(),
+        );
+        cache.put(key("b"), page(vec![b]), cache.ticket());
+        cache.put(key("list"), page(vec![Shows::Ledger]), cache.ticket());
+        // A harvest of an unrelated lot: only the page that shows the whole ledger goes.
+        cache.changed(&Committed {
+            lots: vec![lot(G, "C")],
+            stock: vec![],
+        });
+        assert!(cache.get(&key("a")).is_some() && cache.get(&key("b")).is_some());
+        assert!(cache.get(&key("list")).is_none());
+        // A record on lot B drops B's page.
+        cache.changed(&Committed {
+            lots: vec![lot(G, "B")],
+            stock: vec![],
+        });
+        assert!(cache.get(&key("b")).is_none() && cache.get(&key("a")).is_some());
+        // A receipt of any lot of the product moves its stock: A's page lists the stores.
+        cache.changed(&Committed {
+            lots: vec![lot(G, "D")],
+            stock: vec![Gtin::parse(G).unwrap()],
+        });
+        assert!(cache.get(&key("a")).is_none());
+    }
+
+    #[test]
+    fn a_page_rendered_across_a_change_of_its_subject_is_not_kept() {
+        let cache = PageCache::default();
+        let a = Shows::Lot(G.into(), "A".into());
+        let before = cache.ticket();
+        cache.changed(&Committed {
+            lots: vec![lot(G, "A")],
+            stock: vec![],
+        });
+        cache.put(key("a"), page(vec![a.clone()]), before);
+        assert!(
+            cache.get(&key("a")).is_none(),
+            "it may have read A before the record"
+        );
+        // Across a change of something else, it is kept.
+        let before = cache.ticket();
+        cache.changed(&Committed {
+            lots: vec![lot(G, "Z")],
+            stock: vec![],
+        });
+        cache.put(key("a"), page(vec![a]), before);
+        assert!(cache.get(&key("a")).is_some());
+        // A page of the whole ledger is not kept across any change.
+        let before = cache.ticket();
+        cache.changed(&Committed {
+            lots: vec![lot(G, "Z")],
+            stock: vec![],
+        });
+        cache.put(key("list"), page(vec![Shows::Ledger]), before);
+        assert!(cache.get(&key("list")).is_none());
     }
 }

@@ -66,7 +66,14 @@ impl Shared {
                 public_url,
             }),
             verdicts: web::Data::new(VerdictCache::default()),
-            pages: web::Data::new(PageCache::default()),
+            pages: {
+                let pages = web::Data::new(PageCache::default());
+                let told = pages.clone();
+                services
+                    .ledger
+                    .on_commit(move |committed| told.changed(committed));
+                pages
+            },
             activity: web::Data::from(services.activity.clone()),
             logins: web::Data::new(LoginThrottle::default()),
             hosted: web::Data::new(HostedKeys {
@@ -92,12 +99,10 @@ impl Shared {
     }
 }
 
-/// What the consumer pages (the provenance page, the embed card) render from: the database, this
-/// server's writer generation (the page cache's freshness), the site's address, the verdict and
-/// page caches, and the counters of scans and views.
+/// What the consumer pages (the provenance page, the embed card) render from: the database, the
+/// site's address, the verdict and page caches, and the counters of scans and views.
 pub struct PageSources {
     pub pool: web::Data<crate::db::DbPool>,
-    pub ledger: web::Data<crate::ledger::Ledger>,
     pub site: web::Data<Site>,
     pub verdicts: web::Data<VerdictCache>,
     pub pages: web::Data<PageCache>,
@@ -122,7 +127,6 @@ impl actix_web::FromRequest for PageSources {
         std::future::ready((|| {
             Ok(Self {
                 pool: shared(req)?,
-                ledger: shared(req)?,
                 site: shared(req)?,
                 verdicts: shared(req)?,
                 pages: shared(req)?,

@@ -9,14 +9,14 @@
 
 use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
 use crate::db::{self, DbConn, DbPool, PooledConn, keys, wal};
-use crate::domain::RecordId;
+use crate::domain::{EventType, Gtin, LotKey, RecordId};
 use crate::error::{AppError, AppResult};
 use crate::ledger::envelope::{Envelope, KeyId};
 use crate::ledger::record::{self, Record};
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -47,25 +47,58 @@ pub struct Ledger {
     keys: Arc<RwLock<HashMap<KeyId, VerifyingKey>>>,
     /// Each message is committed in one batch (with whatever else is waiting).
     writer: mpsc::Sender<Vec<Job>>,
-    /// Incremented after every commit that stored a record: what page caches check for freshness.
-    generation: Arc<AtomicU64>,
+    /// Told, after every commit that stored a record, what it changed (page caches).
+    listeners: Listeners,
 }
+
+/// What a commit changed, for whoever keeps something it read before: every lot the stored
+/// records named, and the products whose store stock they may have moved (a receive, sell,
+/// dispose or ship of one of their lots: what `omo::stock` reads).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Committed {
+    pub lots: Vec<LotKey>,
+    pub stock: Vec<Gtin>,
+}
+
+impl Committed {
+    fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut changed = Self::default();
+        for record in records {
+            let moves_stock = matches!(
+                record.event,
+                EventType::Receive | EventType::Sell | EventType::Dispose | EventType::Ship
+            );
+            for lot in &record.lots {
+                if moves_stock && !changed.stock.contains(&lot.key.gtin) {
+                    changed.stock.push(lot.key.gtin.clone());
+                }
+                changed.lots.push(lot.key.clone());
+            }
+            changed
+                .lots
+                .extend(record.new_lots.iter().map(|l| l.key.clone()));
+        }
+        changed
+    }
+}
+
+type Listeners = Arc<RwLock<Vec<Box<dyn Fn(&Committed) + Send + Sync>>>>;
 
 impl Ledger {
     /// Starts the writer thread. It ends when the last `Ledger` clone is dropped.
     pub fn start(pool: DbPool) -> std::io::Result<Self> {
         let (writer, jobs) = mpsc::channel();
         let writer_pool = pool.clone();
-        let generation = Arc::new(AtomicU64::new(0));
-        let bump = generation.clone();
+        let listeners = Listeners::default();
+        let told = listeners.clone();
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || write_loop(&writer_pool, &jobs, &bump))?;
+            .spawn(move || write_loop(&writer_pool, &jobs, &told))?;
         Ok(Self {
             pool,
             keys: Arc::default(),
             writer,
-            generation,
+            listeners,
         })
     }
 
@@ -73,9 +106,12 @@ impl Ledger {
         &self.pool
     }
 
-    /// Changes whenever this server has stored a record.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// Calls `listener` on the writer thread after every commit that stored a record, once the
+    /// commit is visible to readers (before it is answered): keep it short.
+    pub fn on_commit(&self, listener: impl Fn(&Committed) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.listeners.write() {
+            listeners.push(Box::new(listener));
+        }
     }
 
     /// Submits an envelope from an async handler.
@@ -283,7 +319,7 @@ type Answer = (oneshot::Sender<AppResult<Submitted>>, AppResult<Submitted>);
 
 /// The writer thread: takes every submission waiting, commits them in one transaction on the
 /// connection it keeps, and passes the verdicts on to be answered once the commit is durable.
-fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &AtomicU64) {
+fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listeners) {
     let mut conn: Option<PooledConn> = None;
     let mut durable: Option<mpsc::Sender<Vec<Answer>>> = None;
     // Set by the sync thread when the WAL has grown past `wal::RESTART_AFTER_FRAMES`.
@@ -329,8 +365,18 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, generation: &Atomi
             let _ = release_writer(writer);
             conn = None;
         }
-        if results.iter().any(|r| r.as_ref().is_ok_and(|s| s.created)) {
-            generation.fetch_add(1, Ordering::Release);
+        let stored = batch
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| result.as_ref().is_ok_and(|s| s.created))
+            .filter_map(|(job, _)| job.prepared.record.as_ref().ok());
+        let changed = Committed::of(stored);
+        if !changed.lots.is_empty()
+            && let Ok(listeners) = listeners.read()
+        {
+            for listener in listeners.iter() {
+                listener(&changed);
+            }
         }
         let answers: Vec<Answer> = batch
             .into_iter()

@@ -67,6 +67,8 @@ pub struct Provenance {
     pub stores: Vec<OrgView>,
     pub etag: String,
     pub truncated: bool,
+    /// Every lot (GTIN, lot code) whose chain the steps come from: what a cached page shows.
+    pub lots: Vec<(String, String)>,
 }
 
 /// Verdicts on stored records, keyed by a digest of everything the verdict depends on, so a row
@@ -218,6 +220,11 @@ pub fn load(
         stores,
         etag,
         truncated: dag.truncated,
+        lots: dag
+            .lots
+            .iter()
+            .map(|chain| (chain.lot.gtin.clone(), chain.lot.lot.clone()))
+            .collect(),
     }))
 }
 

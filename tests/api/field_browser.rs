@@ -325,14 +325,24 @@ fn a_phone_enrolls_waits_for_approval_signs_a_harvest_and_is_refused_once_revoke
     login(&desk, &base, &email, &password, "/field");
     desktop(&desk);
     goto(&desk, &format!("{base}/field?lang=en"));
-    wait_until(&desk, "document.getElementById('device-setup') && !document.getElementById('device-setup').hidden", "the set-up form");
+    wait_until(
+        &desk,
+        "document.getElementById('device-setup') && !document.getElementById('device-setup').hidden",
+        "the set-up form",
+    );
     demo.shot(&desk, "desktop-home-en");
     goto(&desk, &format!("{base}/account?lang=zh-Hant"));
     demo.shot(&desk, "desktop-account-zh");
-    goto(&desk, &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=en"));
+    goto(
+        &desk,
+        &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=en"),
+    );
     demo.shot(&desk, "desktop-provenance-en");
     let small = phone_tab(&office);
-    goto(&small, &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=zh-Hant"));
+    goto(
+        &small,
+        &format!("{base}/01/{PADDY_GTIN}/10/PADDY-PHONE-1?lang=zh-Hant"),
+    );
     demo.shot(&small, "provenance-zh");
 
     // Revoked from the account page while Ana fills in her next harvest: the server refuses the

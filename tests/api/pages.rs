@@ -445,3 +445,59 @@ fn vendored_files_match_their_recorded_checksums() {
         "the licence is vendored beside it"
     );
 }
+
+/// Cached pages stay fresh: a record on a lot, or on a lot upstream of it, or a receipt of the
+/// product by a store, shows on the next request (not only after the cache's 5 seconds); a
+/// record on an unrelated lot changes nothing on the page.
+#[test]
+fn cached_pages_show_every_record_on_their_lots_and_upstream_at_once() {
+    for backend in backends() {
+        let app = spawn_app(backend);
+        app.product(PADDY);
+        app.product(RICE);
+        let farm = app.org("Chishang Farm", &["producer", "processor"]);
+        let store = app.org("Green Leaf", &["retailer"]);
+        let paddy = harvest(&farm, PADDY, "P1", 0);
+        assert_eq!(app.submit(&sign(&farm.key, &paddy)).status, 201);
+        let made = json!({"type": "truetrace.record/v1", "event": "transform", "actor": farm.id, "time": at(10),
+            "lots": [{"gtin": PADDY, "lot": "P1", "prev": record_id(&paddy)}],
+            "new_lots": [{"gtin": RICE, "lot": "R1", "quantity": {"amount": "5", "unit": "H87"}}]});
+        assert_eq!(app.submit(&sign(&farm.key, &made)).status, 201);
+        let page = |app: &TestApp| {
+            let mut r = agent()
+                .get(&app.url(&format!("/01/{RICE}/10/R1")))
+                .header("Accept-Language", "en")
+                .call()
+                .unwrap();
+            r.body_mut().read_to_string().unwrap()
+        };
+        let first = page(&app);
+        assert_eq!(first.matches("class=\"step ok\"").count(), 2);
+        assert_eq!(page(&app), first, "served from the cache");
+        // Unrelated: a harvest of another lot leaves the page as it was.
+        assert_eq!(
+            app.submit(&sign(&farm.key, &harvest(&farm, PADDY, "P2", 20)))
+                .status,
+            201
+        );
+        assert_eq!(page(&app), first);
+        // Upstream: a note on the paddy the rice came from.
+        let note = json!({"type": "truetrace.record/v1", "event": "note", "actor": farm.id, "time": at(30),
+            "lots": [{"gtin": PADDY, "lot": "P1", "prev": record_id(&made)}], "kde": {"note": "sample kept"}});
+        assert_eq!(app.submit(&sign(&farm.key, &note)).status, 201);
+        let second = page(&app);
+        assert!(
+            second.contains("sample kept"),
+            "the upstream note shows at once"
+        );
+        // The lot itself shipped and received by a store: the page lists the store at once.
+        let ship = json!({"type": "truetrace.record/v1", "event": "ship", "actor": farm.id, "time": at(40), "to": store.id,
+            "lots": [{"gtin": RICE, "lot": "R1", "prev": record_id(&made)}]});
+        assert_eq!(app.submit(&sign(&farm.key, &ship)).status, 201);
+        let receive = on_lot("receive", &store, RICE, "R1", &record_id(&ship), 50);
+        assert_eq!(app.submit(&sign(&store.key, &receive)).status, 201);
+        let third = page(&app);
+        assert_eq!(third.matches("class=\"step ok\"").count(), 5, "{third}");
+        assert!(third.contains("Green Leaf"));
+    }
+}

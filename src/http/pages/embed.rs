@@ -11,6 +11,7 @@ use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
+use crate::http::page_cache::Shows;
 use crate::http::state::{PageSources, Site};
 use crate::omo::activity::{Channel, Kind};
 use crate::trace::provenance;
@@ -42,7 +43,6 @@ async fn card(
 ) -> Result<HttpResponse, PageError> {
     let PageSources {
         pool,
-        ledger,
         site,
         verdicts,
         pages,
@@ -61,20 +61,8 @@ async fn card(
         lot.as_ref().map_or_else(String::new, ToString::to_string),
         choice.zh,
     );
-    let generation = ledger.generation();
-    let render = render_card(
-        &pool,
-        &site,
-        &verdicts,
-        gtin.clone(),
-        lot,
-        choice.zh,
-        generation,
-    );
-    let page = pages
-        .get_or_render(key, generation, render)
-        .await
-        .map_err(&fail)?;
+    let render = render_card(&pool, &site, &verdicts, gtin.clone(), lot, choice.zh);
+    let page = pages.get_or_render(key, render).await.map_err(&fail)?;
     // The lot shown is kept in the cached page's etag (the latest one when none was asked for).
     activity.record(
         Kind::EmbedView,
@@ -101,12 +89,13 @@ async fn render_card(
     gtin: Gtin,
     lot: Option<LotCode>,
     zh: bool,
-    generation: u64,
 ) -> Result<crate::http::page_cache::CachedPage, AppError> {
     let (verdicts, public_url) = (verdicts.clone(), site.public_url.clone());
     crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        // A product's card shows its latest lot, which any new record may change.
+        let latest_of_product = lot.is_none();
         let lot = match lot {
             Some(lot) => lot,
             None => {
@@ -140,12 +129,16 @@ async fn render_card(
         }
         .render()
         .map_err(AppError::internal)?;
+        let mut shows = super::resolver::provenance_shows(&p);
+        if latest_of_product {
+            shows.push(Shows::Ledger);
+        }
         Ok(crate::http::page_cache::CachedPage {
-            generation,
             rendered: std::time::Instant::now(),
             etag: lot.to_string(),
             csp: Some(frame_ancestors(&origins)),
             body: web::Bytes::from(body),
+            shows: std::sync::Arc::new(shows),
         })
     })
     .await

@@ -10,7 +10,7 @@ use crate::db::rows::ProductRow;
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
-use crate::http::page_cache::CachedPage;
+use crate::http::page_cache::{CachedPage, Shows};
 use crate::http::state::{PageSources, Site};
 use crate::trace::provenance::{self, Provenance};
 use actix_web::http::{Method, StatusCode, header};
@@ -18,6 +18,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
 use serde_json::json;
 use sha2::Digest as _;
+use std::sync::Arc;
 
 const LINKSET: &str = "application/linkset+json";
 
@@ -80,7 +81,6 @@ async fn lot_answer(
 ) -> HttpResponse {
     let PageSources {
         pool,
-        ledger,
         site,
         verdicts,
         pages,
@@ -111,9 +111,10 @@ async fn lot_answer(
     // The canonical path, never the request's: a stem before /01/ must not get a page of its own
     // (nor put its own links into the one everybody is served).
     let cache_key = (link.uri(""), visit_query.clone(), choice.zh);
-    // Read before loading, so that a record stored meanwhile makes this render stale at once.
-    let generation = ledger.generation();
-    if wants_page && let Some(cached) = pages.get(&cache_key, generation) {
+    // Taken before loading, so that a record stored meanwhile on what the page shows makes this
+    // render stale at once.
+    let ticket = pages.ticket();
+    if wants_page && let Some(cached) = pages.get(&cache_key) {
         return page_response(req, choice, &cached.etag, cached.body, &linkset_link);
     }
     let (gtin, code) = (link.gtin.clone(), lot.clone());
@@ -235,14 +236,24 @@ async fn lot_answer(
         Err(e) => return html(StatusCode::INTERNAL_SERVER_ERROR, choice, Err(e)),
     };
     let cached = CachedPage {
-        generation,
         rendered: std::time::Instant::now(),
         etag: etag.clone(),
         csp: None,
         body: body.clone(),
+        shows: Arc::new(provenance_shows(&p)),
     };
-    pages.put(cache_key, cached);
+    pages.put(cache_key, cached, ticket);
     page_response(req, choice, &etag, body, &linkset_link)
+}
+
+/// What a provenance page (or a lot's embed card) shows: the chains of the lot and its upstream,
+/// and which stores hold the product.
+pub fn provenance_shows(p: &Provenance) -> Vec<Shows> {
+    p.lots
+        .iter()
+        .map(|(gtin, lot)| Shows::Lot(gtin.clone(), lot.clone()))
+        .chain([Shows::Stock(p.gtin.to_string())])
+        .collect()
 }
 
 /// The provenance page as HTML, or 304 when the client holds this version.

@@ -10,9 +10,8 @@ use crate::db::{DbConn, lots, products};
 use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
-use crate::http::page_cache::CachedPage;
 use crate::http::page_cache::PageCache;
-use crate::ledger::Ledger;
+use crate::http::page_cache::{CachedPage, Shows};
 use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::stock;
@@ -168,25 +167,24 @@ pub fn by_store(lines: &[stock::StockLine], gtin: &str, visit: &Visit) -> Vec<St
 async fn cached(
     page: &Page,
     pool: &DbPool,
-    ledger: &web::Data<Ledger>,
     pages: &web::Data<PageCache>,
     key: (String, String, bool),
     render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
 ) -> Result<HttpResponse, PageError> {
     let Page { choice, .. } = page;
-    let generation = ledger.generation();
     let render = async {
         let body = crate::db::run(pool, render).await?;
         Ok(CachedPage {
-            generation,
             rendered: std::time::Instant::now(),
             etag: String::new(),
             csp: None,
             body: web::Bytes::from(body),
+            // Listings of products, stores and their recent lots: any record may change them.
+            shows: std::sync::Arc::new(vec![Shows::Ledger]),
         })
     };
     let body = pages
-        .get_or_render(key, generation, render)
+        .get_or_render(key, render)
         .await
         .map_err(page.fail())?
         .body;
@@ -198,7 +196,6 @@ async fn cached(
 pub async fn list(
     page: Page,
     pool: web::Data<DbPool>,
-    ledger: web::Data<Ledger>,
     verdicts: web::Data<VerdictCache>,
     pages: web::Data<PageCache>,
     visit: web::Query<Visit>,
@@ -208,7 +205,7 @@ pub async fn list(
     let key = ("/shop".to_owned(), visit.query(), choice.zh);
     let (zh, switch) = (choice.zh, super::lang::switch_link("/shop", choice.zh));
     let verdicts = verdicts.clone();
-    cached(&page, &pool, &ledger, &pages, key, move |conn| {
+    cached(&page, &pool, &pages, key, move |conn| {
         let mut items = Vec::new();
         for product in products::all(conn)? {
             items.push(shop_item(conn, &product, &verdicts, zh, &visit)?.0);
@@ -227,7 +224,6 @@ pub async fn list(
 pub async fn product(
     page: Page,
     pool: web::Data<DbPool>,
-    ledger: web::Data<Ledger>,
     verdicts: web::Data<VerdictCache>,
     pages: web::Data<PageCache>,
     gtin: web::Path<String>,
@@ -240,7 +236,7 @@ pub async fn product(
     // From the canonical path, like the key: the page is cached for every spelling of the GTIN.
     let (zh, switch) = (choice.zh, super::lang::switch_link(&key.0, choice.zh));
     let verdicts = verdicts.clone();
-    cached(&page, &pool, &ledger, &pages, key, move |conn| {
+    cached(&page, &pool, &pages, key, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit)?;
