@@ -5,6 +5,27 @@ use super::rows::{LotInputRow, LotRow};
 use super::schema::{lot_inputs, lots};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
+use std::collections::HashSet;
+
+/// Lots per statement when a query names many: `gtin IN (...) AND lot IN (...)` binds at most
+/// twice this many values, far below either engine's limit.
+pub const KEYS_PER_QUERY: usize = 500;
+
+/// The distinct GTINs and lot codes of `keys`, for `gtin IN (...) AND lot IN (...)`; the exact
+/// pairs are kept by `pairs` afterwards.
+pub(super) fn columns(keys: &[(String, String)]) -> (Vec<&str>, Vec<&str>) {
+    let mut gtins: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let mut codes: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    for v in [&mut gtins, &mut codes] {
+        v.sort_unstable();
+        v.dedup();
+    }
+    (gtins, codes)
+}
+
+pub(super) fn pairs(keys: &[(String, String)]) -> HashSet<(&str, &str)> {
+    keys.iter().map(|k| (k.0.as_str(), k.1.as_str())).collect()
+}
 
 pub fn find(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<LotRow>> {
     native!(conn, |c| {
@@ -50,6 +71,24 @@ pub fn find_many(conn: &mut DbConn, gtin: &str, names: &[&str]) -> QueryResult<V
     }
 }
 
+/// The stored lots among `keys`, in no particular order: one query per `KEYS_PER_QUERY` keys.
+pub fn find_keys(conn: &mut DbConn, keys: &[(String, String)]) -> QueryResult<Vec<LotRow>> {
+    let mut found = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let (gtins, codes) = columns(chunk);
+        let wanted = pairs(chunk);
+        let rows: Vec<LotRow> = lots::table
+            .filter(lots::gtin.eq_any(&gtins).and(lots::lot.eq_any(&codes)))
+            .select(LotRow::as_select())
+            .load(conn)?;
+        found.extend(
+            rows.into_iter()
+                .filter(|r| wanted.contains(&(r.gtin.as_str(), r.lot.as_str()))),
+        );
+    }
+    Ok(found)
+}
+
 pub fn insert_many(conn: &mut DbConn, rows: &[LotRow]) -> QueryResult<()> {
     insert_rows!(conn, lots::table, rows)
 }
@@ -85,6 +124,49 @@ pub fn inputs_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Lo
         .order((lot_inputs::input_gtin.asc(), lot_inputs::input_lot.asc()))
         .select(LotInputRow::as_select())
         .load(conn)
+}
+
+/// The lineage edges at `keys`, one query per `KEYS_PER_QUERY` keys: forward, the edges whose
+/// input is among them (what was made from them, `lot_inputs_forward`); backward, those whose
+/// output is (what they were made from, `lot_inputs_backward`).
+pub fn edges_at(
+    conn: &mut DbConn,
+    keys: &[(String, String)],
+    forward: bool,
+) -> QueryResult<Vec<LotInputRow>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        let (gtins, codes) = columns(chunk);
+        let wanted = pairs(chunk);
+        let rows: Vec<LotInputRow> = if forward {
+            lot_inputs::table
+                .filter(
+                    lot_inputs::input_gtin
+                        .eq_any(&gtins)
+                        .and(lot_inputs::input_lot.eq_any(&codes)),
+                )
+                .select(LotInputRow::as_select())
+                .load(conn)?
+        } else {
+            lot_inputs::table
+                .filter(
+                    lot_inputs::gtin
+                        .eq_any(&gtins)
+                        .and(lot_inputs::lot.eq_any(&codes)),
+                )
+                .select(LotInputRow::as_select())
+                .load(conn)?
+        };
+        found.extend(rows.into_iter().filter(|e| {
+            let at = if forward {
+                (e.input_gtin.as_str(), e.input_lot.as_str())
+            } else {
+                (e.gtin.as_str(), e.lot.as_str())
+            };
+            wanted.contains(&at)
+        }));
+    }
+    Ok(found)
 }
 
 /// The lots of a product with the latest records first.

@@ -1,8 +1,8 @@
 //! Queries on the append-only log.
 
-use super::DbConn;
 use super::rows::{RecordLotRow, RecordRow};
 use super::schema::{record_lots, records};
+use super::{DbConn, lots};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -126,6 +126,56 @@ pub fn chain_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Rec
         .order(records::log_index.asc())
         .select(RecordRow::as_select())
         .load(conn)
+}
+
+/// The records at these log indexes, in no particular order; one query per thousand.
+pub fn at_indexes(conn: &mut DbConn, indexes: &[i64]) -> QueryResult<Vec<RecordRow>> {
+    let mut found = Vec::with_capacity(indexes.len());
+    for chunk in indexes.chunks(1000) {
+        found.extend(
+            records::table
+                .filter(records::log_index.eq_any(chunk))
+                .select(RecordRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// The records naming any of `keys`, each with the lot it names, in log order per lot; one
+/// query per `lots::KEYS_PER_QUERY` keys.
+pub fn chains_of_keys(
+    conn: &mut DbConn,
+    keys: &[(String, String)],
+    event: Option<&str>,
+) -> QueryResult<Vec<((String, String), RecordRow)>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(lots::KEYS_PER_QUERY) {
+        let (gtins, codes) = lots::columns(chunk);
+        let wanted = lots::pairs(chunk);
+        let mut query = records::table
+            .inner_join(record_lots::table)
+            .filter(
+                record_lots::gtin
+                    .eq_any(gtins)
+                    .and(record_lots::lot.eq_any(codes)),
+            )
+            .order(records::log_index.asc())
+            .select((
+                (record_lots::gtin, record_lots::lot),
+                RecordRow::as_select(),
+            ))
+            .into_boxed();
+        if let Some(event) = event {
+            query = query.filter(records::event.eq(event));
+        }
+        let rows: Vec<((String, String), RecordRow)> = query.load(conn)?;
+        found.extend(
+            rows.into_iter()
+                .filter(|(k, _)| wanted.contains(&(k.0.as_str(), k.1.as_str()))),
+        );
+    }
+    Ok(found)
 }
 
 /// When the latest record signed with this key was accepted (`records_by_keyid`).
