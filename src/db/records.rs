@@ -142,34 +142,35 @@ pub fn at_indexes(conn: &mut DbConn, indexes: &[i64]) -> QueryResult<Vec<RecordR
     Ok(found)
 }
 
-/// The records naming any of `keys`, each with the lot it names, in log order per lot; one
-/// query per `lots::KEYS_PER_QUERY` keys.
-pub fn chains_of_keys(
+/// The log index of every record naming any of `keys` (only `event`s, when given), with the lot
+/// it names, in log order; one query per `lots::KEYS_PER_QUERY` keys. Payloads stay behind: a
+/// pack of a hundred lots is named by each of them, and is read once (`at_indexes`).
+pub fn indexes_naming(
     conn: &mut DbConn,
     keys: &[(String, String)],
     event: Option<&str>,
-) -> QueryResult<Vec<((String, String), RecordRow)>> {
+) -> QueryResult<Vec<((String, String), i64)>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(lots::KEYS_PER_QUERY) {
         let (gtins, codes) = lots::columns(chunk);
         let wanted = lots::pairs(chunk);
-        let mut query = records::table
-            .inner_join(record_lots::table)
+        let mut query = record_lots::table
+            .inner_join(records::table)
             .filter(
                 record_lots::gtin
                     .eq_any(gtins)
                     .and(record_lots::lot.eq_any(codes)),
             )
-            .order(records::log_index.asc())
+            .order(record_lots::log_index.asc())
             .select((
                 (record_lots::gtin, record_lots::lot),
-                RecordRow::as_select(),
+                record_lots::log_index,
             ))
             .into_boxed();
         if let Some(event) = event {
             query = query.filter(records::event.eq(event));
         }
-        let rows: Vec<((String, String), RecordRow)> = query.load(conn)?;
+        let rows: Vec<((String, String), i64)> = query.load(conn)?;
         found.extend(
             rows.into_iter()
                 .filter(|(k, _)| wanted.contains(&(k.0.as_str(), k.1.as_str()))),

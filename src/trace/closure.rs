@@ -179,12 +179,46 @@ pub struct Trace {
     pub lots: Vec<TracedLot>,
     /// True when the closure goes on past this page.
     pub more: bool,
-    /// The id of every record a link on this page names, by log index.
+    /// The ids of the records read, among them every one a link on this page names, by log index.
     pub link_records: HashMap<i64, String>,
     /// Forward only: the stores that received a lot of this page, by store then lot.
     pub receipts: Vec<Receipt>,
     /// Every custodian and store named, by id.
     pub orgs: HashMap<String, OrgRow>,
+}
+
+/// Records read once each by log index, their payloads parsed once: a pack of a hundred lots
+/// created each of them and is in each one's chain.
+#[derive(Default)]
+struct Records(HashMap<i64, (RecordRow, Option<Record>)>);
+
+impl Records {
+    /// Reads those of `indexes` not read yet.
+    fn read(
+        &mut self,
+        conn: &mut DbConn,
+        indexes: impl IntoIterator<Item = i64>,
+    ) -> QueryResult<()> {
+        let mut missing: Vec<i64> = indexes
+            .into_iter()
+            .filter(|i| !self.0.contains_key(i))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        for row in records::at_indexes(conn, &missing)? {
+            let record = Record::from_payload(&row.payload).ok();
+            self.0.insert(row.log_index, (row, record));
+        }
+        Ok(())
+    }
+
+    fn row(&self, index: i64) -> Option<&RecordRow> {
+        self.0.get(&index).map(|(row, _)| row)
+    }
+
+    fn record(&self, index: i64) -> Option<&Record> {
+        self.0.get(&index).and_then(|(_, record)| record.as_ref())
+    }
 }
 
 /// The lots `offset..offset + limit` of the closure of `start`, or None when there is no such lot.
@@ -225,19 +259,15 @@ pub fn load(
         .into_iter()
         .map(|r| ((r.gtin.clone(), r.lot.clone()), r))
         .collect();
-    let mut indexes: Vec<i64> = page
-        .iter()
-        .flat_map(|r| r.links.iter().map(|l| l.log_index))
-        .chain(rows.values().map(|r| r.created_log_index))
-        .collect();
-    indexes.sort_unstable();
-    indexes.dedup();
-    let by_index: HashMap<i64, RecordRow> = records::at_indexes(conn, &indexes)?
-        .into_iter()
-        .map(|r| (r.log_index, r))
-        .collect();
+    let mut read = Records::default();
+    read.read(
+        conn,
+        page.iter()
+            .flat_map(|r| r.links.iter().map(|l| l.log_index))
+            .chain(rows.values().map(|r| r.created_log_index)),
+    )?;
     let receipts = if forward {
-        receipts(conn, &keys)?
+        receipts(conn, &keys, &mut read)?
     } else {
         Vec::new()
     };
@@ -247,9 +277,11 @@ pub fn load(
         let Some(lot) = rows.remove(&reached.key) else {
             continue;
         };
-        let created = by_index
-            .get(&lot.created_log_index)
-            .and_then(|row| created(row, &reached.key));
+        let index = lot.created_log_index;
+        let created = read
+            .row(index)
+            .zip(read.record(index))
+            .map(|(row, record)| created(row, record, &reached.key));
         lots_out.push(TracedLot {
             reached,
             lot,
@@ -271,35 +303,38 @@ pub fn load(
     Ok(Some(Trace {
         lots: lots_out,
         more: walked.more,
-        link_records: by_index.into_iter().map(|(i, r)| (i, r.id)).collect(),
+        link_records: read.0.into_iter().map(|(i, (r, _))| (i, r.id)).collect(),
         receipts,
         orgs,
     }))
 }
 
 /// What the record that created `key` says of it.
-fn created(row: &RecordRow, key: &Key) -> Option<Created> {
-    let record = Record::from_payload(&row.payload).ok()?;
+fn created(row: &RecordRow, record: &Record, key: &Key) -> Created {
     let quantity = record
         .new_lots
         .iter()
         .find(|n| n.key.gtin.as_str() == key.0 && n.key.lot.as_str() == key.1)
         .and_then(|n| n.quantity.clone());
-    Some(Created {
+    Created {
         record_id: row.id.clone(),
         log_index: row.log_index,
         event: record.event.as_str().to_owned(),
         time: record.time,
         quantity,
-    })
+    }
 }
 
 /// The stores that received any of `keys`, with what each still holds: the receipts are found
 /// in one query per chunk, and only the lots a retailer received are replayed
-/// (`omo::stock::replay`), their chains read in one query per chunk too.
-fn receipts(conn: &mut DbConn, keys: &[Key]) -> QueryResult<Vec<Receipt>> {
-    let received = records::chains_of_keys(conn, keys, Some(EventType::Receive.as_str()))?;
-    let mut actors: Vec<String> = received.iter().map(|(_, r)| r.actor.clone()).collect();
+/// (`omo::stock::replay`), their chains found in one query per chunk too.
+fn receipts(conn: &mut DbConn, keys: &[Key], read: &mut Records) -> QueryResult<Vec<Receipt>> {
+    let received = records::indexes_naming(conn, keys, Some(EventType::Receive.as_str()))?;
+    read.read(conn, received.iter().map(|(_, i)| *i))?;
+    let mut actors: Vec<String> = received
+        .iter()
+        .filter_map(|(_, i)| read.row(*i).map(|r| r.actor.clone()))
+        .collect();
     actors.sort_unstable();
     actors.dedup();
     let stores: HashMap<String, OrgRow> = orgs::by_ids(conn, &actors)?
@@ -307,37 +342,34 @@ fn receipts(conn: &mut DbConn, keys: &[Key]) -> QueryResult<Vec<Receipt>> {
         .filter(|o| o.has_role(Role::Retailer))
         .map(|o| (o.id.clone(), o))
         .collect();
-    let received: Vec<(Key, RecordRow)> = received
-        .into_iter()
-        .filter(|(_, r)| stores.contains_key(&r.actor))
-        .collect();
-    let stocked: Vec<Key> = received
-        .iter()
-        .map(|(k, _)| k.clone())
+    // The latest receipt of each lot by each store.
+    let mut latest: HashMap<(String, Key), DateTime<FixedOffset>> = HashMap::new();
+    for (key, index) in received {
+        if let (Some(row), Some(record)) = (read.row(index), read.record(index))
+            && stores.contains_key(&row.actor)
+        {
+            latest.insert((row.actor.clone(), key), record.time);
+        }
+    }
+    let stocked: Vec<Key> = latest
+        .keys()
+        .map(|(_, k)| k.clone())
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut chains: HashMap<Key, Vec<Record>> = HashMap::new();
-    for (key, row) in records::chains_of_keys(conn, &stocked, None)? {
-        if let Ok(record) = Record::from_payload(&row.payload) {
-            chains.entry(key).or_default().push(record);
-        }
+    let mut chains: HashMap<Key, Vec<i64>> = HashMap::new();
+    for (key, index) in records::indexes_naming(conn, &stocked, None)? {
+        chains.entry(key).or_default().push(index);
     }
+    read.read(conn, chains.values().flatten().copied())?;
     let mut holdings: HashMap<Key, Holding> = HashMap::new();
     for (key, chain) in &chains {
         let Ok(lot) = LotKey::parse(&key.0, &key.1) else {
             continue;
         };
+        let chain = chain.iter().filter_map(|i| read.record(*i));
         if let Some(h) = stock::replay(&lot, chain, |id| stores.contains_key(id)) {
             holdings.insert(key.clone(), h);
-        }
-    }
-    // The latest receipt of each lot by each store.
-    let mut latest: HashMap<(String, Key), DateTime<FixedOffset>> = HashMap::new();
-    for (key, row) in received {
-        let time = Record::from_payload(&row.payload).map(|r| r.time);
-        if let Ok(time) = time {
-            latest.insert((row.actor, key), time);
         }
     }
     let mut out: Vec<Receipt> = latest
