@@ -160,7 +160,11 @@ impl TracePage {
             zh,
             lang_switch: format!("{here}?direction={direction}&lang={lang}"),
             forward,
-            product: body.lots.first().map_or_else(String::new, product_of),
+            product: body
+                .lots
+                .iter()
+                .find(|l| l.depth == 0)
+                .map_or_else(|| body.gtin.clone(), product_of),
             gtin: body.gtin.clone(),
             lot: body.lot.clone(),
             rows,
