@@ -142,20 +142,18 @@ pub fn at_indexes(conn: &mut DbConn, indexes: &[i64]) -> QueryResult<Vec<RecordR
     Ok(found)
 }
 
-/// The log index of every record naming any of `keys` (only `event`s, when given), with the lot
-/// it names, in log order; one query per `lots::KEYS_PER_QUERY` keys. Payloads stay behind: a
+/// The log index of every record naming any of `keys`, with the lot it names, in log order; one
+/// query per `lots::KEYS_PER_QUERY` keys, on `record_lots_by_lot` alone. Payloads stay behind: a
 /// pack of a hundred lots is named by each of them, and is read once (`at_indexes`).
 pub fn indexes_naming(
     conn: &mut DbConn,
     keys: &[(String, String)],
-    event: Option<&str>,
 ) -> QueryResult<Vec<((String, String), i64)>> {
     let mut found = Vec::new();
     for chunk in keys.chunks(lots::KEYS_PER_QUERY) {
         let (gtins, codes) = lots::columns(chunk);
         let wanted = lots::pairs(chunk);
-        let mut query = record_lots::table
-            .inner_join(records::table)
+        let rows: Vec<((String, String), i64)> = record_lots::table
             .filter(
                 record_lots::gtin
                     .eq_any(gtins)
@@ -166,11 +164,7 @@ pub fn indexes_naming(
                 (record_lots::gtin, record_lots::lot),
                 record_lots::log_index,
             ))
-            .into_boxed();
-        if let Some(event) = event {
-            query = query.filter(records::event.eq(event));
-        }
-        let rows: Vec<((String, String), i64)> = query.load(conn)?;
+            .load(conn)?;
         found.extend(
             rows.into_iter()
                 .filter(|(k, _)| wanted.contains(&(k.0.as_str(), k.1.as_str()))),

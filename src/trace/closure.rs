@@ -11,7 +11,7 @@ use crate::ledger::record::Record;
 use crate::omo::stock::{self, Holding};
 use chrono::{DateTime, FixedOffset};
 use diesel::QueryResult;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A lot as the database names it: (GTIN, lot code).
 pub type Key = (String, String);
@@ -325,15 +325,24 @@ fn created(row: &RecordRow, record: &Record, key: &Key) -> Created {
     }
 }
 
-/// The stores that received any of `keys`, with what each still holds: the receipts are found
-/// in one query per chunk, and only the lots a retailer received are replayed
-/// (`omo::stock::replay`), their chains found in one query per chunk too.
+/// The stores that received any of `keys`, with what each still holds: the chains of all of
+/// them are found in one query per chunk and their records read in bulk (`Records`); a lot a
+/// retailer received is replayed (`omo::stock::replay`, the store page's own rule).
 fn receipts(conn: &mut DbConn, keys: &[Key], read: &mut Records) -> QueryResult<Vec<Receipt>> {
-    let received = records::indexes_naming(conn, keys, Some(EventType::Receive.as_str()))?;
-    read.read(conn, received.iter().map(|(_, i)| *i))?;
-    let mut actors: Vec<String> = received
-        .iter()
-        .filter_map(|(_, i)| read.row(*i).map(|r| r.actor.clone()))
+    let mut chains: HashMap<Key, Vec<i64>> = HashMap::new();
+    for (key, index) in records::indexes_naming(conn, keys)? {
+        chains.entry(key).or_default().push(index);
+    }
+    read.read(conn, chains.values().flatten().copied())?;
+    let receive = |i: &i64| {
+        read.record(*i)
+            .filter(|r| r.event == EventType::Receive)
+            .zip(read.row(*i))
+    };
+    let mut actors: Vec<String> = chains
+        .values()
+        .flatten()
+        .filter_map(|i| receive(i).map(|(_, row)| row.actor.clone()))
         .collect();
     actors.sort_unstable();
     actors.dedup();
@@ -342,48 +351,31 @@ fn receipts(conn: &mut DbConn, keys: &[Key], read: &mut Records) -> QueryResult<
         .filter(|o| o.has_role(Role::Retailer))
         .map(|o| (o.id.clone(), o))
         .collect();
-    // The latest receipt of each lot by each store.
-    let mut latest: HashMap<(String, Key), DateTime<FixedOffset>> = HashMap::new();
-    for (key, index) in received {
-        if let (Some(row), Some(record)) = (read.row(index), read.record(index))
-            && stores.contains_key(&row.actor)
-        {
-            latest.insert((row.actor.clone(), key), record.time);
-        }
-    }
-    let stocked: Vec<Key> = latest
-        .keys()
-        .map(|(_, k)| k.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut chains: HashMap<Key, Vec<i64>> = HashMap::new();
-    for (key, index) in records::indexes_naming(conn, &stocked, None)? {
-        chains.entry(key).or_default().push(index);
-    }
-    read.read(conn, chains.values().flatten().copied())?;
-    let mut holdings: HashMap<Key, Holding> = HashMap::new();
+    let mut out = Vec::new();
     for (key, chain) in &chains {
-        let Ok(lot) = LotKey::parse(&key.0, &key.1) else {
+        // The latest receipt of the lot by each store.
+        let mut latest: HashMap<&str, DateTime<FixedOffset>> = HashMap::new();
+        for (record, row) in chain.iter().filter_map(receive) {
+            if stores.contains_key(&row.actor) {
+                latest.insert(&row.actor, record.time);
+            }
+        }
+        if latest.is_empty() {
             continue;
-        };
-        let chain = chain.iter().filter_map(|i| read.record(*i));
-        if let Some(h) = stock::replay(&lot, chain, |id| stores.contains_key(id)) {
-            holdings.insert(key.clone(), h);
+        }
+        let holding = LotKey::parse(&key.0, &key.1).ok().and_then(|lot| {
+            let chain = chain.iter().filter_map(|i| read.record(*i));
+            stock::replay(&lot, chain, |id| stores.contains_key(id))
+        });
+        for (store, received) in latest {
+            out.push(Receipt {
+                store: stores[store].clone(),
+                lot: key.clone(),
+                received,
+                holding: holding.clone().filter(|h| h.store == store),
+            });
         }
     }
-    let mut out: Vec<Receipt> = latest
-        .into_iter()
-        .filter_map(|((store, lot), received)| {
-            let holding = holdings.get(&lot).filter(|h| h.store == store).cloned();
-            Some(Receipt {
-                store: stores.get(&store)?.clone(),
-                lot,
-                received,
-                holding,
-            })
-        })
-        .collect();
     out.sort_by(|a, b| {
         (&a.store.name, &a.store.id, &a.lot).cmp(&(&b.store.name, &b.store.id, &b.lot))
     });
@@ -394,6 +386,7 @@ fn receipts(conn: &mut DbConn, keys: &[Key], read: &mut Records) -> QueryResult<
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::HashSet;
     use std::convert::Infallible;
 
     fn key(n: usize) -> Key {
