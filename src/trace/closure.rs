@@ -478,9 +478,21 @@ mod tests {
                 .collect();
             prop_assert_eq!(got.len(), walked.lots.len(), "no lot twice");
             prop_assert_eq!(got, brute_force(&edges, start, forward));
-            for r in &walked.lots[1..] {
-                prop_assert!(!r.links.is_empty());
+            let depth = brute_force(&edges, start, forward);
+            for r in &walked.lots {
                 prop_assert!(r.links.iter().all(|l| l.to == r.key));
+                let got: HashSet<&Key> = r.links.iter().map(|l| &l.from).collect();
+                // Every edge into it from a lot one level nearer the start.
+                let want: HashSet<Key> = edges
+                    .iter()
+                    .map(|&(i, o)| if forward { (i, o) } else { (o, i) })
+                    .filter(|&(from, to)| {
+                        key(to) == r.key
+                            && r.depth.checked_sub(1).is_some_and(|d| depth.get(&from) == Some(&d))
+                    })
+                    .map(|(from, _)| key(from))
+                    .collect();
+                prop_assert_eq!(got, want.iter().collect::<HashSet<_>>());
             }
         }
 
