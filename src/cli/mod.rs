@@ -5,6 +5,7 @@ pub mod demo;
 mod serve;
 mod sign;
 mod submit;
+mod trace;
 mod verify;
 
 use crate::settings::Settings;
@@ -80,6 +81,30 @@ pub enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Trace a lot through transforms and packs, read from the configured database: backward (what
+    /// it was made from, the default) or forward (what was made from it, and the stores that
+    /// received it). Prints an indented tree, or with --json the API's answer.
+    Trace {
+        /// The lot's GTIN-14.
+        gtin: String,
+        /// The lot code.
+        lot: String,
+        /// Follow what was made from the lot.
+        #[arg(long, conflicts_with = "backward")]
+        forward: bool,
+        /// Follow what the lot was made from (the default).
+        #[arg(long)]
+        backward: bool,
+        /// Print the API's JSON body.
+        #[arg(long)]
+        json: bool,
+        /// Lots per page (default 1000, at most 5000).
+        #[arg(long)]
+        limit: Option<String>,
+        /// Where to start: the next_cursor of the page before.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
     /// Administration on the configured database: organizations, keys, products, the admin token.
     Admin {
         #[command(subcommand)]
@@ -101,6 +126,25 @@ pub fn run(cli: Cli) -> ExitCode {
             return submit::submit(&server, &envelopes);
         }
         Command::Verify { quiet } => return verify::verify(&settings, quiet),
+        Command::Trace {
+            gtin,
+            lot,
+            forward,
+            backward: _,
+            json,
+            limit,
+            cursor,
+        } => trace::trace(
+            &settings,
+            trace::TraceArgs {
+                gtin,
+                lot,
+                forward,
+                json,
+                limit,
+                cursor,
+            },
+        ),
         Command::Admin { command } => admin::run(&settings, command),
     };
     match result {

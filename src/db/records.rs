@@ -1,10 +1,11 @@
 //! Queries on the append-only log.
 
-use super::DbConn;
 use super::rows::{RecordLotRow, RecordRow};
 use super::schema::{record_lots, records};
+use super::{DbConn, lots};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text};
 
 /// The log indexes of those of `ids` that are stored.
 pub fn log_indexes_of(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<(String, i64)>> {
@@ -126,6 +127,70 @@ pub fn chain_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<Rec
         .order(records::log_index.asc())
         .select(RecordRow::as_select())
         .load(conn)
+}
+
+/// The records at these log indexes, in no particular order; one query per thousand.
+pub fn at_indexes(conn: &mut DbConn, indexes: &[i64]) -> QueryResult<Vec<RecordRow>> {
+    let mut found = Vec::with_capacity(indexes.len());
+    for chunk in indexes.chunks(1000) {
+        found.extend(
+            records::table
+                .filter(records::log_index.eq_any(chunk))
+                .select(RecordRow::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(found)
+}
+
+/// The log index of every record naming any of `keys`, with the lot it names, in log order per
+/// lot; one query per `lots::KEYS_PER_QUERY` keys, on `record_lots_by_lot` alone. Payloads stay
+/// behind: a pack of a hundred lots is named by each of them, and is read once (`at_indexes`).
+pub fn indexes_naming(
+    conn: &mut DbConn,
+    keys: &[(String, String)],
+) -> QueryResult<Vec<((String, String), i64)>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(lots::KEYS_PER_QUERY) {
+        let rows: Vec<((String, String), i64)> = match conn {
+            DbConn::Sqlite(c) => {
+                let (gtins, codes) = lots::columns(chunk);
+                let wanted = lots::pairs(chunk);
+                let rows: Vec<((String, String), i64)> = record_lots::table
+                    .filter(
+                        record_lots::gtin
+                            .eq_any(gtins)
+                            .and(record_lots::lot.eq_any(codes)),
+                    )
+                    .order(record_lots::log_index.asc())
+                    .select((
+                        (record_lots::gtin, record_lots::lot),
+                        record_lots::log_index,
+                    ))
+                    .load(c)?;
+                rows.into_iter()
+                    .filter(|(k, _)| wanted.contains(&(k.0.as_str(), k.1.as_str())))
+                    .collect()
+            }
+            DbConn::Postgres(c) => {
+                let (gtins, codes) = lots::unzipped(chunk);
+                let rows: Vec<RecordLotRow> = diesel::sql_query(
+                    "SELECT r.log_index, r.position, r.gtin, r.lot, r.prev \
+                     FROM unnest($1::text[], $2::text[]) AS k(gtin, lot) CROSS JOIN LATERAL \
+                     (SELECT * FROM record_lots WHERE gtin = k.gtin AND lot = k.lot) r \
+                     ORDER BY r.log_index",
+                )
+                .bind::<Array<Text>, _>(&gtins)
+                .bind::<Array<Text>, _>(&codes)
+                .load(c)?;
+                rows.into_iter()
+                    .map(|r| ((r.gtin, r.lot), r.log_index))
+                    .collect()
+            }
+        };
+        found.extend(rows);
+    }
+    Ok(found)
 }
 
 /// When the latest record signed with this key was accepted (`records_by_keyid`).

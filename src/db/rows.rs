@@ -86,7 +86,7 @@ pub struct RecordRow {
     pub accepted_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = record_lots)]
 pub struct RecordLotRow {
@@ -111,7 +111,7 @@ pub struct LotRow {
     pub created_log_index: i64,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lot_inputs)]
 pub struct LotInputRow {

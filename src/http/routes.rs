@@ -97,6 +97,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .route("/field/lots", web::get().to(pages::field::find_lots))
         .route("/field/lots/{gtin}/{lot}", web::get().to(pages::field::lot))
         .route("/field/hosted", web::post().to(pages::field::hosted))
+        .route(
+            "/trace/01/{gtin}/10/{lot}",
+            web::get().to(pages::trace::show),
+        )
         .route("/dashboard", web::get().to(pages::account::dashboard))
         .route(
             "/dashboard.csv",

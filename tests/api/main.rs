@@ -24,3 +24,4 @@ mod records;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;
+mod trace;

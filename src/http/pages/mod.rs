@@ -8,6 +8,7 @@ pub mod pickup;
 pub mod qr;
 pub mod resolver;
 pub mod shop;
+pub mod trace;
 
 use crate::error::AppError;
 use actix_web::http::{StatusCode, header};
