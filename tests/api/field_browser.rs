@@ -574,6 +574,35 @@ fn the_demo_story_supply_side_is_done_on_phones_alone() {
         xinyi.as_str()
     );
 
+    // The mill's trace of the paddy, forward: both rice lots, the carrier, the store that holds
+    // one; on a phone in Chinese and on a desktop in English.
+    goto(
+        &mill_tab,
+        &format!("{base}/trace/01/{PADDY_GTIN}/10/PADDY-T1?direction=forward&lang=zh-Hant"),
+    );
+    wait_until(
+        &mill_tab,
+        "document.querySelectorAll('#tree li').length === 3",
+        "the forward tree",
+    );
+    assert!(
+        text(&mill_tab, "#stores").contains("綠葉超市 信義店"),
+        "{}",
+        text(&mill_tab, "#stores")
+    );
+    demo.shot(&mill_tab, "trace-forward-zh");
+    desktop(&mill_tab);
+    goto(
+        &mill_tab,
+        &format!("{base}/trace/01/{RICE_GTIN}/10/RICE-T1-01?lang=en"),
+    );
+    wait_until(
+        &mill_tab,
+        "document.querySelector('#tree li[data-lot=\"PADDY-T1\"]')",
+        "the backward tree",
+    );
+    demo.shot(&mill_tab, "desktop-trace-backward-en");
+
     // The lettuce farm: harvest, cool, pack.
     let (_greens_browser, greens) = admin_phone(&demo, "Lanyang", "zh-Hant", None);
     harvest_on_phone(&greens, &base, "04712345000039", "RL-T1", "450");
