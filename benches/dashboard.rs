@@ -29,20 +29,8 @@ const LOTS: usize = 200;
 
 fn settings(database_url: String) -> Settings {
     Settings {
-        database_url,
-        listen: "127.0.0.1:0".into(),
-        public_url: None,
-        admin_token: Some("bench".into()),
-        workers: None,
-        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 4,
-        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
-        secret_key_file: "unused-secret.key".into(),
-        reservation_minutes: 120,
-        body_idle_timeout: 5,
-        body_timeout: 30,
-        pickup: Default::default(),
-        trusted_proxies: Vec::new(),
+        ..spawn::local_settings(&database_url, "bench")
     }
 }
 

@@ -414,20 +414,8 @@ fn ingest_per_second(
     clients: usize,
 ) -> Measured {
     let settings = Settings {
-        database_url: database_url.to_owned(),
-        listen: "127.0.0.1:0".into(),
-        public_url: None,
-        admin_token: Some(TOKEN.into()),
         workers: Some(workers),
-        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
-        db_pool_size: 16,
-        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
-        secret_key_file: "unused-secret.key".into(),
-        reservation_minutes: 120,
-        body_idle_timeout: 5,
-        body_timeout: 30,
-        pickup: Default::default(),
-        trusted_proxies: Vec::new(),
+        ..spawn::local_settings(database_url, TOKEN)
     };
     let port = spawn::spawn(settings).expect("the server starts").port;
     let base = format!("http://127.0.0.1:{port}");

@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Instant;
 use truetrace::ledger::envelope;
-use truetrace::settings::Settings;
 use truetrace::startup::Services;
 
 #[path = "../tests/support/spawn.rs"]
@@ -109,22 +108,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let settings = Settings {
-        database_url: format!("sqlite://{}", dir.path().join("page.db").display()),
-        listen: "127.0.0.1:0".into(),
-        public_url: None,
-        admin_token: Some(TOKEN.into()),
-        workers: None,
-        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
-        db_pool_size: 16,
-        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
-        secret_key_file: "unused-secret.key".into(),
-        reservation_minutes: 120,
-        body_idle_timeout: 5,
-        body_timeout: 30,
-        pickup: Default::default(),
-        trusted_proxies: Vec::new(),
-    };
+    let settings = spawn::local_settings(
+        &format!("sqlite://{}", dir.path().join("page.db").display()),
+        TOKEN,
+    );
     let port = spawn::spawn(settings.clone()).expect("server").port;
     let mut c = Client {
         base: format!("http://127.0.0.1:{port}"),

@@ -25,7 +25,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 use truetrace::domain::RecordId;
 use truetrace::ledger::envelope;
-use truetrace::settings::Settings;
 use truetrace::startup::Services;
 
 #[path = "../tests/support/spawn.rs"]
@@ -313,22 +312,7 @@ fn time_trace(agent: &ureq::Agent, url: &str) -> Timing {
 
 /// Builds a store of about `records` records on `database_url` and times both traces.
 fn run(database_url: &str, records: usize) -> (Timing, Timing) {
-    let settings = Settings {
-        database_url: database_url.to_owned(),
-        listen: "127.0.0.1:0".into(),
-        public_url: None,
-        admin_token: Some(TOKEN.into()),
-        workers: None,
-        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
-        db_pool_size: 16,
-        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
-        secret_key_file: "unused-secret.key".into(),
-        reservation_minutes: 120,
-        body_idle_timeout: 5,
-        body_timeout: 30,
-        pickup: Default::default(),
-        trusted_proxies: Vec::new(),
-    };
+    let settings = spawn::local_settings(database_url, TOKEN);
     let port = spawn::spawn(settings.clone()).expect("server").port;
     let base = format!("http://127.0.0.1:{port}");
     let agent: ureq::Agent = ureq::Agent::config_builder()

@@ -88,20 +88,10 @@ impl Drop for TestApp {
 
 pub fn settings(database_url: &str) -> Settings {
     Settings {
-        database_url: database_url.to_owned(),
-        listen: "127.0.0.1:0".into(),
-        public_url: None,
-        admin_token: Some(TOKEN.into()),
         workers: Some(2),
-        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
         db_pool_size: 4,
         secret_key: Some(SECRET_KEY.into()),
-        secret_key_file: "unused-secret.key".into(),
-        reservation_minutes: 120,
-        body_idle_timeout: 5,
-        body_timeout: 30,
-        pickup: Default::default(),
-        trusted_proxies: Vec::new(),
+        ..crate::spawn::local_settings(database_url, TOKEN)
     }
 }
 

@@ -6,6 +6,27 @@ use truetrace::http::server::{Application, block_on};
 use truetrace::settings::Settings;
 use truetrace::startup::Services;
 
+/// Settings for a server on a free local port over `database_url`, with this admin token and a
+/// fixed secret key (never a file in the source tree); callers change what they measure.
+pub fn local_settings(database_url: &str, admin_token: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        listen: "127.0.0.1:0".into(),
+        public_url: None,
+        admin_token: Some(admin_token.into()),
+        workers: None,
+        static_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/static").into(),
+        db_pool_size: 16,
+        secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        secret_key_file: "unused-secret.key".into(),
+        reservation_minutes: 120,
+        body_idle_timeout: 5,
+        body_timeout: 30,
+        pickup: Default::default(),
+        trusted_proxies: Vec::new(),
+    }
+}
+
 /// A server started by `spawn`.
 pub struct Spawned {
     pub port: u16,
