@@ -39,6 +39,11 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+/** Smooth scrolling, unless the person asked their system for less motion. */
+function motion() {
+  return matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+}
+
 function show(node, ...children) {
   node.replaceChildren(...children.filter((child) => child != null && child !== false));
   node.hidden = false;
@@ -553,7 +558,7 @@ function harvestDone(gtin, code, item) {
       sent ? el("a", { class: "button", href: path }, t("viewPage")) : null,
       el("a", { class: "button", href: "/field/harvest" }, t("another"))));
   $("harvest-form").hidden = true;
-  $("h-done").scrollIntoView({ behavior: "smooth" });
+  $("h-done").scrollIntoView({ behavior: motion() });
 }
 
 // ---------- scanning ----------
@@ -662,7 +667,7 @@ function scanView() {
         }, eventLabel(event)))));
     $("action").hidden = true;
     $("result").hidden = true;
-    $("lot").scrollIntoView({ behavior: "smooth" });
+    $("lot").scrollIntoView({ behavior: motion() });
   });
   rescan = handle;
   const fromHash = location.hash.slice(1);
@@ -739,7 +744,7 @@ function actionForm(lot, event) {
     }
   });
   show($("action"), form);
-  form.scrollIntoView({ behavior: "smooth" });
+  form.scrollIntoView({ behavior: motion() });
 }
 
 const value = (form, id) => { const input = form.querySelector(`#${id}`); return input ? input.value : ""; };
@@ -789,7 +794,7 @@ function showResult(item, lot) {
     el("button", { class: "button", type: "button", id: "next-step", onclick: again }, t("nextStep")),
     el("a", { class: "button", href: "/field/scan" }, t("another"))));
   $("action").hidden = true;
-  $("result").scrollIntoView({ behavior: "smooth" });
+  $("result").scrollIntoView({ behavior: motion() });
 }
 
 // ---------- shipments ----------

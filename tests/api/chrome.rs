@@ -62,6 +62,15 @@ pub fn phone_tab(browser: &Browser) -> Arc<Tab> {
     let tab = browser.new_tab().expect("a tab");
     tab.set_default_timeout(Duration::from_secs(20));
     resize(&tab, PHONE_WIDTH, PHONE_HEIGHT, true);
+    // Less motion, as a person may ask: the page scrolls at once, so a tap lands where aimed.
+    tab.call_method(Emulation::SetEmulatedMedia {
+        media: None,
+        features: Some(vec![Emulation::MediaFeature {
+            name: "prefers-reduced-motion".into(),
+            value: "reduce".into(),
+        }]),
+    })
+    .expect("reduced motion");
     tab
 }
 
@@ -153,18 +162,23 @@ pub fn click(tab: &Tab, selector: &str) {
 }
 
 /// Types into an input as a phone's keyboard commits text (one insertText, an input event),
-/// after tapping it and clearing what it held.
+/// after tapping it and clearing what it held. The input is focused explicitly too: a tap can
+/// land beside it while the page is still scrolling smoothly.
 pub fn fill(tab: &Tab, selector: &str, value: &str) {
     click(tab, selector);
+    let s = serde_json::to_string(selector).unwrap();
     eval(
         tab,
-        &format!(
-            "const e = document.querySelector({s}); e.value = ''; return true;",
-            s = serde_json::to_string(selector).unwrap()
-        ),
+        &format!("const e = document.querySelector({s}); e.focus(); e.value = ''; return true;"),
     );
     tab.send_character(value)
         .unwrap_or_else(|e| panic!("type into {selector}: {e}"));
+    let typed = eval(tab, &format!("return document.querySelector({s}).value;"));
+    assert_eq!(
+        typed,
+        serde_json::Value::from(value),
+        "what {selector} holds"
+    );
 }
 
 pub fn select(tab: &Tab, selector: &str, value: &str) {
