@@ -57,12 +57,17 @@ struct State {
     changed_at: HashMap<Shows, u64>,
     /// Renders that began before this change are not kept (`changed_at` forgot what came before).
     horizon: u64,
+    /// Entries added to `showing` since it was last pruned of pages no longer kept.
+    indexed: usize,
 }
 
 pub const PAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const PAGE_CACHE_MAX: usize = 20_000;
 /// Subjects remembered as changed; past it, they are forgotten and renders in flight not kept.
 const CHANGED_MAX: usize = 100_000;
+/// Entries `showing` may gain before it is pruned: pages dropped by one subject stay listed under
+/// their others until then.
+const INDEXED_MAX: usize = 8 * PAGE_CACHE_MAX;
 
 impl PageCache {
     /// Taken before reading what a page shows.
@@ -154,17 +159,24 @@ impl PageCache {
         if stale {
             return;
         }
-        if state.pages.len() >= PAGE_CACHE_MAX {
+        if state.pages.len() >= PAGE_CACHE_MAX || state.indexed >= INDEXED_MAX {
             state.pages.retain(|_, p| p.rendered.elapsed() < PAGE_TTL);
             if state.pages.len() >= PAGE_CACHE_MAX {
                 state.pages.clear();
             }
-            let State { pages, showing, .. } = &mut *state;
+            let State {
+                pages,
+                showing,
+                indexed,
+                ..
+            } = &mut *state;
             showing.retain(|_, keys| {
                 keys.retain(|k| pages.contains_key(k));
                 !keys.is_empty()
             });
+            *indexed = showing.values().map(HashSet::len).sum();
         }
+        state.indexed += page.shows.len();
         for subject in page.shows.iter() {
             state
                 .showing
@@ -235,6 +247,31 @@ mod tests {
             stock: vec![Gtin::parse(G).unwrap()],
         });
         assert!(cache.get(&key("a")).is_none());
+    }
+
+    /// Pages dropped by one subject stay listed under their others only until the next prune:
+    /// the index does not grow with every page ever rendered.
+    #[test]
+    fn the_index_of_subjects_stays_bounded() {
+        let cache = PageCache::default();
+        let stock = Shows::Stock(G.into());
+        for n in 0..(INDEXED_MAX / 2 + 10) {
+            let own = Shows::Lot(G.into(), format!("L{n}"));
+            cache.put(
+                key(&format!("p{n}")),
+                page(vec![own, stock.clone()]),
+                cache.ticket(),
+            );
+            // Each page is dropped by a record on its own lot, and stays listed under the stock.
+            cache.changed(&Committed {
+                lots: vec![lot(G, &format!("L{n}"))],
+                stock: vec![],
+            });
+        }
+        let state = cache.state.lock().unwrap();
+        let listed: usize = state.showing.values().map(HashSet::len).sum();
+        assert!(listed < PAGE_CACHE_MAX, "{listed} entries");
+        assert!(state.pages.is_empty());
     }
 
     #[test]
