@@ -656,7 +656,7 @@ enum Judge {
 /// to the writer.
 fn judged(key: VerifyingKey, body: &[u8]) -> Option<String> {
     let prepared = ingest::prepare(ingest::parse(body).ok()?, Some(key));
-    (matches!(prepared.signature, SignatureCheck::Valid) && prepared.record.is_ok())
+    (matches!(prepared.signature, SignatureCheck::Valid) && prepared.entry.is_ok())
         .then(|| prepared.id.to_hex())
 }
 

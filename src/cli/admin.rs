@@ -18,7 +18,7 @@ pub enum AdminCommand {
         name: String,
         #[arg(long)]
         name_zh: Option<String>,
-        /// producer, processor, carrier, retailer or brand; repeat for several.
+        /// producer, processor, carrier, retailer, brand or regulator; repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         #[arg(long)]

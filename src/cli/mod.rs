@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod demo;
+mod recall;
 mod serve;
 mod sign;
 mod submit;
@@ -105,6 +106,10 @@ pub enum Command {
         #[arg(long)]
         cursor: Option<String>,
     },
+    /// Issue a recall of lots (everything made from them is covered too), or with --lift end
+    /// one: the notice is signed with the issuer's key and submitted to the server. Exits 0 when
+    /// the server stores it, 1 when it refuses it (the answer says why), 2 when it cannot run.
+    Recall(recall::RecallArgs),
     /// Administration on the configured database: organizations, keys, products, the admin token.
     Admin {
         #[command(subcommand)]
@@ -145,6 +150,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 cursor,
             },
         ),
+        Command::Recall(args) => return recall::recall(args, settings.public_url()),
         Command::Admin { command } => admin::run(&settings, command),
     };
     match result {

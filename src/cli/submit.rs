@@ -85,7 +85,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(u16, String), St
 }
 
 /// One envelope to `POST /api/v1/records`, printed as `STATUS BODY`.
-fn submit_one(base: &str, body: &[u8]) -> ExitCode {
+pub(super) fn submit_one(base: &str, body: &[u8]) -> ExitCode {
     match post(&agent(), &format!("{base}/api/v1/records"), body) {
         Ok((status, text)) => {
             println!("{status} {text}");

@@ -141,6 +141,17 @@ pub fn insert_inputs(conn: &mut DbConn, rows: &[LotInputRow]) -> QueryResult<()>
     insert_rows!(conn, lot_inputs::table, rows)
 }
 
+/// The organization whose record created the lot (the actor of its first record).
+pub fn creator_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Option<String>> {
+    use super::schema::records;
+    lots::table
+        .inner_join(records::table.on(records::log_index.eq(lots::created_log_index)))
+        .filter(lots::gtin.eq(gtin).and(lots::lot.eq(lot)))
+        .select(records::actor)
+        .get_result(conn)
+        .optional()
+}
+
 /// The lots `gtin`/`lot` was made from.
 pub fn inputs_of(conn: &mut DbConn, gtin: &str, lot: &str) -> QueryResult<Vec<LotInputRow>> {
     lot_inputs::table

@@ -71,6 +71,7 @@ pub mod kv;
 pub mod lots;
 pub mod orgs;
 pub mod products;
+pub mod recalls;
 pub mod records;
 pub mod reservations;
 pub mod rollups;

@@ -27,6 +27,16 @@ pub fn exists_gtin(conn: &mut DbConn, wanted: &str) -> QueryResult<bool> {
     })
 }
 
+/// The brand organization of a product, if it names one.
+pub fn brand_of(conn: &mut DbConn, wanted: &str) -> QueryResult<Option<String>> {
+    Ok(products
+        .find(wanted)
+        .select(brand_org)
+        .get_result::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
 /// The GTINs among `wanted` that are registered products.
 pub fn registered(conn: &mut DbConn, wanted: &[&str]) -> QueryResult<Vec<String>> {
     products.filter(gtin.eq_any(wanted)).select(gtin).load(conn)

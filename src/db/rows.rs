@@ -97,6 +97,18 @@ pub struct RecordLotRow {
     pub prev: Option<String>,
 }
 
+/// A lot named by a recall notice, and the lift that ended the recall for it, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = recall_lots)]
+pub struct RecallLotRow {
+    pub log_index: i64,
+    pub gtin: String,
+    pub lot: String,
+    pub actor: String,
+    pub lifted_log_index: Option<i64>,
+}
+
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lots)]

@@ -233,6 +233,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recall_lots (log_index, gtin, lot) {
+        log_index -> BigInt,
+        gtin -> Text,
+        lot -> Text,
+        actor -> Text,
+        lifted_log_index -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(signing_keys -> organizations (org_id));
 diesel::joinable!(record_lots -> records (log_index));
 diesel::joinable!(sessions -> users (user_id));
@@ -258,4 +268,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     dashboard_daily,
     dashboard_running,
     dashboard_series,
+    recall_lots,
 );

@@ -1,6 +1,7 @@
 //! GS1 Digital Link URIs: `[/stem]/01/{gtin}[/10/{lot}][/21/{serial}]` with data attributes in the
 //! query string (GS1 Digital Link standard 1.2, uncompressed form).
 
+use super::LotKey;
 use super::gtin::Gtin;
 use super::lot_code::{LotCode, PATH_SEGMENT, is_cset82};
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
@@ -144,6 +145,28 @@ impl DigitalLink {
     }
 }
 
+/// A lot as a person names it: `GTIN/LOT` (such as `04712345000015/PADDY-2611-A`) or the lot's
+/// Digital Link (a URL or path holding `/01/{gtin}/10/{lot}`).
+pub fn parse_lot_reference(text: &str) -> Result<LotKey, String> {
+    let text = text.trim();
+    let problem =
+        |e: String| format!("{text:?} is not a lot: {e}; write GTIN/LOT or the lot's Digital Link");
+    if let Some(at) = text.find("/01/") {
+        let link = DigitalLink::parse(&text[at..], None).map_err(problem)?;
+        let lot = link
+            .lot
+            .ok_or_else(|| problem("the link names no lot (/10/...)".into()))?;
+        return Ok(LotKey {
+            gtin: link.gtin,
+            lot,
+        });
+    }
+    let (gtin, lot) = text
+        .split_once('/')
+        .ok_or_else(|| problem("there is no / between the GTIN and the lot".into()))?;
+    LotKey::parse(gtin, lot).map_err(problem)
+}
+
 /// A value (lot code, serial) as one percent-encoded path segment of a Digital Link.
 pub fn path_segment(value: &str) -> String {
     utf8_percent_encode(value, PATH_SEGMENT).to_string()
@@ -166,6 +189,27 @@ pub fn lot_path(gtin: &str, lot: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_lot_is_named_by_gtin_and_code_or_by_its_link() {
+        let plain = parse_lot_reference("04712345000015/PADDY-2611-A").unwrap();
+        assert_eq!(plain.lot.as_str(), "PADDY-2611-A");
+        let link =
+            parse_lot_reference(" https://tt.example/01/04712345000015/10/PADDY%2F2 ").unwrap();
+        assert_eq!(link.lot.as_str(), "PADDY/2");
+        assert!(
+            parse_lot_reference("04712345000015")
+                .unwrap_err()
+                .contains("no /")
+        );
+        assert!(
+            parse_lot_reference("04712345000016/A")
+                .unwrap_err()
+                .contains("not a lot")
+        );
+        let no_lot = parse_lot_reference("https://tt.example/01/04712345000015").unwrap_err();
+        assert!(no_lot.contains("no lot"));
+    }
 
     fn parse(path: &str) -> Result<DigitalLink, String> {
         DigitalLink::parse(path, None)

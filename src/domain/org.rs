@@ -38,15 +38,18 @@ pub enum Role {
     Carrier,
     Retailer,
     Brand,
+    /// A food-safety authority: may issue a recall of any lot.
+    Regulator,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Self::Producer,
         Self::Processor,
         Self::Carrier,
         Self::Retailer,
         Self::Brand,
+        Self::Regulator,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl Role {
             Self::Carrier => "carrier",
             Self::Retailer => "retailer",
             Self::Brand => "brand",
+            Self::Regulator => "regulator",
         }
     }
 }
@@ -69,7 +73,7 @@ impl FromStr for Role {
             .find(|r| r.as_str() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown role {s:?}; expected producer, processor, carrier, retailer or brand"
+                    "unknown role {s:?}; expected producer, processor, carrier, retailer, brand or regulator"
                 )
             })
     }

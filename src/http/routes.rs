@@ -102,6 +102,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             web::get().to(pages::trace::show),
         )
         .route("/dashboard", web::get().to(pages::account::dashboard))
+        .route("/recalls", web::get().to(pages::recall::staff_page))
+        .route("/recalls", web::post().to(pages::recall::issue))
+        .route("/recalls/lift", web::post().to(pages::recall::lift))
+        .route("/recalls/draft", web::post().to(pages::recall::draft))
         .route(
             "/dashboard.csv",
             web::get().to(pages::account::dashboard_csv),

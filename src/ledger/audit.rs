@@ -6,9 +6,10 @@
 use super::rules::{self, CheckError, LotState, Replay};
 use super::store::{self, key_valid_at};
 use crate::db::rows::{KeyRow, RecordLotRow, RecordRow};
-use crate::db::{DbConn, keys, lots, orgs, products, records};
+use crate::db::{DbConn, keys, lots, orgs, products, recalls, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
-use crate::ledger::envelope::{Envelope, KeyId};
+use crate::ledger::envelope::{Envelope, KeyId, PayloadType};
+use crate::ledger::recall::{self, Action, Notice};
 use crate::ledger::record::Record;
 use diesel::QueryResult;
 use std::collections::{BTreeSet, HashMap};
@@ -47,10 +48,19 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
             replay.orgs.insert(id, roles);
         }
     }
-    replay.products = products::all(conn)?
-        .into_iter()
-        .filter_map(|p| Gtin::parse(&p.gtin).ok())
-        .collect();
+    for product in products::all(conn)? {
+        let Ok(gtin) = Gtin::parse(&product.gtin) else {
+            continue;
+        };
+        if let Some(brand) = product
+            .brand_org
+            .as_deref()
+            .and_then(|b| OrgId::parse(b).ok())
+        {
+            replay.brands.insert(gtin.clone(), brand);
+        }
+        replay.products.insert(gtin);
+    }
     let keys: HashMap<String, KeyRow> = keys::all(conn)?
         .into_iter()
         .map(|k| (k.keyid.clone(), k))
@@ -60,6 +70,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     let total = records::count(conn)? as u64;
     let mut report = Report::default();
     let mut lineage = BTreeSet::new();
+    let mut recalled = RecallRows::new();
     let mut next = 0i64;
     loop {
         let page = records::page(conn, next, PAGE)?;
@@ -70,7 +81,14 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
                 report.problems.push(missing(next, row.log_index));
             }
             next = row.log_index + 1;
-            let messages = verify_record(row, lot_rows, &keys, &mut replay, &mut lineage);
+            let messages = match PayloadType::of_stored_event(&row.event) {
+                PayloadType::Record => {
+                    verify_record(row, lot_rows, &keys, &mut replay, &mut lineage)
+                }
+                PayloadType::Recall => {
+                    verify_notice(row, lot_rows, &keys, &mut replay, &mut recalled)
+                }
+            };
             report
                 .problems
                 .extend(messages.into_iter().map(|message| Problem {
@@ -87,6 +105,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
         report.problems.push(missing(next, stored_next));
     }
     compare_derived_state(conn, &replay, &lineage, &mut report)?;
+    compare_recalls(conn, &recalled, &mut report)?;
     Ok(report)
 }
 
@@ -109,6 +128,99 @@ fn missing(from: i64, to: i64) -> Problem {
 }
 
 type Edge = (String, String, String, String, i64);
+/// The recall rows the log implies: (notice log index, GTIN, lot) -> (issuer, lift log index).
+type RecallRows = std::collections::BTreeMap<(i64, String, String), (String, Option<i64>)>;
+
+/// A recall notice in the log: its signature over the recall payload type, its fields, the
+/// authority and lift rules against the replay, and the rows it implies.
+fn verify_notice(
+    row: &RecordRow,
+    lot_rows: &[RecordLotRow],
+    keys: &HashMap<String, KeyRow>,
+    replay: &mut Replay,
+    recalled: &mut RecallRows,
+) -> Vec<String> {
+    let mut problems = check_stored_record(row, keys.get(&row.keyid));
+    let notice = match Notice::from_payload(&row.payload) {
+        Ok(notice) => notice,
+        Err(e) => {
+            problems.push(format!("its payload is not a valid recall notice: {e}"));
+            return problems;
+        }
+    };
+    if let Some(key) = keys.get(&row.keyid)
+        && key.org_id != notice.actor.to_string()
+    {
+        problems.push(format!(
+            "its actor {} does not own key {}",
+            notice.actor, row.keyid
+        ));
+    }
+    if row.event != notice.action.as_str() || row.actor != notice.actor.to_string() {
+        problems.push("its stored action or actor column differs from its signed payload".into());
+    }
+    if row.event_time != notice.time.naive_utc() {
+        problems.push("its stored time differs from its signed payload".into());
+    }
+    if !lot_rows.is_empty() {
+        problems.push(
+            "a recall notice is on no lot's chain, but lot references are stored for it".into(),
+        );
+    }
+    if let Err(CheckError::Rejected(rejection)) =
+        recall::check(&notice, replay, row.accepted_at.and_utc())
+    {
+        problems.push(format!(
+            "it breaks a recall rule: {}",
+            crate::error::AppError::from(rejection)
+        ));
+    }
+    let actor = notice.actor.to_string();
+    for key in &notice.lots {
+        let (gtin, lot) = (key.gtin.to_string(), key.lot.to_string());
+        match notice.action {
+            Action::Recall => {
+                recalled.insert((row.log_index, gtin, lot), (actor.clone(), None));
+            }
+            Action::Lift => {
+                for ((_, g, l), (issuer, lifted)) in recalled.iter_mut() {
+                    if *g == gtin && *l == lot && *issuer == actor && lifted.is_none() {
+                        *lifted = Some(row.log_index);
+                    }
+                }
+            }
+        }
+    }
+    replay.apply_notice(&notice);
+    problems
+}
+
+fn compare_recalls(
+    conn: &mut DbConn,
+    recalled: &RecallRows,
+    report: &mut Report,
+) -> QueryResult<()> {
+    let stored: RecallRows = recalls::all(conn)?
+        .into_iter()
+        .map(|r| ((r.log_index, r.gtin, r.lot), (r.actor, r.lifted_log_index)))
+        .collect();
+    let differing: BTreeSet<&(i64, String, String)> = stored
+        .iter()
+        .chain(recalled.iter())
+        .filter(|(k, v)| stored.get(*k) != Some(*v) || recalled.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    for (log_index, gtin, lot) in differing {
+        report.problems.push(Problem {
+            log_index: None,
+            record_id: None,
+            message: format!(
+                "the recall of lot ({gtin}, {lot}) by notice #{log_index} differs between the recall table and the log"
+            ),
+        });
+    }
+    Ok(())
+}
 
 fn verify_record(
     row: &RecordRow,
@@ -244,6 +356,7 @@ fn check_key_and_signature(row: &RecordRow, key: &KeyRow) -> Vec<String> {
         .map_err(|_| "the stored signature is not 64 bytes".to_owned())
         .and_then(|signature| {
             Envelope {
+                payload_type: PayloadType::of_stored_event(&row.event),
                 payload: row.payload.clone(),
                 keyid: KeyId::of(&verifying),
                 signature,

@@ -7,8 +7,46 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The only payload type the ledger accepts.
+/// The payload type of a record.
 pub const PAYLOAD_TYPE: &str = "application/vnd.truetrace.record+json";
+/// The payload type of a recall notice (and of the lift that ends one).
+pub const RECALL_PAYLOAD_TYPE: &str = "application/vnd.truetrace.recall+json";
+
+/// What an envelope carries; the signature covers it (through the PAE), so a record cannot be
+/// passed off as a recall notice or the other way round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PayloadType {
+    Record,
+    Recall,
+}
+
+impl PayloadType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Record => PAYLOAD_TYPE,
+            Self::Recall => RECALL_PAYLOAD_TYPE,
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            PAYLOAD_TYPE => Ok(Self::Record),
+            RECALL_PAYLOAD_TYPE => Ok(Self::Recall),
+            other => Err(format!(
+                "payloadType must be {PAYLOAD_TYPE:?} or {RECALL_PAYLOAD_TYPE:?}, got {other:?}"
+            )),
+        }
+    }
+
+    /// The payload type of a stored log entry, from its `event` column: a recall notice is
+    /// stored with the event `recall` or `lift`, which no record has.
+    pub fn of_stored_event(event: &str) -> Self {
+        match event {
+            "recall" | "lift" => Self::Recall,
+            _ => Self::Record,
+        }
+    }
+}
 
 /// An envelope as it travels on the wire.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +98,7 @@ impl std::fmt::Display for KeyId {
 /// A parsed envelope: the raw payload bytes, which key claims to have signed them, and the signature.
 #[derive(Debug, Clone)]
 pub struct Envelope {
+    pub payload_type: PayloadType,
     pub payload: Vec<u8>,
     pub keyid: KeyId,
     pub signature: [u8; 64],
@@ -91,12 +130,7 @@ impl Envelope {
     }
 
     pub fn from_json(json: &EnvelopeJson) -> Result<Self, String> {
-        if json.payload_type != PAYLOAD_TYPE {
-            return Err(format!(
-                "payloadType must be {PAYLOAD_TYPE:?}, got {:?}",
-                json.payload_type
-            ));
-        }
+        let payload_type = PayloadType::parse(&json.payload_type)?;
         let payload = B64
             .decode(&json.payload)
             .map_err(|e| format!("payload is not standard base64: {e}"))?;
@@ -114,6 +148,7 @@ impl Envelope {
             format!("an Ed25519 signature is 64 bytes, this one has {}", v.len())
         })?;
         Ok(Self {
+            payload_type,
             payload,
             keyid,
             signature,
@@ -123,13 +158,13 @@ impl Envelope {
     /// Strict Ed25519 verification over the PAE: refuses non-canonical signatures and small-order keys.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), String> {
         let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&pae(PAYLOAD_TYPE, &self.payload), &signature)
+        key.verify_strict(&pae(self.payload_type.as_str(), &self.payload), &signature)
             .map_err(|_| format!("the signature does not verify with key {}", self.keyid))
     }
 
     pub fn to_json(&self) -> EnvelopeJson {
         EnvelopeJson {
-            payload_type: PAYLOAD_TYPE.to_owned(),
+            payload_type: self.payload_type.as_str().to_owned(),
             payload: B64.encode(&self.payload),
             signatures: vec![SignatureJson {
                 keyid: self.keyid.to_string(),
@@ -139,10 +174,16 @@ impl Envelope {
     }
 }
 
-/// Signs `payload` with `key` into an envelope.
+/// Signs a record's `payload` with `key` into an envelope.
 pub fn sign(key: &SigningKey, payload: &[u8]) -> Envelope {
-    let signature = key.sign(&pae(PAYLOAD_TYPE, payload));
+    sign_as(PayloadType::Record, key, payload)
+}
+
+/// Signs `payload` of the given type with `key` into an envelope.
+pub fn sign_as(payload_type: PayloadType, key: &SigningKey, payload: &[u8]) -> Envelope {
+    let signature = key.sign(&pae(payload_type.as_str(), payload));
     Envelope {
+        payload_type,
         payload: payload.to_vec(),
         keyid: KeyId::of(&key.verifying_key()),
         signature: signature.to_bytes(),
@@ -197,6 +238,19 @@ mod tests {
         assert_eq!(parsed.keyid, KeyId::of(&k.verifying_key()));
         parsed.verify(&k.verifying_key()).unwrap();
         assert!(parsed.verify(&key(8).verifying_key()).is_err());
+    }
+
+    #[test]
+    fn the_payload_type_is_signed() {
+        let k = key(4);
+        let mut env = sign_as(PayloadType::Recall, &k, b"{}");
+        let wire = serde_json::to_vec(&env.to_json()).unwrap();
+        let parsed = Envelope::parse(&wire).unwrap();
+        assert_eq!(parsed.payload_type, PayloadType::Recall);
+        parsed.verify(&k.verifying_key()).unwrap();
+        // The same bytes and signature presented as a record do not verify.
+        env.payload_type = PayloadType::Record;
+        assert!(env.verify(&k.verifying_key()).is_err());
     }
 
     #[test]

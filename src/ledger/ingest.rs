@@ -11,8 +11,9 @@ use super::store::{self, Batch, Prepared, SignatureCheck, Submitted};
 use crate::db::{self, DbConn, DbPool, PooledConn, keys, wal};
 use crate::domain::{EventType, Gtin, LotKey, RecordId};
 use crate::error::{AppError, AppResult};
+use crate::ledger::entry::Entry;
 use crate::ledger::envelope::{Envelope, KeyId};
-use crate::ledger::record::{self, Record};
+use crate::ledger::record;
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
@@ -61,9 +62,18 @@ pub struct Committed {
 }
 
 impl Committed {
-    fn of<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+    fn of<'a>(entries: impl IntoIterator<Item = &'a Entry>) -> Self {
         let mut changed = Self::default();
-        for record in records {
+        for entry in entries {
+            let record = match entry {
+                Entry::Record(record) => record,
+                // A recall changes the pages of the lots it names and of everything downstream
+                // of them, which show those lots.
+                Entry::Recall(notice) => {
+                    changed.lots.extend(notice.lots.iter().cloned());
+                    continue;
+                }
+            };
             let moves_stock = matches!(
                 record.event,
                 EventType::Receive | EventType::Sell | EventType::Dispose | EventType::Ship
@@ -308,7 +318,7 @@ pub fn prepare(
     Prepared {
         id: RecordId::of_payload(&envelope.payload),
         claimed_actor: record::claimed_actor(&value),
-        record: Record::from_value(value),
+        entry: Entry::from_value(envelope.payload_type, value),
         envelope,
         signature,
     }
@@ -369,7 +379,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listen
             .iter()
             .zip(&results)
             .filter(|(_, result)| result.as_ref().is_ok_and(|s| s.created))
-            .filter_map(|(job, _)| job.prepared.record.as_ref().ok());
+            .filter_map(|(job, _)| job.prepared.entry.as_ref().ok());
         let changed = Committed::of(stored);
         if !changed.lots.is_empty()
             && let Ok(listeners) = listeners.read()

@@ -303,7 +303,7 @@ fn check_location(location: &Location) -> Result<(), String> {
 /// Parses `time`: RFC 3339 with an offset, seconds 00-59 and at most microseconds, so that both
 /// engines store exactly the instant that was signed (PostgreSQL keeps microseconds; a leap second
 /// has no stored form). The message is for `invalid_time`.
-fn parse_time(time: &str) -> Result<DateTime<FixedOffset>, String> {
+pub(crate) fn parse_time(time: &str) -> Result<DateTime<FixedOffset>, String> {
     let parsed = DateTime::parse_from_rfc3339(time).map_err(|_| {
         format!("time {time:?} must be RFC 3339 with an offset, such as 2026-11-20T06:30:00+08:00")
     })?;
@@ -327,7 +327,7 @@ fn parse_time(time: &str) -> Result<DateTime<FixedOffset>, String> {
 /// Every string and member name of a record: its length, and no forbidden character.
 /// `path` spells out where `value` is, called only for the message when a string is refused:
 /// building it for every value of every record cost more than the rest of this check.
-fn check_strings(value: &Value, path: &dyn Fn() -> String) -> Result<(), String> {
+pub(crate) fn check_strings(value: &Value, path: &dyn Fn() -> String) -> Result<(), String> {
     let check = |what: &dyn Fn() -> String, s: &str| {
         if s.len() > MAX_STRING_BYTES {
             return Err(format!(

@@ -6,11 +6,13 @@
 //! multi-row inserts and one compare-and-set per lot touched. The rules are the pure functions of
 //! `rules`; this module only loads and stores.
 
+use super::recall::{self, Action, Notice, RecallView};
 use super::rules::{self, CheckError, LedgerView, LotState, Rejection};
-use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecordLotRow, RecordRow};
-use crate::db::{DbConn, keys, lots, orgs, products, records};
+use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecallLotRow, RecordLotRow, RecordRow};
+use crate::db::{DbConn, keys, lots, orgs, products, recalls, records};
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::error::AppError;
+use crate::ledger::entry::Entry;
 use crate::ledger::envelope::Envelope;
 use crate::ledger::record::Record;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -24,7 +26,7 @@ pub struct Prepared {
     pub id: RecordId,
     pub envelope: Envelope,
     pub claimed_actor: Option<OrgId>,
-    pub record: Result<Record, crate::ledger::record::Invalid>,
+    pub entry: Result<Entry, crate::ledger::record::Invalid>,
     pub signature: SignatureCheck,
 }
 
@@ -54,6 +56,20 @@ struct LotEntry {
     touched: bool,
 }
 
+/// What the batch has staged about recalls, over what the database holds.
+#[derive(Default)]
+struct RecallStage {
+    /// The first log index of the batch: a lift ends the stored rows before it.
+    first_index: i64,
+    rows: Vec<RecallLotRow>,
+    /// (actor, lot, the lift's log index) for rows stored before the batch.
+    lifts: Vec<(String, LotKey, i64)>,
+    /// Whether an organization's recall of a lot is in force, as the batch left it.
+    in_force: HashMap<(OrgId, LotKey), bool>,
+    creators: HashMap<LotKey, Option<OrgId>>,
+    brands: HashMap<Gtin, Option<OrgId>>,
+}
+
 /// One append transaction.
 pub struct Batch {
     next_index: i64,
@@ -66,6 +82,7 @@ pub struct Batch {
     records: Vec<RecordRow>,
     record_lots: Vec<RecordLotRow>,
     lineage: Vec<LotInputRow>,
+    recalls: RecallStage,
 }
 
 impl Batch {
@@ -79,13 +96,8 @@ impl Batch {
         let mut by_gtin: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for sub in subs {
             ids.push(sub.id.to_hex());
-            if let Ok(record) = &sub.record {
-                let keys = record
-                    .lots
-                    .iter()
-                    .map(|l| &l.key)
-                    .chain(record.new_lots.iter().map(|l| &l.key));
-                for key in keys {
+            if let Ok(entry) = &sub.entry {
+                for key in entry.lots() {
                     by_gtin
                         .entry(key.gtin.as_str())
                         .or_default()
@@ -104,6 +116,10 @@ impl Batch {
             records: Vec::new(),
             record_lots: Vec::new(),
             lineage: Vec::new(),
+            recalls: RecallStage {
+                first_index: next_index,
+                ..RecallStage::default()
+            },
         };
         for (gtin, names) in by_gtin {
             let found: HashMap<String, LotRow> = lots::find_many(conn, gtin, &names)?
@@ -159,6 +175,16 @@ impl Batch {
         }
         lots::insert_many(conn, &created)?;
         lots::insert_inputs(conn, &self.lineage)?;
+        recalls::insert_many(conn, &self.recalls.rows)?;
+        for (actor, key, lift_index) in &self.recalls.lifts {
+            recalls::lift(
+                conn,
+                actor,
+                (key.gtin.as_str(), key.lot.as_str()),
+                *lift_index,
+                self.recalls.first_index,
+            )?;
+        }
         records::set_next_index(conn, self.next_index)
     }
 
@@ -216,6 +242,61 @@ impl LedgerView for DbView<'_> {
             .transpose()?;
         self.batch.roles.insert(org, roles.clone());
         Ok(roles)
+    }
+}
+
+impl RecallView for DbView<'_> {
+    fn creator(&mut self, key: &LotKey) -> QueryResult<Option<OrgId>> {
+        if let Some(known) = self.batch.recalls.creators.get(key) {
+            return Ok(*known);
+        }
+        let creator = lots::creator_of(self.conn, key.gtin.as_str(), key.lot.as_str())?
+            .map(|id| OrgId::parse(&id).map_err(corrupt))
+            .transpose()?;
+        self.batch.recalls.creators.insert(key.clone(), creator);
+        Ok(creator)
+    }
+
+    fn inputs(&mut self, key: &LotKey) -> QueryResult<Vec<LotKey>> {
+        let stored = lots::inputs_of(self.conn, key.gtin.as_str(), key.lot.as_str())?;
+        let staged = self
+            .batch
+            .lineage
+            .iter()
+            .filter(|e| e.gtin == key.gtin.as_str() && e.lot == key.lot.as_str());
+        Ok(stored
+            .iter()
+            .chain(staged)
+            .filter_map(|e| {
+                Some(LotKey {
+                    gtin: Gtin::parse(&e.input_gtin).ok()?,
+                    lot: LotCode::parse(&e.input_lot).ok()?,
+                })
+            })
+            .collect())
+    }
+
+    fn brand(&mut self, gtin: &Gtin) -> QueryResult<Option<OrgId>> {
+        if let Some(known) = self.batch.recalls.brands.get(gtin) {
+            return Ok(*known);
+        }
+        let brand = products::brand_of(self.conn, gtin.as_str())?
+            .map(|id| OrgId::parse(&id).map_err(corrupt))
+            .transpose()?;
+        self.batch.recalls.brands.insert(gtin.clone(), brand);
+        Ok(brand)
+    }
+
+    fn in_force_by(&mut self, actor: OrgId, key: &LotKey) -> QueryResult<bool> {
+        if let Some(staged) = self.batch.recalls.in_force.get(&(actor, key.clone())) {
+            return Ok(*staged);
+        }
+        recalls::in_force_by(
+            self.conn,
+            &actor.to_string(),
+            key.gtin.as_str(),
+            key.lot.as_str(),
+        )
     }
 }
 
@@ -299,8 +380,9 @@ pub fn append(
             key.keyid, key.org_id
         ))));
     }
-    let record = match &sub.record {
-        Ok(record) => record,
+    let record = match &sub.entry {
+        Ok(Entry::Record(record)) => record,
+        Ok(Entry::Recall(notice)) => return append_notice(conn, batch, sub, notice, now),
         Err(invalid) => return Ok(Err(Rejection::from(invalid.clone()).into())),
     };
     let prior = match rules::check(record, &mut DbView { conn, batch }, now) {
@@ -311,6 +393,68 @@ pub fn append(
     let log_index = batch.next_index;
     batch.next_index += 1;
     stage_record(batch, sub, record, &prior, log_index, now);
+    batch.stored.insert(id.clone(), log_index);
+    Ok(Ok(Submitted {
+        id,
+        log_index,
+        created: true,
+    }))
+}
+
+/// Judges a recall notice and, if accepted, adds it to the batch.
+fn append_notice(
+    conn: &mut DbConn,
+    batch: &mut Batch,
+    sub: &Prepared,
+    notice: &Notice,
+    now: DateTime<Utc>,
+) -> QueryResult<Result<Submitted, AppError>> {
+    match recall::check(notice, &mut DbView { conn, batch }, now) {
+        Ok(()) => {}
+        Err(CheckError::Rejected(rejection)) => return Ok(Err(rejection.into())),
+        Err(CheckError::View(e)) => return Err(e),
+    }
+    let id = sub.id.to_hex();
+    let log_index = batch.next_index;
+    batch.next_index += 1;
+    batch.records.push(RecordRow {
+        log_index,
+        id: id.clone(),
+        payload: sub.envelope.payload.clone(),
+        keyid: sub.envelope.keyid.to_string(),
+        sig: sub.envelope.signature.to_vec(),
+        event: notice.action.as_str().to_owned(),
+        actor: notice.actor.to_string(),
+        event_time: notice.time.naive_utc(),
+        accepted_at: now.naive_utc(),
+    });
+    let stage = &mut batch.recalls;
+    let actor = notice.actor.to_string();
+    for key in &notice.lots {
+        stage
+            .in_force
+            .insert((notice.actor, key.clone()), notice.action == Action::Recall);
+        match notice.action {
+            Action::Recall => stage.rows.push(RecallLotRow {
+                log_index,
+                gtin: key.gtin.to_string(),
+                lot: key.lot.to_string(),
+                actor: actor.clone(),
+                lifted_log_index: None,
+            }),
+            Action::Lift => {
+                for row in stage.rows.iter_mut().filter(|r| {
+                    r.actor == actor
+                        && r.lifted_log_index.is_none()
+                        && r.gtin == key.gtin.as_str()
+                        && r.lot == key.lot.as_str()
+                }) {
+                    row.lifted_log_index = Some(log_index);
+                }
+                stage.lifts.push((actor.clone(), key.clone(), log_index));
+            }
+        }
+    }
     batch.stored.insert(id.clone(), log_index);
     Ok(Ok(Submitted {
         id,
@@ -367,6 +511,10 @@ fn stage_record(
         entry.touched = true;
     }
     for (key, state) in transition.created {
+        batch
+            .recalls
+            .creators
+            .insert(key.clone(), Some(record.actor));
         batch.lots.insert(
             key,
             LotEntry {

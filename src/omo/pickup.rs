@@ -8,7 +8,7 @@
 use crate::accounts::hosted_keys::{self, Sealer};
 use crate::db::reservations::{CANCELLED, HANDING_OVER, Holder, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
-use crate::db::{DbConn, lots, orgs, products, records, reservations, write_transaction};
+use crate::db::{DbConn, lots, orgs, products, recalls, records, reservations, write_transaction};
 use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
 use crate::ledger::Ledger;
@@ -467,6 +467,19 @@ pub fn reserve(
         if !wanted_lot.is_empty() && candidates.iter().any(|l| l == wanted_lot) {
             candidates.retain(|l| l == wanted_lot);
         }
+        // A recalled lot is never reserved; asked for by name, the answer says why.
+        let before = candidates.clone();
+        let mut kept = Vec::with_capacity(candidates.len());
+        for lot in candidates {
+            if recalls::in_force_on(conn, &product.gtin, &lot)?.is_none() {
+                kept.push(lot);
+            }
+        }
+        let candidates = kept;
+        if candidates.is_empty() && !before.is_empty() {
+            let lot = before.first().map_or(wanted_lot, String::as_str);
+            return Err(recalled_lot(&product_name, lot, zh).into());
+        }
         if candidates.is_empty() {
             return Err(AppError::Conflict(format!(
                 "{} has no {} in stock",
@@ -557,6 +570,8 @@ pub enum Standing {
     PickedUp,
     /// Cancelled by the store's staff.
     Cancelled,
+    /// Open, but its lot is under a recall in force: cancelled, and never handed over.
+    Recalled,
 }
 
 pub fn standing(row: &ReservationRow, now: NaiveDateTime) -> Standing {
@@ -567,6 +582,41 @@ pub fn standing(row: &ReservationRow, now: NaiveDateTime) -> Standing {
         _ if row.expires_at <= now => Standing::Expired,
         _ => Standing::Reserved,
     }
+}
+
+/// How a reservation stands now, recalls in force included.
+pub fn standing_now(
+    conn: &mut DbConn,
+    row: &ReservationRow,
+    now: NaiveDateTime,
+) -> QueryResult<Standing> {
+    let base = standing(row, now);
+    if matches!(base, Standing::Reserved | Standing::HandingOver)
+        && recalls::in_force_on(conn, &row.gtin, &row.lot)?.is_some()
+    {
+        return Ok(Standing::Recalled);
+    }
+    Ok(base)
+}
+
+fn recalled_reservation(row: &ReservationRow) -> AppError {
+    AppError::Conflict(format!(
+        "lot {} is under a recall in force: do not hand it over. The reservation is cancelled and nothing was changed; take the units off the shelf",
+        row.lot
+    ))
+}
+
+/// The answer when the lot asked for is recalled, in the consumer's language.
+fn recalled_lot(product: &str, lot: &str, zh: bool) -> AppError {
+    AppError::Conflict(if zh {
+        format!(
+            "{product}批號 {lot} 回收中，不能預約或購買。請看該批號的履歷頁了解回收原因與處理方式。"
+        )
+    } else {
+        format!(
+            "lot {lot} of {product} is recalled and cannot be reserved or bought; its provenance page says why and what to do"
+        )
+    })
 }
 
 /// The answer for a code that names no reservation.
@@ -597,7 +647,8 @@ pub fn find_for_store(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResul
 fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
     let row = find_for_store(conn, code, store)?;
     let now = Utc::now().naive_utc();
-    match standing(&row, now) {
+    match standing_now(conn, &row, now)? {
+        Standing::Recalled => Err(recalled_reservation(&row)),
         Standing::PickedUp => Err(AppError::Conflict(format!(
             "this reservation was already picked up ({} UTC); nothing was changed",
             row.updated_at.format("%Y-%m-%d %H:%M")
@@ -646,8 +697,14 @@ pub fn cancel(
     write_transaction(conn, |conn| {
         let row = find_for_store(conn, code, store)?;
         let now = Utc::now().naive_utc();
-        match standing(&row, now) {
+        match standing_now(conn, &row, now)? {
             Standing::Reserved => {}
+            Standing::Recalled => {
+                return Err(AppError::Conflict(format!(
+                    "lot {} is under a recall in force, so this reservation is cancelled already; nothing was changed",
+                    row.lot
+                )));
+            }
             Standing::Cancelled => return Err(cancelled_already(&row)),
             Standing::PickedUp => {
                 return Err(AppError::Conflict(format!(

@@ -9,6 +9,7 @@ use crate::domain::{Gtin, LotCode, LotKey};
 use crate::ledger::audit::check_stored_record;
 use crate::ledger::record::Record;
 use crate::trace::lineage;
+use crate::trace::recall::{self, Recall};
 use diesel::QueryResult;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -69,6 +70,24 @@ pub struct Provenance {
     pub truncated: bool,
     /// Every lot (GTIN, lot code) whose chain the steps come from: what a cached page shows.
     pub lots: Vec<(String, String)>,
+    /// Every recall covering the lot, in force or lifted, oldest first.
+    pub recalls: Vec<Recall>,
+}
+
+impl Provenance {
+    /// The recalls in force, latest first: the banners at the top of the page.
+    pub fn recalls_in_force(&self) -> Vec<&Recall> {
+        self.recalls.iter().rev().filter(|r| r.in_force()).collect()
+    }
+
+    /// The recalls that were lifted, latest first.
+    pub fn recalls_lifted(&self) -> Vec<&Recall> {
+        self.recalls
+            .iter()
+            .rev()
+            .filter(|r| !r.in_force())
+            .collect()
+    }
 }
 
 /// Verdicts on stored records, keyed by a digest of everything the verdict depends on, so a row
@@ -208,6 +227,16 @@ pub fn load(
     steps.sort_by(|a, b| a.time_iso.cmp(&b.time_iso));
     let product = products::find(conn, gtin.as_str())?;
     let stores = stores_holding(conn, gtin)?;
+    let lots: Vec<(String, String)> = dag
+        .lots
+        .iter()
+        .map(|chain| (chain.lot.gtin.clone(), chain.lot.lot.clone()))
+        .collect();
+    let recalls = recall::naming(conn, &lots)?;
+    for r in &recalls {
+        etag.update(r.id.as_bytes());
+        etag.update(r.lifted.as_ref().map_or("in force", |l| l.id.as_str()));
+    }
     let etag = format!("\"{}\"", hex::encode(&etag.finalize()[..16]));
     Ok(Some(Provenance {
         gtin: gtin.clone(),
@@ -220,11 +249,8 @@ pub fn load(
         stores,
         etag,
         truncated: dag.truncated,
-        lots: dag
-            .lots
-            .iter()
-            .map(|chain| (chain.lot.gtin.clone(), chain.lot.lot.clone()))
-            .collect(),
+        lots,
+        recalls,
     }))
 }
 

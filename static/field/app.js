@@ -2,7 +2,7 @@
 // and shows what happened. One module per page concern: store.js (IndexedDB), sign.js
 // (WebCrypto and DSSE), queue.js (the outbox), scanner.js (camera and QR), i18n.js (words).
 
-import { canSign, forgetKey, makeKey, signRecord, storedKey } from "./sign.js";
+import { canSign, forgetKey, localInput, makeKey, pad, rfc3339, signRecord, storedKey } from "./sign.js";
 import { enqueue, flush, items, update } from "./queue.js";
 import { parseScanned, startCamera } from "./scanner.js";
 import { get, put } from "./store.js";
@@ -69,20 +69,6 @@ function eventLabel(event) {
 }
 
 // ---------- time, places and values ----------
-
-const pad = (n, w = 2) => String(n).padStart(w, "0");
-
-function localInput(date) {
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
-}
-
-/** RFC 3339 with the phone's offset and whole seconds, as the ledger wants it. */
-function rfc3339(date) {
-  const offset = -date.getTimezoneOffset();
-  const sign = offset >= 0 ? "+" : "-";
-  const abs = Math.abs(offset);
-  return `${localInput(date)}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
-}
 
 /** A time input that shows "now" and means "now, when sent" until the person changes it. */
 function timeInput(input) {

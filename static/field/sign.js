@@ -6,7 +6,24 @@
 import { get, put, remove } from "./store.js";
 
 export const PAYLOAD_TYPE = "application/vnd.truetrace.record+json";
+export const RECALL_PAYLOAD_TYPE = "application/vnd.truetrace.recall+json";
 const encoder = new TextEncoder();
+
+/** A number with leading zeros to `w` digits. */
+export const pad = (n, w = 2) => String(n).padStart(w, "0");
+
+/** A date as a datetime-local input shows it, in the device's own time. */
+export function localInput(date) {
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}`;
+}
+
+/** RFC 3339 with the device's offset and whole seconds, as the ledger wants it. */
+export function rfc3339(date) {
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? "+" : "-";
+  const abs = Math.abs(offset);
+  return `${localInput(date)}:${pad(date.getSeconds())}${sign}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
+}
 
 export function hex(bytes) {
   return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -68,13 +85,18 @@ function pae(payloadType, payload) {
 }
 
 /** Signs a record (a plain object) into an envelope; resolves with {id, envelope}. */
-export async function signRecord(key, record) {
-  const payload = encoder.encode(JSON.stringify(record));
-  const signature = await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, pae(PAYLOAD_TYPE, payload));
+export function signRecord(key, record) {
+  return signAs(key, PAYLOAD_TYPE, record);
+}
+
+/** Signs a plain object of the given payload type (a record, a recall notice) into an envelope. */
+export async function signAs(key, payloadType, object) {
+  const payload = encoder.encode(JSON.stringify(object));
+  const signature = await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, pae(payloadType, payload));
   return {
     id: await sha256Hex(payload),
     envelope: {
-      payloadType: PAYLOAD_TYPE,
+      payloadType,
       payload: base64(payload),
       signatures: [{ keyid: key.keyid, sig: base64(signature) }],
     },

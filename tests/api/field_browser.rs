@@ -418,7 +418,7 @@ fn the_demo_story_supply_side_is_done_on_phones_alone() {
     // The farm harvests, then scans the lot's QR code with the camera and ships it to the mill.
     let camera = demo.dir.path().join("paddy-t1.y4m");
     qr_video(&format!("{base}/01/{PADDY_GTIN}/10/PADDY-T1"), &camera);
-    let (_farm_browser, farm) = admin_phone(&demo, "Chishang Farm", "zh-Hant", Some(&camera));
+    let (_farm_phone, farm) = admin_phone(&demo, "Chishang Farm", "zh-Hant", Some(&camera));
     harvest_on_phone(&farm, &base, PADDY_GTIN, "PADDY-T1", "1200");
     demo.shot(&farm, "harvest-done-zh");
     goto(&farm, &format!("{base}/field/scan"));
@@ -910,4 +910,136 @@ fn a_browser_without_ed25519_records_with_the_hosted_key_and_says_so() {
         1,
         "the receipt only"
     );
+}
+
+/// A recall issued on the farm admin's phone (signed with its device key) shows at the top of the
+/// rice's provenance page, embed card and shop page on a consumer's phone in both languages,
+/// the store's counter lists what to pull, and the lift shows. Screenshots: recall-*.png.
+#[test]
+fn a_recall_signed_on_a_phone_shows_at_the_top_of_every_page_in_both_languages() {
+    let Some(demo) = Demo::start() else { return };
+    let rice_page = format!("{}/01/{RICE}/10/RICE-2611-01", demo.base);
+    let (_farm_phone, farm) = admin_phone(&demo, "Chishang Farm", "zh-Hant", None);
+    let keyid = phone_keyid(&farm);
+    goto(
+        &farm,
+        &format!(
+            "{}/recalls?lot={PADDY}/PADDY-2611-A&lang=zh-Hant",
+            demo.base
+        ),
+    );
+    wait_until(
+        &farm,
+        "document.getElementById('signer').dataset.signer === 'device'",
+        "the page to find the device key",
+    );
+    select(&farm, "#recall-form select[name=class]", "I");
+    fill(
+        &farm,
+        "#recall-form input[name=reason]",
+        "Listeria monocytogenes found in a mill sample",
+    );
+    fill(
+        &farm,
+        "#recall-form input[name=reason_zh]",
+        "碾米廠樣品檢出李斯特菌",
+    );
+    fill(
+        &farm,
+        "#recall-form input[name=instructions]",
+        "Do not eat it; bring it back for a full refund",
+    );
+    fill(
+        &farm,
+        "#recall-form input[name=instructions_zh]",
+        "請勿食用，可持商品回門市全額退款",
+    );
+    fill(&farm, "#recall-form input[name=contact]", "0800-888-123");
+    click(&farm, "#issue-recall");
+    wait_until(
+        &farm,
+        "location.search.startsWith('?done=')",
+        "the notice to be stored",
+    );
+    let id = eval(
+        &farm,
+        "return new URLSearchParams(location.search).get('done');",
+    );
+    let (status, notice) = demo.get(&format!("/api/v1/records/{}", id.as_str().unwrap()));
+    assert_eq!(status, 200);
+    assert_eq!(
+        notice["envelope"]["signatures"][0]["keyid"],
+        keyid.as_str(),
+        "signed with the phone's own key"
+    );
+    assert_eq!(
+        notice["envelope"]["payloadType"],
+        "application/vnd.truetrace.recall+json"
+    );
+    demo.shot(&farm, "recall-staff-zh");
+
+    // A consumer's phone: the banner first, in the page's language, and nothing wider than it.
+    let consumer_browser = demo.phone("consumer", None);
+    let consumer = phone_tab(&consumer_browser);
+    for (lang, words) in [
+        ("zh-Hant", "碾米廠樣品檢出李斯特菌"),
+        ("en", "Listeria monocytogenes found"),
+    ] {
+        goto(&consumer, &format!("{rice_page}?lang={lang}"));
+        let layout = eval(
+            &consumer,
+            "const b = document.querySelector('[data-recall=in-force]'); const p = document.getElementById('product-name');
+             return {banner: b ? b.getBoundingClientRect().top : null, product: p.getBoundingClientRect().top,
+                     width: document.documentElement.scrollWidth, text: b ? b.innerText : ''};",
+        );
+        assert!(
+            layout["banner"].as_f64().unwrap() < layout["product"].as_f64().unwrap(),
+            "{lang}: {layout}"
+        );
+        assert!(
+            layout["width"].as_u64().unwrap() <= u64::from(PHONE_WIDTH),
+            "{lang}: no sideways scrolling: {layout}"
+        );
+        assert!(
+            layout["text"].as_str().unwrap().contains(words),
+            "{lang}: {layout}"
+        );
+        demo.shot(&consumer, &format!("recall-provenance-{lang}"));
+    }
+    goto(
+        &consumer,
+        &format!("{}/embed/01/{RICE}/10/RICE-2611-01?lang=zh-Hant", demo.base),
+    );
+    assert!(text(&consumer, ".tt-recall").contains("第 I 級回收"));
+    demo.shot(&consumer, "recall-embed-zh");
+    goto(&consumer, &format!("{}/shop/{RICE}?lang=en", demo.base));
+    assert!(text(&consumer, "[data-recall=in-force]").contains("Class I recall"));
+    demo.shot(&consumer, "recall-shop-en");
+
+    // The store's counter on its phone: what to pull, and how much.
+    let store_browser = demo.phone("store", None);
+    let store = phone_tab(&store_browser);
+    let (email, password) = demo.account("Xinyi");
+    login(&store, &demo.base, &email, &password, "/staff/pickups");
+    assert!(text(&store, "#pull-list").contains("RICE-2611-01"));
+    demo.shot(&store, "recall-pull-en");
+
+    // The recall page on a desktop browser holding the same key, and the lift from it.
+    desktop(&farm);
+    goto(&farm, &format!("{}/recalls?lang=en", demo.base));
+    wait_until(
+        &farm,
+        "document.getElementById('signer').dataset.signer === 'device'",
+        "the page to find the device key",
+    );
+    demo.shot(&farm, "recall-staff-desktop-en");
+    click(&farm, ".lift-form button[type=submit]");
+    wait_until(
+        &farm,
+        "location.search.startsWith('?done=')",
+        "the lift to be stored",
+    );
+    goto(&consumer, &format!("{rice_page}?lang=en"));
+    assert!(text(&consumer, "[data-recall=lifted]").contains("was lifted on"));
+    demo.shot(&consumer, "recall-lifted-en");
 }

@@ -20,6 +20,7 @@ mod lots;
 mod omo;
 mod other_language;
 mod pages;
+mod recall;
 mod records;
 mod snapshots;
 #[path = "../support/spawn.rs"]

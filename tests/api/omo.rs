@@ -57,7 +57,7 @@ impl Browser {
     }
 
     /// A browser that asks for Traditional Chinese.
-    fn zh(mut self) -> Self {
+    pub(crate) fn zh(mut self) -> Self {
         self.language = "zh-TW";
         self
     }

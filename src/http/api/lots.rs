@@ -1,6 +1,7 @@
 //! Lots: the chain of one lot, and its upstream DAG.
 
 use super::products::ProductResponse;
+use super::recalls::RecallResponse;
 use super::records::RecordResponse;
 use crate::db::DbPool;
 use crate::db::{DbConn, orgs, products};
@@ -21,10 +22,14 @@ pub fn scope() -> Scope {
         .route("/{gtin}/{lot}/upstream", web::get().to(upstream))
         .route("/{gtin}/{lot}/provenance", web::get().to(provenance_json))
         .route("/{gtin}/{lot}/trace", web::get().to(trace))
+        .route(
+            "/{gtin}/{lot}/recalls",
+            web::get().to(super::recalls::of_lot),
+        )
 }
 
 /// Parses the path; a lot code may hold `/`, sent as `%2F`.
-fn parse_lot(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
+pub(super) fn parse_lot(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
     let gtin = Gtin::parse(&path.0).map_err(AppError::Malformed)?;
     let lot = LotCode::parse(&path.1).map_err(AppError::Malformed)?;
     Ok((gtin, lot))
@@ -41,7 +46,15 @@ async fn show(
         let chain = lineage::lot_chain(conn, gtin.as_str(), lot.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
         let mut names = OrgNames::default();
-        lot_response(conn, chain, &mut names, &public_url)
+        let key = (chain.lot.gtin.clone(), chain.lot.lot.clone());
+        let mut body = lot_response(conn, chain, &mut names, &public_url)?;
+        // The latest recall in force, while one is.
+        body.recall = crate::trace::recall::of_lot(conn, &key)?
+            .iter()
+            .rev()
+            .find(|r| r.in_force())
+            .map(RecallResponse::from);
+        Ok(body)
     })
     .await?;
     Ok(HttpResponse::Ok().json(body))
@@ -142,6 +155,7 @@ fn lot_response(
             .collect(),
         gtin: lot.gtin,
         lot: lot.lot,
+        recall: None,
     })
 }
 
@@ -171,6 +185,8 @@ async fn provenance_json(
             "lot": p.lot.as_str(),
             "digital_link": uri,
             "product": product,
+            "recalled": !p.recalls_in_force().is_empty(),
+            "recalls": p.recalls.iter().map(RecallResponse::from).collect::<Vec<_>>(),
             "verified": p.broken == 0,
             "records_checked": p.records_checked,
             "records_failing": p.broken,
@@ -227,6 +243,9 @@ pub struct LotResponse {
     pub shipped_to: Option<OrgRef>,
     pub head: String,
     pub chain: Vec<RecordResponse>,
+    /// The latest recall in force covering the lot (DESIGN.md), only in the lot's own answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<RecallResponse>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -3,6 +3,7 @@
 pub mod lots;
 pub mod orgs;
 pub mod products;
+pub mod recalls;
 pub mod records;
 
 use crate::accounts::admin_token::AdminToken;
@@ -57,6 +58,7 @@ pub fn scope() -> Scope {
         .service(records::scope())
         .service(lots::scope())
         .route("/log", web::get().to(records::log))
+        .route("/recalls", web::get().to(recalls::in_force))
 }
 
 /// Extractor that admits a request only with `Authorization: Bearer <admin token>`.

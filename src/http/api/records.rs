@@ -7,7 +7,7 @@ use crate::db::rows::RecordRow;
 use crate::domain::RecordId;
 use crate::error::{AppError, AppResult};
 use crate::http::error::ErrorBody;
-use crate::ledger::envelope::{EnvelopeJson, PAYLOAD_TYPE, SignatureJson};
+use crate::ledger::envelope::{EnvelopeJson, PayloadType, SignatureJson};
 use crate::ledger::ingest::{MAX_BATCH_BODY_BYTES, MAX_BATCH_ENVELOPES, MAX_BODY_BYTES};
 use crate::ledger::{Ledger, Submitted, strict_json};
 use actix_web::http::StatusCode;
@@ -228,7 +228,7 @@ impl From<RecordRow> for RecordResponse {
         Self {
             record: serde_json::from_slice(&row.payload).unwrap_or(Value::Null),
             envelope: EnvelopeJson {
-                payload_type: PAYLOAD_TYPE.to_owned(),
+                payload_type: PayloadType::of_stored_event(&row.event).as_str().to_owned(),
                 payload: B64.encode(&row.payload),
                 signatures: vec![SignatureJson {
                     keyid: row.keyid,

@@ -545,13 +545,19 @@ pub async fn dashboard(
                 }
             })
             .collect();
-        let reservations = if org.has_role(Role::Retailer) {
-            reservations::of_store(conn, &org.id, 20)?
-                .iter()
-                .map(|r| super::pickup::view(r, names.product(&r.gtin, zh)))
-                .collect()
+        let (reservations, pull) = if org.has_role(Role::Retailer) {
+            let mut views = Vec::new();
+            for r in reservations::of_store(conn, &org.id, 20)? {
+                let standing = crate::omo::pickup::standing_now(conn, &r, Utc::now().naive_utc())?;
+                views.push(super::pickup::view(
+                    &r,
+                    names.product(&r.gtin, zh),
+                    standing,
+                ));
+            }
+            (views, super::recall::pull_lines(conn, &org, zh)?)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         DashboardPage {
             zh,
@@ -574,6 +580,7 @@ pub async fn dashboard(
             s: summary,
             went,
             reservations,
+            pull,
             csrf,
         }
         .render()
@@ -743,5 +750,7 @@ pub struct DashboardPage {
     pub store_rows: Vec<(String, Counts)>,
     pub went: Vec<WentRow>,
     pub reservations: Vec<ReservationView>,
+    /// A store's stock under a recall in force.
+    pub pull: Vec<super::recall::PullLine>,
     pub csrf: String,
 }

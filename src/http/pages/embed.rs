@@ -114,6 +114,7 @@ async fn render_card(
         };
         let lot_path = path_segment(lot.as_str());
         let body = EmbedCard {
+            recalls: super::recall::RecallBanner::for_lot(&p.recalls, zh),
             zh,
             product_name: super::shop::names(&product, zh).0,
             image: product.image_url.clone(),
@@ -277,6 +278,14 @@ pub struct EmbedCard<'a> {
     pub pickup_href: String,
     pub page_href: String,
     pub last_step: Option<Step>,
+    pub recalls: Vec<super::recall::RecallBanner>,
+}
+
+impl EmbedCard<'_> {
+    /// While a recall is in force the card offers no way to buy.
+    pub fn recalled(&self) -> bool {
+        self.recalls.iter().any(|r| r.in_force)
+    }
 }
 
 #[cfg(test)]

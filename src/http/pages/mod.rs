@@ -6,6 +6,7 @@ pub mod field;
 pub mod lang;
 pub mod pickup;
 pub mod qr;
+pub mod recall;
 pub mod resolver;
 pub mod shop;
 pub mod trace;

@@ -34,21 +34,24 @@ fn standing_name(s: Standing) -> &'static str {
         Standing::HandingOver => "handing_over",
         Standing::PickedUp => "picked_up",
         Standing::Cancelled => "cancelled",
+        Standing::Recalled => "recalled",
     }
 }
 
-pub fn view(row: &ReservationRow, product_name: String) -> ReservationView {
+/// A reservation as the pages show it; `standing` from `pickup::standing_now`.
+pub fn view(row: &ReservationRow, product_name: String, standing: Standing) -> ReservationView {
     ReservationView {
         code_display: pickup::display_code(&row.code),
         href: format!("/staff/pickups/{}", row.code),
         product_name,
         gtin: row.gtin.clone(),
         lot: row.lot.clone(),
+        lot_href: crate::domain::digital_link::lot_path(&row.gtin, &row.lot),
         quantity: row.quantity,
         unit: row.unit.clone(),
         customer_name: row.customer_name.clone(),
         customer_phone: row.customer_phone.clone(),
-        standing: standing_name(pickup::standing(row, Utc::now().naive_utc())),
+        standing: standing_name(standing),
         created: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
         expires: row.expires_at.format("%Y-%m-%d %H:%M").to_string(),
         code: row.code.clone(),
@@ -85,7 +88,12 @@ async fn form_page(
     let body = crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
-        let lines = stock::of_product(conn, gtin.as_str())?;
+        // Stock under a recall in force is not offered.
+        let covered = crate::trace::recall::Covered::load(conn)?;
+        let lines: Vec<_> = stock::of_product(conn, gtin.as_str())?
+            .into_iter()
+            .filter(|l| !covered.covers(&l.lot.gtin, &l.lot.lot))
+            .collect();
         PickupFormPage {
             zh,
             lang_switch: switch,
@@ -212,7 +220,11 @@ pub async fn reservation(
         ReservationPage {
             zh,
             lang_switch: switch,
-            r: view(&row, product_name),
+            r: view(
+                &row,
+                product_name,
+                pickup::standing_now(conn, &row, Utc::now().naive_utc())?,
+            ),
             store: OrgView::from(&store),
             store_href: format!("/stores/{}", store.id),
             qr_svg: qr,
@@ -271,11 +283,13 @@ pub async fn counter(
         for row in &rows {
             let name = products::find(conn, &row.gtin)?
                 .map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
-            recent.push(view(row, name));
+            let standing = pickup::standing_now(conn, row, Utc::now().naive_utc())?;
+            recent.push(view(row, name, standing));
         }
         StaffPickupsPage {
             zh,
             lang_switch: switch,
+            pull: super::recall::pull_lines(conn, &store, zh)?,
             store: OrgView::from(&store),
             recent,
             csrf,
@@ -314,7 +328,8 @@ async fn staff_page(
         let row = pickup::find_for_store(conn, &code, &store)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
-        let r = view(&row, name);
+        let standing = pickup::standing_now(conn, &row, Utc::now().naive_utc())?;
+        let r = view(&row, name, standing);
         StaffPickupPage {
             zh,
             lang_switch: switch,
@@ -424,11 +439,13 @@ pub struct ReservationView {
     pub product_name: String,
     pub gtin: String,
     pub lot: String,
+    /// The lot's provenance page.
+    pub lot_href: String,
     pub quantity: i64,
     pub unit: String,
     pub customer_name: String,
     pub customer_phone: String,
-    /// reserved, expired, handing_over, picked_up or cancelled
+    /// reserved, expired, handing_over, picked_up, cancelled or recalled
     pub standing: &'static str,
     pub created: String,
     pub expires: String,
@@ -457,6 +474,8 @@ pub struct StaffPickupsPage {
     pub recent: Vec<ReservationView>,
     /// For the cancel buttons of reservations still held.
     pub csrf: String,
+    /// What the store must take off its shelves: its stock under a recall in force.
+    pub pull: Vec<super::recall::PullLine>,
 }
 
 #[derive(Template)]

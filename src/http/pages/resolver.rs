@@ -4,6 +4,7 @@
 
 use super::filters;
 use super::lang::{self, Choice};
+use super::recall::RecallBanner;
 use super::{error_page, html, html_builder, script_json};
 use crate::db::DbPool;
 use crate::db::rows::ProductRow;
@@ -89,7 +90,7 @@ async fn lot_answer(
     let uri = lot_uri(&site.public_url, &link.gtin, &lot);
     let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
     let wants_page = match link.param("linkType") {
-        Some("linkset" | "gs1:epcis" | "gs1:pip") => false,
+        Some("linkset" | "gs1:epcis" | "gs1:pip" | "gs1:recallStatus") => false,
         Some(_) => true,
         None => !wants(req, LINKSET) && !wants(req, "application/ld+json"),
     };
@@ -173,6 +174,18 @@ async fn lot_answer(
             Err(e) => error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
         };
     }
+    if link_type == Some("gs1:recallStatus") {
+        let status = format!(
+            "{}/api/v1/lots/{}/{}/recalls",
+            site.public_url,
+            p.gtin,
+            path_segment(lot.as_str())
+        );
+        return with_cors(&mut HttpResponse::TemporaryRedirect())
+            .insert_header((header::LOCATION, status))
+            .insert_header((header::LINK, linkset_link))
+            .finish();
+    }
     if link_type == Some("gs1:pip") {
         if buy_url.is_some() {
             visit.count(
@@ -205,6 +218,7 @@ async fn lot_answer(
     let product_name = product_name(&p, choice.zh);
     let lot_path = path_segment(lot.as_str());
     let page = ProvenancePage {
+        recalls: RecallBanner::for_lot(&p.recalls, choice.zh),
         zh: choice.zh,
         // From the canonical path: this page is cached and served for any stem before /01/.
         lang_switch: lang::switch_link(&link.uri(""), choice.zh),
@@ -388,8 +402,38 @@ fn schema_org(uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
                 "priceCurrency": row.currency.as_deref().unwrap_or("TWD"), "url": listing});
         }
     }
+    // schema.org has no recall property: each recall is a PropertyValue whose propertyID is our
+    // documented term (docs/api.md), with the signed notice as its url.
+    let recalls: Vec<serde_json::Value> = p
+        .recalls
+        .iter()
+        .map(|r| {
+            let n = &r.notice;
+            let mut value = json!({
+                "@type": "PropertyValue",
+                "propertyID": RECALL_TERM,
+                "name": format!("Class {} recall", n.class.map_or("", |c| c.as_str())),
+                "value": if r.in_force() { "in force" } else { "lifted" },
+                "validFrom": n.time.to_rfc3339(),
+                "url": format!("/api/v1/records/{}", r.id),
+            });
+            if let Some(reason) = n.reason.as_ref().or(n.reason_zh.as_ref()) {
+                value["description"] = json!(reason);
+            }
+            if let Some(lifted) = &r.lifted {
+                value["validThrough"] = json!(lifted.time.to_rfc3339());
+            }
+            value
+        })
+        .collect();
+    if !recalls.is_empty() {
+        product["additionalProperty"] = json!(recalls);
+    }
     product
 }
+
+/// The term naming a recall in the page's JSON-LD.
+pub const RECALL_TERM: &str = "https://truetrace.dev/ns/recall";
 
 /// RFC 9264 linkset of every link the resolver has for the lot.
 fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Value {
@@ -410,6 +454,17 @@ fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Valu
     );
     links["https://gs1.org/voc/masterData"] =
         json!([{"href": api, "type": "application/json", "title": "Records"}]);
+    let in_force = p.recalls_in_force();
+    let status = match in_force.first().and_then(|r| r.notice.class) {
+        Some(class) => format!("Recall status: class {} recall in force", class.as_str()),
+        None if in_force.is_empty() => "Recall status: no recall in force".to_owned(),
+        None => "Recall status: recall in force".to_owned(),
+    };
+    links["https://gs1.org/voc/recallStatus"] = json!([{
+        "href": format!("/api/v1/lots/{}/{}/recalls", p.gtin, path_segment(p.lot.as_str())),
+        "type": "application/json",
+        "title": status,
+    }]);
     json!({"linkset": [links]})
 }
 
@@ -420,7 +475,7 @@ pub async fn well_known(site: web::Data<Site>) -> HttpResponse {
         "resolverRoot": site.public_url,
         "supportedPrimaryKeys": ["01"],
         "supportedQualifiers": ["10", "21"],
-        "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "linkset"],
+        "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "gs1:recallStatus", "linkset"],
         "linkTypeDefaultCanBeLinkset": false,
         "supportedContextValuesEnumerated": ["zh-Hant", "en"],
     }))
@@ -440,6 +495,14 @@ pub struct ProvenancePage<'a> {
     pub buy_url: Option<String>,
     pub pickup_url: String,
     pub oembed_url: String,
+    pub recalls: Vec<RecallBanner>,
+}
+
+impl ProvenancePage<'_> {
+    /// While a recall is in force the page offers no way to buy.
+    pub fn recalled(&self) -> bool {
+        self.recalls.iter().any(|r| r.in_force)
+    }
 }
 
 #[derive(Template)]

@@ -3,6 +3,7 @@
 //! `/go/{gtin}` counts a click to the online listing before sending the visitor there.
 
 use super::filters;
+use super::recall::{RecallBanner, for_lots};
 use super::{Page, PageError, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
@@ -15,7 +16,9 @@ use crate::http::page_cache::{CachedPage, Shows};
 use crate::omo::activity::Activity;
 use crate::omo::activity::{Channel, Kind};
 use crate::omo::stock;
+use crate::trace::closure::Key;
 use crate::trace::provenance::{self, OrgView, VerdictCache};
+use crate::trace::recall::Covered;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -77,12 +80,14 @@ pub fn names(product: &ProductRow, zh: bool) -> (String, Option<String>) {
 }
 
 /// A product as the shop shows it: the provenance summary comes from its most recent lot.
+/// Stock of lots under a recall in force is not offered: the lines returned leave it out.
 fn shop_item(
     conn: &mut DbConn,
     product: &ProductRow,
     verdicts: &VerdictCache,
     zh: bool,
     visit: &Visit,
+    covered: &Covered,
 ) -> Result<(ShopItem, Vec<stock::StockLine>), AppError> {
     let latest = lots::recent_of_gtin(conn, &product.gtin, 1)?
         .into_iter()
@@ -101,7 +106,19 @@ fn shop_item(
             format!("{}?{}", lot_uri("", &gtin, &code), visit.query()),
         ));
     }
-    let lines = stock::of_product(conn, &product.gtin)?;
+    let (recalled, lines): (Vec<_>, Vec<_>) = stock::of_product(conn, &product.gtin)?
+        .into_iter()
+        .partition(|l| covered.covers(&l.lot.gtin, &l.lot.lot));
+    // The banner names the covered lots of this product that stores hold, or else its latest.
+    let mut shown: Vec<Key> = recalled
+        .iter()
+        .map(|l| (l.lot.gtin.clone(), l.lot.lot.clone()))
+        .collect();
+    if let Some((lot, _)) = &latest_lot {
+        shown.push((product.gtin.clone(), lot.clone()));
+    }
+    shown.dedup();
+    let recalls = for_lots(covered, &shown, zh);
     let mut stores: Vec<&str> = lines.iter().map(|l| l.store.id.as_str()).collect();
     stores.dedup();
     let (name, other_name) = names(product, zh);
@@ -122,6 +139,7 @@ fn shop_item(
             .map(|_| format!("/go/{}?{}", product.gtin, visit.query())),
         href: format!("/shop/{}?{}", product.gtin, visit.query()),
         pickup_href: format!("/shop/{}/pickup?{}", product.gtin, visit.query()),
+        recalls,
     };
     Ok((item, lines))
 }
@@ -206,9 +224,10 @@ pub async fn list(
     let (zh, switch) = (choice.zh, super::lang::switch_link("/shop", choice.zh));
     let verdicts = verdicts.clone();
     cached(&page, &pool, &pages, key, move |conn| {
+        let covered = Covered::load(conn)?;
         let mut items = Vec::new();
         for product in products::all(conn)? {
-            items.push(shop_item(conn, &product, &verdicts, zh, &visit)?.0);
+            items.push(shop_item(conn, &product, &verdicts, zh, &visit, &covered)?.0);
         }
         ShopPage {
             zh,
@@ -239,7 +258,8 @@ pub async fn product(
     cached(&page, &pool, &pages, key, move |conn| {
         let product = products::find(conn, gtin.as_str())?
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
-        let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit)?;
+        let covered = Covered::load(conn)?;
+        let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit, &covered)?;
         let stores = by_store(&lines, gtin.as_str(), &visit);
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 10)?
             .into_iter()
@@ -251,6 +271,7 @@ pub async fn product(
         ShopProductPage {
             zh,
             lang_switch: switch,
+            recalls: item.recalls.clone(),
             item,
             stores,
             lots,
@@ -274,6 +295,12 @@ pub async fn store(
         let store = crate::omo::pickup::find_store(conn, &id)
             .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
         let lines = stock::of_store(conn, &store)?;
+        let covered = Covered::load(conn)?;
+        let shown: Vec<Key> = lines
+            .iter()
+            .map(|l| (l.lot.gtin.clone(), l.lot.lot.clone()))
+            .collect();
+        let recalls = for_lots(&covered, &shown, zh);
         let mut by_gtin: std::collections::HashMap<String, ProductRow> = Default::default();
         let mut out = Vec::new();
         for line in lines {
@@ -285,6 +312,7 @@ pub async fn store(
             let product = by_gtin.get(&line.lot.gtin);
             let link = lot_path(&line.lot.gtin, &line.lot.lot);
             out.push(StoreLine {
+                recalled: covered.covers(&line.lot.gtin, &line.lot.lot),
                 product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| names(p, zh).0),
                 gtin: line.lot.gtin.clone(),
                 lot: line.lot.lot.clone(),
@@ -306,6 +334,7 @@ pub async fn store(
             store: OrgView::from(&store),
             gln: store.gln.clone(),
             lines: out,
+            recalls,
         }
         .render()
         .map_err(AppError::internal)
@@ -391,6 +420,8 @@ pub struct ShopItem {
     pub buy_href: Option<String>,
     pub href: String,
     pub pickup_href: String,
+    /// Recalls in force on its lots.
+    pub recalls: Vec<RecallBanner>,
 }
 
 #[derive(Template)]
@@ -420,9 +451,12 @@ pub struct ShopProductPage {
     pub stores: Vec<StoreStock>,
     /// (lot code, provenance page)
     pub lots: Vec<(String, String)>,
+    pub recalls: Vec<RecallBanner>,
 }
 
 pub struct StoreLine {
+    /// Under a recall in force: to be pulled, not reserved.
+    pub recalled: bool,
     pub product_name: String,
     pub gtin: String,
     pub lot: String,
@@ -441,4 +475,5 @@ pub struct StorePage {
     pub store: OrgView,
     pub gln: Option<String>,
     pub lines: Vec<StoreLine>,
+    pub recalls: Vec<RecallBanner>,
 }

@@ -88,6 +88,8 @@ pub struct TracePage {
     pub forward: bool,
     pub gtin: String,
     pub lot: String,
+    /// The lot code as it goes in a query string.
+    pub lot_query: String,
     pub product: String,
     pub rows: Vec<TreeRow>,
     pub has_stores: bool,
@@ -167,6 +169,11 @@ impl TracePage {
                 .map_or_else(|| body.gtin.clone(), product_of),
             gtin: body.gtin.clone(),
             lot: body.lot.clone(),
+            lot_query: percent_encoding::utf8_percent_encode(
+                &body.lot,
+                percent_encoding::NON_ALPHANUMERIC,
+            )
+            .to_string(),
             rows,
             has_stores: body.stores.is_some(),
             stores,
