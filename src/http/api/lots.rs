@@ -8,6 +8,7 @@ use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
 use crate::domain::{Gtin, LotCode};
 use crate::error::AppError;
+use crate::http::pages::RECALLABLE;
 use crate::http::state::Site;
 use crate::trace::closure::{self, Direction};
 use crate::trace::lineage::{self, LotChain};
@@ -222,7 +223,7 @@ async fn provenance_json(
     .await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Access-Control-Allow-Origin", "*"))
-        .insert_header(("Cache-Control", "public, max-age=60"))
+        .insert_header(("Cache-Control", RECALLABLE))
         .json(body))
 }
 

@@ -76,7 +76,7 @@ async fn card(
             header::CONTENT_SECURITY_POLICY,
             page.csp.unwrap_or_default(),
         ))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .insert_header((header::CACHE_CONTROL, super::RECALLABLE))
         .body(page.body))
 }
 

@@ -17,6 +17,11 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 use lang::Choice;
 
+/// `Cache-Control` of every answer that can carry a recall (the provenance page and JSON, embed
+/// cards, the shop): browsers and CDNs keep it but ask again each time (a 304 while it is
+/// current), so that a recall never waits out a kept copy.
+pub const RECALLABLE: &str = "public, no-cache";
+
 /// An HTML response in the chosen language (remembering an explicit choice in a cookie).
 pub fn html_builder(status: StatusCode, choice: &Choice) -> HttpResponseBuilder {
     let mut builder = HttpResponse::build(status);

@@ -291,10 +291,7 @@ fn page_response(
     let headers = response.headers_mut();
     for (name, value) in [
         (header::ETAG, etag),
-        (
-            header::CACHE_CONTROL,
-            "public, max-age=60, stale-while-revalidate=300",
-        ),
+        (header::CACHE_CONTROL, super::RECALLABLE),
         (header::LINK, linkset_link),
     ] {
         if let Ok(value) = header::HeaderValue::from_str(value) {

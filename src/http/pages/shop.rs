@@ -207,7 +207,7 @@ async fn cached(
         .map_err(page.fail())?
         .body;
     Ok(html_builder(StatusCode::OK, choice)
-        .insert_header((header::CACHE_CONTROL, "public, max-age=30"))
+        .insert_header((header::CACHE_CONTROL, super::RECALLABLE))
         .body(body))
 }
 
