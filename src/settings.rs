@@ -107,6 +107,18 @@ pub struct Settings {
         global = true
     )]
     pub body_timeout: u64,
+    /// The UTC offset of the place the pages serve (+08:00 for Taiwan): times the server itself
+    /// keeps (a reservation's deadline, a device's last use) are shown in it. Signed times are
+    /// shown in the offset their signer wrote.
+    #[arg(
+        long,
+        env = "TRUETRACE_UTC_OFFSET",
+        default_value = "+08:00",
+        value_parser = parse_offset,
+        global = true
+    )]
+    pub utc_offset: chrono::FixedOffset,
+
     /// What open pickup reservations may hold at once.
     #[command(flatten)]
     pub pickup: PickupLimits,
@@ -233,6 +245,12 @@ impl Settings {
 pub struct BodyTimeouts {
     pub idle: std::time::Duration,
     pub total: std::time::Duration,
+}
+
+/// `+08:00`, `-05:00`, `+00:00`: an offset from UTC as RFC 3339 writes it.
+fn parse_offset(text: &str) -> Result<chrono::FixedOffset, String> {
+    text.parse::<chrono::FixedOffset>()
+        .map_err(|_| format!("{text:?} is not a UTC offset such as +08:00"))
 }
 
 #[cfg(test)]

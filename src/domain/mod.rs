@@ -13,6 +13,7 @@ pub mod quantity;
 pub mod record_id;
 pub mod site_path;
 pub mod text;
+pub mod time;
 
 pub use event::EventType;
 pub use gln::Gln;

@@ -44,6 +44,43 @@ impl Quantity {
     }
 }
 
+/// How a person reads a unit code, (Traditional Chinese, English): the codes the field app offers
+/// and the packaging codes a retailer is likely to use. None for any other code.
+pub fn unit_words(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        "KGM" => ("公斤", "kg"),
+        "GRM" => ("公克", "g"),
+        "TNE" => ("公噸", "t"),
+        "LTR" => ("公升", "L"),
+        "MLT" => ("毫升", "mL"),
+        "H87" => ("件", "pcs"),
+        "XBX" => ("盒", "boxes"),
+        "XBG" => ("袋", "bags"),
+        "XCT" => ("箱", "cartons"),
+        "XPK" => ("包", "packs"),
+        "XBO" => ("瓶", "bottles"),
+        "XCR" => ("籃", "crates"),
+        _ => return None,
+    })
+}
+
+/// An amount and its unit as a person reads them: `40 件`, `40 pcs`, `980.5 kg`; a unit code
+/// without words is shown as it is.
+pub fn in_words(amount: &str, unit: &str, zh: bool) -> String {
+    match unit_words(unit) {
+        Some((zh_word, _)) if zh => format!("{amount} {zh_word}"),
+        Some((_, en_word)) => format!("{amount} {en_word}"),
+        None => format!("{amount} {unit}"),
+    }
+}
+
+impl Quantity {
+    /// The quantity as a person reads it (`in_words`).
+    pub fn words(&self, zh: bool) -> String {
+        in_words(&self.amount, &self.unit, zh)
+    }
+}
+
 /// One millionth of a unit: amounts have at most six decimals, so stock arithmetic on
 /// micro-units is exact.
 pub const MICRO: i128 = 1_000_000;
@@ -82,6 +119,15 @@ pub fn format_micro(value: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn units_are_read_as_words_in_both_languages() {
+        assert_eq!(Quantity::parse("40", "H87").unwrap().words(true), "40 件");
+        assert_eq!(Quantity::parse("40", "H87").unwrap().words(false), "40 pcs");
+        assert_eq!(in_words("980.5", "KGM", true), "980.5 公斤");
+        assert_eq!(in_words("980.5", "KGM", false), "980.5 kg");
+        assert_eq!(in_words("3", "ZZ", false), "3 ZZ");
+    }
 
     #[test]
     fn decimal_strings_only() {

@@ -29,6 +29,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             "/labels/01/{gtin}/10/{lot}",
             web::get().to(pages::qr::labels),
         )
+        .route("/", web::get().to(pages::home::home))
+        .route("/find", web::get().to(pages::home::find))
         .route("/shop", web::get().to(pages::shop::list))
         .route("/shop/{gtin}", web::get().to(pages::shop::product))
         .route("/shop/{gtin}/pickup", web::get().to(pages::pickup::form))

@@ -19,6 +19,8 @@ use std::sync::OnceLock;
 pub struct Site {
     pub public_url: String,
     pub secure_cookies: bool,
+    /// Where the pages' readers are (`Settings::utc_offset`).
+    pub offset: chrono::FixedOffset,
 }
 
 /// The server's secret key for hosted signing keys, loaded on first use so that a server without
@@ -62,6 +64,7 @@ impl Shared {
             ledger: web::Data::new(services.ledger.clone()),
             pool: web::Data::new(services.ledger.pool().clone()),
             site: web::Data::new(Site {
+                offset: settings.utc_offset,
                 secure_cookies: public_url.starts_with("https://"),
                 public_url,
             }),

@@ -30,11 +30,11 @@ impl Holding {
             .map(|m| i64::try_from(m / MICRO).unwrap_or(i64::MAX))
     }
 
-    /// "12 H87", or None when the amount is unknown.
-    pub fn describe(&self) -> Option<String> {
+    /// What is on hand as a person reads it, "12 件" or "12 pcs"; None when the amount is unknown.
+    pub fn describe(&self, zh: bool) -> Option<String> {
         let amount = format_micro(self.on_hand?);
         Some(match &self.unit {
-            Some(unit) => format!("{amount} {unit}"),
+            Some(unit) => crate::domain::quantity::in_words(&amount, unit, zh),
             None => amount,
         })
     }
@@ -258,7 +258,8 @@ mod tests {
         ];
         let h = run(&chain).unwrap();
         assert_eq!((h.store.as_str(), h.whole_units()), (STORE, Some(40)));
-        assert_eq!(h.describe().as_deref(), Some("40 H87"));
+        assert_eq!(h.describe(false).as_deref(), Some("40 pcs"));
+        assert_eq!(h.describe(true).as_deref(), Some("40 件"));
     }
 
     #[test]
@@ -297,7 +298,7 @@ mod tests {
             rec(EventType::Store, STORE, 3, None),
         ];
         let h = run(&chain).unwrap();
-        assert_eq!((h.on_hand, h.describe()), (None, None));
+        assert_eq!((h.on_hand, h.describe(false)), (None, None));
     }
 
     #[test]

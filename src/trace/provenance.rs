@@ -5,7 +5,7 @@
 
 use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
 use crate::db::{DbConn, keys, orgs, products};
-use crate::domain::{Gtin, LotCode, LotKey};
+use crate::domain::{Gtin, LotCode, LotKey, Quantity};
 use crate::ledger::audit::check_stored_record;
 use crate::ledger::record::Record;
 use crate::trace::lineage;
@@ -45,7 +45,10 @@ pub struct Step {
     pub location: Option<String>,
     pub lots: Vec<String>,
     pub new_lots: Vec<String>,
+    /// `lot: amount unit`, as signed (for machines).
     pub quantities: Vec<String>,
+    /// (lot code, quantity) of every lot the record states a quantity for (for people).
+    pub amounts: Vec<(String, Quantity)>,
     pub kde: Vec<(String, String)>,
     pub hosted_key: bool,
     /// Signed in a staff member's browser (a registered device key).
@@ -202,6 +205,7 @@ pub fn load(
                 lots: Vec::new(),
                 new_lots: Vec::new(),
                 quantities: Vec::new(),
+                amounts: Vec::new(),
                 kde: Vec::new(),
                 hosted_key: false,
                 device_key: false,
@@ -315,26 +319,28 @@ fn step_of(
         }
         None => None,
     };
-    let quantities = record
+    let amounts: Vec<(String, Quantity)> = record
         .lots
         .iter()
-        .filter_map(|l| l.quantity.as_ref().map(|q| (l.key.lot.as_str(), q)))
-        .chain(
-            record
-                .new_lots
-                .iter()
-                .filter_map(|l| l.quantity.as_ref().map(|q| (l.key.lot.as_str(), q))),
-        )
+        .filter_map(|l| {
+            l.quantity
+                .as_ref()
+                .map(|q| (l.key.lot.to_string(), q.clone()))
+        })
+        .chain(record.new_lots.iter().filter_map(|l| {
+            l.quantity
+                .as_ref()
+                .map(|q| (l.key.lot.to_string(), q.clone()))
+        }))
+        .collect();
+    let quantities = amounts
+        .iter()
         .map(|(lot, q)| format!("{lot}: {} {}", q.amount, q.unit))
         .collect();
     Ok(Step {
         id: row.id.clone(),
         event: record.event.as_str().to_owned(),
-        time: format!(
-            "{} (UTC{})",
-            record.time.format("%Y-%m-%d %H:%M"),
-            record.time.format("%:z")
-        ),
+        time: crate::domain::time::for_people(&record.time),
         time_iso: record.time.with_timezone(&chrono::Utc).to_rfc3339(),
         actor: orgs_by_id.get(&actor_id).map(OrgView::from),
         to,
@@ -346,6 +352,7 @@ fn step_of(
             .map(|l| l.key.lot.to_string())
             .collect(),
         quantities,
+        amounts,
         kde: record
             .kde
             .iter()

@@ -114,7 +114,7 @@ fn a_device_waits_for_approval_signs_once_approved_and_is_refused_once_revoked()
         assert!(
             listed
                 .body
-                .contains(&format!("UTC · <code>{}</code>", &keyid[..12])),
+                .contains(&format!("(UTC+08:00) · <code>{}</code>", &keyid[..12])),
             "last use shown: {}",
             listed.body
         );

@@ -285,13 +285,13 @@ fn the_shop_and_the_store_page_show_stock_as_the_signed_records_say() {
         }
         let product = b.get(&format!("/shop/{RICE}"));
         assert!(
-            product.body.contains("Green Leaf Xinyi") && product.body.contains("on hand 3 H87"),
+            product.body.contains("Green Leaf Xinyi") && product.body.contains("on hand 3 pcs"),
             "{}",
             product.body
         );
         let store = b.get(&format!("/stores/{}", s.store.id));
         assert!(
-            store.body.contains("data-lot=\"R1\"") && store.body.contains("3 H87"),
+            store.body.contains("data-lot=\"R1\"") && store.body.contains("3 pcs"),
             "{}",
             store.body
         );
@@ -302,7 +302,7 @@ fn the_shop_and_the_store_page_show_stock_as_the_signed_records_say() {
         assert!(
             b.get(&format!("/stores/{}", s.store.id))
                 .body
-                .contains("2 H87")
+                .contains("2 pcs")
         );
         // A disposal without a quantity empties the lot.
         let dispose = on_lot("dispose", &s.store, RICE, s.lot, &record_id(&sell), 31);
@@ -362,7 +362,7 @@ fn a_pickup_is_reserved_handed_over_and_recorded_as_a_sale_signed_by_the_hosted_
             Browser::new(s.app.address())
                 .get(&format!("/stores/{}", s.store.id))
                 .body
-                .contains("1 H87")
+                .contains("1 pcs")
         );
         assert!(
             consumer
@@ -697,7 +697,7 @@ fn many_made_up_customers_hold_at_most_half_and_a_real_customer_still_gets_a_uni
             Browser::new(s.app.address())
                 .get(&format!("/stores/{}", s.store.id))
                 .body
-                .contains("299 H87")
+                .contains("299 pcs")
         );
         // ...and once the store cancels one of the attacker's reservations, gets a unit.
         let mut clerk = staff(&s.app, &s.store, "mei@greenleaf.tw");
@@ -757,7 +757,7 @@ fn store_staff_cancel_a_reservation_and_its_units_are_free_again() {
         assert_eq!(done.status, 200, "{}", done.body);
         assert!(
             done.body
-                .contains("cancelled: the 1 × H87 it held are free again"),
+                .contains("cancelled: the 1 pcs it held are free again"),
             "{}",
             done.body
         );
@@ -1126,7 +1126,7 @@ fn staff_accounts_invitations_sessions_and_the_dashboard() {
         assert!(
             farm_dash
                 .body
-                .contains("data-channel=\"qr\"><td>QR on the package</td><td>2</td><td>1</td>"),
+                .contains("data-channel=\"qr\"><td data-label=\"Channel\">QR on the package</td><td data-label=\"Views\">2</td><td data-label=\"Online clicks\">1</td>"),
             "{}",
             farm_dash.body
         );

@@ -80,7 +80,7 @@ fn the_page_shows_the_journey_verification_and_both_ways_onward_in_both_language
         );
         assert_eq!(headers["content-language"], "en");
         assert!(
-            en.contains("Records verified")
+            en.contains("This package's journey is genuine")
                 && en.contains("Buy online")
                 && en.contains("Pick up in store")
         );
@@ -102,7 +102,7 @@ fn the_page_shows_the_journey_verification_and_both_ways_onward_in_both_language
             &format!("/01/{RICE}/10/R1"),
             &[("Accept-Language", "zh-TW"), ("Cookie", "lang=en")],
         );
-        assert!(remembered.contains("Records verified"));
+        assert!(remembered.contains("This package's journey is genuine"));
     }
 }
 
@@ -154,7 +154,7 @@ fn a_tampered_record_shows_the_warning() {
         page.contains("data-state=\"broken\""),
         "the verification panel warns"
     );
-    assert!(page.contains("Warning: some records do not verify"));
+    assert!(page.contains("Part of this package's journey cannot be trusted"));
     assert!(page.contains("payload was altered"));
     assert_eq!(page.matches("<li class=\"step bad\"").count(), 1);
 }

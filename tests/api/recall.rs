@@ -484,7 +484,7 @@ fn a_recall_shows_on_every_page_of_everything_made_from_the_lot_until_it_is_lift
         );
         let product = page(app, &format!("/shop/{RICE}"));
         assert!(
-            product.contains("data-recall=\"in-force\"") && product.contains("on hand 30 H87"),
+            product.contains("data-recall=\"in-force\"") && product.contains("on hand 30 pcs"),
             "only R2 is offered"
         );
         let store = page(app, &format!("/stores/{}", s.store.id));
@@ -542,7 +542,7 @@ fn a_recall_shows_on_every_page_of_everything_made_from_the_lot_until_it_is_lift
         );
         assert!(english.contains("was lifted on") && english.contains("id=\"pickup\""));
         assert!(page(app, &format!("{r1_page}?lang=zh-Hant")).contains("回收已解除"));
-        assert!(page(app, &format!("/shop/{RICE}")).contains("on hand 70 H87"));
+        assert!(page(app, &format!("/shop/{RICE}")).contains("on hand 70 pcs"));
         // Lifting again: nothing to lift.
         let again = sign_notice(&s.farm, &notice("lift", &s.farm, &[(PADDY, "P1")], 312));
         refused(app, &again, 422, "invalid_record", "no recall in force");
@@ -698,7 +698,7 @@ fn pickups_of_a_recalled_lot_are_refused_open_ones_cancelled_and_the_store_sees_
             counter.body
         );
         assert!(
-            counter.body.contains("40 H87"),
+            counter.body.contains("40 pcs"),
             "all 40 bags are on the shelf: {}",
             counter.body
         );

@@ -626,7 +626,7 @@ fn staff_see_the_tree_and_the_stores_in_both_languages_and_visitors_are_sent_to_
         );
         assert!(html.contains("Forward trace"));
         assert!(html.contains("East Rift Packers"));
-        assert!(html.contains("35 H87"), "what Store A still holds");
+        assert!(html.contains("35 pcs"), "what Store A still holds");
         assert!(html.contains("none left"), "Store B sold it all");
         assert!(html.contains("@media print"));
         assert!(html.contains(&format!(

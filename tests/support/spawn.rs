@@ -22,6 +22,7 @@ pub fn local_settings(database_url: &str, admin_token: &str) -> Settings {
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
+        utc_offset: chrono::FixedOffset::east_opt(8 * 3600).expect("Taiwan's offset"),
         pickup: Default::default(),
         trusted_proxies: Vec::new(),
     }

@@ -333,6 +333,8 @@ async fn account_page(
     let Page { req, choice, .. } = page;
     let csrf = page.csrf()?.token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
+    let reader = super::Reader::of(page);
+    let nav = super::StaffNav::of(page, staff)?;
     let (user, org) = (staff.user.clone(), staff.org.clone());
     let body = crate::db::run(pool, move |conn| {
         let (staff_list, invites) = if user.is_admin {
@@ -344,7 +346,9 @@ async fn account_page(
             (Vec::new(), Vec::new())
         };
         AccountPage {
+            nav,
             zh,
+            reader,
             lang_switch: switch,
             is_store: org.has_role(Role::Retailer),
             hosted_key: hosted_keys::of_org(conn, &org.id)?.map(|k| k.keyid),
@@ -520,6 +524,8 @@ pub async fn dashboard(
         super::lang::switch_link(req.path(), choice.zh),
         staff.org.clone(),
     );
+    let reader = super::Reader::of(&page);
+    let nav = super::StaffNav::of(&page, &staff)?;
     let body = crate::db::run(&pool, move |conn| {
         let today = Utc::now().date_naive();
         let coverage = Coverage::of(&org);
@@ -553,6 +559,7 @@ pub async fn dashboard(
                     &r,
                     names.product(&r.gtin, zh),
                     standing,
+                    reader,
                 ));
             }
             (views, super::recall::pull_lines(conn, &org, zh)?)
@@ -560,6 +567,7 @@ pub async fn dashboard(
             (Vec::new(), Vec::new())
         };
         DashboardPage {
+            nav,
             zh,
             lang_switch: switch,
             org: OrgView::from(&org),
@@ -712,7 +720,9 @@ pub struct InvitePage {
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
+    pub reader: super::Reader,
     pub lang_switch: String,
     pub user: UserRow,
     pub org: OrgView,
@@ -739,6 +749,7 @@ pub struct WentRow {
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub struct DashboardPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     pub org: OrgView,

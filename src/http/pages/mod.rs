@@ -3,6 +3,7 @@
 pub mod account;
 pub mod embed;
 pub mod field;
+pub mod home;
 pub mod lang;
 pub mod pickup;
 pub mod qr;
@@ -21,6 +22,46 @@ use lang::Choice;
 /// cards, the shop): browsers and CDNs keep it but ask again each time (a 304 while it is
 /// current), so that a recall never waits out a kept copy.
 pub const RECALLABLE: &str = "public, no-cache";
+
+/// The navigation of every staff page: where a staff member goes next, and logging out.
+#[derive(Debug, Clone)]
+pub struct StaffNav {
+    /// For the log-out form.
+    pub csrf: String,
+    /// The organization is a store: its pickup counter.
+    pub store: bool,
+}
+
+impl StaffNav {
+    pub fn of(page: &Page, staff: &crate::http::session::Staff) -> Result<Self, PageError> {
+        Ok(Self {
+            csrf: page.csrf()?.token,
+            store: staff.org.has_role(crate::domain::Role::Retailer),
+        })
+    }
+}
+
+/// Who reads a page: their language, and the offset of their place for the times the server
+/// keeps (a reservation's deadline), shown as `2026-12-01 17:30 (UTC+08:00)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader {
+    pub zh: bool,
+    pub offset: chrono::FixedOffset,
+}
+
+impl Reader {
+    pub fn of(page: &Page) -> Self {
+        Self {
+            zh: page.choice.zh,
+            offset: page.site.offset,
+        }
+    }
+
+    /// A time kept in UTC, in the reader's offset.
+    pub fn time(&self, utc: chrono::NaiveDateTime) -> String {
+        crate::domain::time::for_people(&utc.and_utc().with_timezone(&self.offset))
+    }
+}
 
 /// An HTML response in the chosen language (remembering an explicit choice in a cookie).
 pub fn html_builder(status: StatusCode, choice: &Choice) -> HttpResponseBuilder {
@@ -192,6 +233,20 @@ pub mod filters {
         _: &dyn askama::Values,
     ) -> askama::Result<String> {
         Ok(format!("\u{2068}{text}\u{2069}"))
+    }
+
+    /// A key data element's name that has no translation, read as words: `storage_room` →
+    /// "Storage room" (a key another client chose; never shown as a raw key).
+    pub fn humanize<T: std::fmt::Display>(
+        key: T,
+        _: &dyn askama::Values,
+    ) -> askama::Result<String> {
+        let words = key.to_string().replace('_', " ");
+        let mut chars = words.chars();
+        Ok(match chars.next() {
+            Some(first) => first.to_uppercase().chain(chars).collect(),
+            None => words,
+        })
     }
 }
 

@@ -10,6 +10,7 @@ use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{orgs, products, reservations};
 use crate::domain::ip_block::limit_key;
+use crate::domain::quantity::in_words;
 use crate::domain::{Gtin, Role};
 use crate::error::AppError;
 use crate::http::client_addr::client_ip;
@@ -39,7 +40,13 @@ fn standing_name(s: Standing) -> &'static str {
 }
 
 /// A reservation as the pages show it; `standing` from `pickup::standing_now`.
-pub fn view(row: &ReservationRow, product_name: String, standing: Standing) -> ReservationView {
+pub fn view(
+    row: &ReservationRow,
+    product_name: String,
+    standing: Standing,
+    reader: super::Reader,
+) -> ReservationView {
+    let zh = reader.zh;
     ReservationView {
         code_display: pickup::display_code(&row.code),
         href: format!("/staff/pickups/{}", row.code),
@@ -48,12 +55,15 @@ pub fn view(row: &ReservationRow, product_name: String, standing: Standing) -> R
         lot: row.lot.clone(),
         lot_href: crate::domain::digital_link::lot_path(&row.gtin, &row.lot),
         quantity: row.quantity,
-        unit: row.unit.clone(),
+        unit: crate::domain::quantity::unit_words(&row.unit).map_or_else(
+            || row.unit.clone(),
+            |(z, e)| if zh { z } else { e }.to_owned(),
+        ),
         customer_name: row.customer_name.clone(),
         customer_phone: row.customer_phone.clone(),
         standing: standing_name(standing),
-        created: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
-        expires: row.expires_at.format("%Y-%m-%d %H:%M").to_string(),
+        created: reader.time(row.created_at),
+        expires: reader.time(row.expires_at),
         code: row.code.clone(),
     }
 }
@@ -99,7 +109,7 @@ async fn form_page(
             lang_switch: switch,
             product_name: names(&product, zh).0,
             gtin: gtin.to_string(),
-            stores: by_store(&lines, gtin.as_str(), &visit),
+            stores: by_store(&lines, gtin.as_str(), &visit, zh),
             form,
             csrf: token,
             error,
@@ -203,6 +213,7 @@ pub async fn reservation(
 ) -> Result<HttpResponse, PageError> {
     let Page { req, choice, site } = &page;
     let zh = choice.zh;
+    let reader = super::Reader::of(&page);
     let switch = super::lang::switch_link(req.path(), zh);
     let public_url = site.public_url.clone();
     let body = crate::db::run(&pool, move |conn| {
@@ -224,6 +235,7 @@ pub async fn reservation(
                 &row,
                 product_name,
                 pickup::standing_now(conn, &row, Utc::now().naive_utc())?,
+                reader,
             ),
             store: OrgView::from(&store),
             store_href: format!("/stores/{}", store.id),
@@ -276,6 +288,8 @@ pub async fn counter(
     let store = staff_store(&staff).map_err(&fail)?;
     let csrf = page.csrf()?.token;
     let zh = choice.zh;
+    let reader = super::Reader::of(&page);
+    let nav = super::StaffNav::of(&page, &staff)?;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = crate::db::run(&pool, move |conn| {
         let rows = reservations::of_store(conn, &store.id, 50)?;
@@ -284,9 +298,10 @@ pub async fn counter(
             let name = products::find(conn, &row.gtin)?
                 .map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
             let standing = pickup::standing_now(conn, row, Utc::now().naive_utc())?;
-            recent.push(view(row, name, standing));
+            recent.push(view(row, name, standing, reader));
         }
         StaffPickupsPage {
+            nav,
             zh,
             lang_switch: switch,
             pull: super::recall::pull_lines(conn, &store, zh)?,
@@ -323,14 +338,17 @@ async fn staff_page(
     let store = staff_store(staff).map_err(&fail)?;
     let csrf = page.csrf()?.token;
     let zh = choice.zh;
+    let reader = super::Reader::of(page);
+    let nav = super::StaffNav::of(page, staff)?;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = crate::db::run(pool, move |conn| {
         let row = pickup::find_for_store(conn, &code, &store)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
         let standing = pickup::standing_now(conn, &row, Utc::now().naive_utc())?;
-        let r = view(&row, name, standing);
+        let r = view(&row, name, standing, reader);
         StaffPickupPage {
+            nav,
             zh,
             lang_switch: switch,
             // Confirmed or cancelled only while reserved: not while being handed over, nor
@@ -393,12 +411,13 @@ pub async fn confirm(
     let (status, outcome) = match pickup::confirm(handover, &code, &store, &staff.user.id).await {
         Ok(done) => {
             let record = done.sell_record.as_deref().unwrap_or_default();
-            let message = format!(
-                "handed over: {} × {} recorded as sold (record {})",
-                done.quantity,
-                done.unit,
-                &record[..12.min(record.len())]
-            );
+            let record = &record[..12.min(record.len())];
+            let amount = in_words(&done.quantity.to_string(), &done.unit, page.choice.zh);
+            let message = if page.choice.zh {
+                format!("已交付：{amount}已記錄為售出（紀錄 {record}）")
+            } else {
+                format!("handed over: {amount} recorded as sold (record {record})")
+            };
             (StatusCode::OK, Ok(message))
         }
         Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
@@ -468,6 +487,7 @@ pub struct ReservationPage {
 #[derive(Template)]
 #[template(path = "staff_pickups.html")]
 pub struct StaffPickupsPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     pub store: OrgView,
@@ -481,6 +501,7 @@ pub struct StaffPickupsPage {
 #[derive(Template)]
 #[template(path = "staff_pickup.html")]
 pub struct StaffPickupPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     pub r: ReservationView,
@@ -509,15 +530,12 @@ pub async fn cancel(
     let cancelled = crate::db::run(&pool, move |conn| pickup::cancel(conn, &c, &s, &user)).await;
     let (status, outcome) = match cancelled {
         Ok(done) => {
+            let amount = in_words(&done.quantity.to_string(), &done.unit, zh);
             let message = if zh {
-                format!(
-                    "已取消：保留的 {} {} 已釋出，顧客的預約頁會顯示門市已取消此預約。",
-                    done.quantity, done.unit
-                )
+                format!("已取消：保留的 {amount}已釋出，顧客的預約頁會顯示門市已取消此預約。")
             } else {
                 format!(
-                    "cancelled: the {} × {} it held are free again; the customer's reservation page says the store cancelled it",
-                    done.quantity, done.unit
+                    "cancelled: the {amount} it held are free again; the customer's reservation page says the store cancelled it"
                 )
             };
             (StatusCode::OK, Ok(message))

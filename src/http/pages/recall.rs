@@ -37,10 +37,6 @@ pub struct RecallBanner {
     pub verified: bool,
 }
 
-fn local_time(t: &chrono::DateTime<chrono::FixedOffset>) -> String {
-    format!("{} (UTC{})", t.format("%Y-%m-%d %H:%M"), t.format("%:z"))
-}
-
 /// The text in the page's language, or in the other one when the issuer gave only that.
 fn in_language(zh: bool, en: &Option<String>, zh_text: &Option<String>) -> Option<String> {
     if zh {
@@ -80,9 +76,12 @@ impl RecallBanner {
             instructions: in_language(zh, &n.instructions, &n.instructions_zh),
             contact: n.contact.clone(),
             issuer,
-            issued: local_time(&n.time),
+            issued: crate::domain::time::for_people(&n.time),
             issued_iso: n.time.to_rfc3339(),
-            lifted: recall.lifted.as_ref().map(|l| local_time(&l.time)),
+            lifted: recall
+                .lifted
+                .as_ref()
+                .map(|l| crate::domain::time::for_people(&l.time)),
             lifted_iso: recall.lifted.as_ref().map(|l| l.time.to_rfc3339()),
             lots,
             this_lot: false,
@@ -166,7 +165,7 @@ pub fn pull_lines(
             product_name: product
                 .map_or_else(|| line.lot.gtin.clone(), |p| super::shop::names(&p, zh).0),
             href: crate::domain::digital_link::lot_path(&line.lot.gtin, &line.lot.lot),
-            on_hand: line.holding.describe(),
+            on_hand: line.holding.describe(zh),
             recalls: recalls
                 .into_iter()
                 .map(|r| RecallBanner::of(r, zh, vec![line.lot.lot.clone()]))
@@ -213,6 +212,7 @@ pub struct RecallForm {
 #[derive(askama::Template)]
 #[template(path = "recalls.html")]
 pub struct RecallsPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     pub org: crate::trace::provenance::OrgView,
@@ -279,6 +279,7 @@ async fn render(
 ) -> Result<actix_web::HttpResponse, super::PageError> {
     let zh = page.choice.zh;
     let csrf = page.csrf()?.token;
+    let nav = super::StaffNav::of(page, staff)?;
     let switch = super::lang::switch_link(page.req.path(), zh);
     let org = staff.org.clone();
     let (user_id, is_admin) = (staff.user.id.clone(), staff.user.is_admin);
@@ -314,6 +315,7 @@ async fn render(
             Vec::new()
         };
         RecallsPage {
+            nav,
             zh,
             lang_switch: switch,
             org: crate::trace::provenance::OrgView::from(&org),

@@ -80,6 +80,12 @@ pub fn names(product: &ProductRow, zh: bool) -> (String, Option<String>) {
 }
 
 /// A product as the shop shows it: the provenance summary comes from its most recent lot.
+/// Whether the shop offers a product to consumers: it has a price or an online listing, or a
+/// store holds some. Intermediate goods (paddy, lettuce from the field) have none of these.
+fn offered(product: &ProductRow, in_stores: bool) -> bool {
+    product.price.is_some() || product.listing_url.is_some() || in_stores
+}
+
 /// Stock of lots under a recall in force is not offered: the lines returned leave it out.
 fn shop_item(
     conn: &mut DbConn,
@@ -145,7 +151,12 @@ fn shop_item(
 }
 
 /// Groups stock lines by store, with what each holds in total when every lot is counted.
-pub fn by_store(lines: &[stock::StockLine], gtin: &str, visit: &Visit) -> Vec<StoreStock> {
+pub fn by_store(
+    lines: &[stock::StockLine],
+    gtin: &str,
+    visit: &Visit,
+    zh: bool,
+) -> Vec<StoreStock> {
     let mut grouped: BTreeMap<String, (OrgRow, Vec<&stock::StockLine>)> = BTreeMap::new();
     for line in lines {
         grouped
@@ -164,7 +175,7 @@ pub fn by_store(lines: &[stock::StockLine], gtin: &str, visit: &Visit) -> Vec<St
                 on_hand: units.filter(|_| same_unit).map(|u| {
                     let amount = crate::domain::quantity::format_micro(u);
                     match &unit {
-                        Some(unit) => format!("{amount} {unit}"),
+                        Some(unit) => crate::domain::quantity::in_words(&amount, unit, zh),
                         None => amount,
                     }
                 }),
@@ -227,7 +238,10 @@ pub async fn list(
         let covered = Covered::load(conn)?;
         let mut items = Vec::new();
         for product in products::all(conn)? {
-            items.push(shop_item(conn, &product, &verdicts, zh, &visit, &covered)?.0);
+            let (item, _) = shop_item(conn, &product, &verdicts, zh, &visit, &covered)?;
+            if offered(&product, item.store_count > 0 || !item.recalls.is_empty()) {
+                items.push(item);
+            }
         }
         ShopPage {
             zh,
@@ -260,7 +274,15 @@ pub async fn product(
             .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
         let covered = Covered::load(conn)?;
         let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit, &covered)?;
-        let stores = by_store(&lines, gtin.as_str(), &visit);
+        if !offered(&product, !lines.is_empty() || !item.recalls.is_empty()) {
+            let name = names(&product, zh).0;
+            return Err(AppError::NotFound(if zh {
+                format!("{name}不直接販售給消費者：它會再製成其他產品")
+            } else {
+                format!("{name} is not sold to consumers: it is made into other products")
+            }));
+        }
+        let stores = by_store(&lines, gtin.as_str(), &visit, zh);
         let lots = lots::recent_of_gtin(conn, gtin.as_str(), 10)?
             .into_iter()
             .map(|l| {
@@ -317,7 +339,7 @@ pub async fn store(
                 gtin: line.lot.gtin.clone(),
                 lot: line.lot.lot.clone(),
                 href: format!("{link}?store={}", store.id),
-                on_hand: line.holding.describe(),
+                on_hand: line.holding.describe(zh),
                 since: line.holding.since.format("%Y-%m-%d").to_string(),
                 shelf_tag: format!("/labels{link}?store={}", store.id),
                 pickup_href: format!(

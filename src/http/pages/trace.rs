@@ -17,7 +17,7 @@ use askama::Template;
 pub async fn show(
     page: Page,
     pool: web::Data<DbPool>,
-    _staff: Staff,
+    staff: Staff,
     path: web::Path<(String, String)>,
     q: web::Query<TraceQuery>,
 ) -> Result<HttpResponse, PageError> {
@@ -36,7 +36,8 @@ pub async fn show(
     })
     .await
     .map_err(page.fail())?;
-    let view = TracePage::new(&body, page.choice.zh, &here);
+    let nav = super::StaffNav::of(&page, &staff)?;
+    let view = TracePage::new(&body, page.choice.zh, &here, nav);
     Ok(super::html(StatusCode::OK, &page.choice, view.render()))
 }
 
@@ -49,8 +50,8 @@ fn org_name(org: &OrgRef, zh: bool) -> String {
     }
 }
 
-fn amount(q: Option<&Quantity>) -> String {
-    q.map_or_else(String::new, |q| format!("{} {}", q.amount, q.unit))
+fn amount(q: Option<&Quantity>, zh: bool) -> String {
+    q.map_or_else(String::new, |q| q.words(zh))
 }
 
 /// One line of the tree.
@@ -83,6 +84,7 @@ pub struct StoreRow {
 #[derive(Template)]
 #[template(path = "trace.html")]
 pub struct TracePage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     pub forward: bool,
@@ -102,7 +104,7 @@ pub struct TracePage {
 }
 
 impl TracePage {
-    fn new(body: &TraceResponse, zh: bool, here: &str) -> Self {
+    fn new(body: &TraceResponse, zh: bool, here: &str, nav: super::StaffNav) -> Self {
         let forward = body.direction == "forward";
         let direction = body.direction;
         let lang = if zh { "en" } else { "zh-Hant" };
@@ -128,7 +130,7 @@ impl TracePage {
                 lot: l.lot.clone(),
                 product: product_of(l),
                 custodian: org_name(&l.custodian, zh),
-                quantity: amount(l.quantity.as_ref()),
+                quantity: amount(l.quantity.as_ref(), zh),
                 event: l
                     .created_by
                     .as_ref()
@@ -147,18 +149,18 @@ impl TracePage {
                     gtin: h.gtin.clone(),
                     lot: h.lot.clone(),
                     in_stock: h.in_stock,
-                    on_hand: amount(h.on_hand.as_ref()),
-                    received_at: h
-                        .received_at
-                        .chars()
-                        .take(16)
-                        .collect::<String>()
-                        .replace('T', " "),
+                    on_hand: amount(h.on_hand.as_ref(), zh),
+                    // As the store signed it, in its own offset.
+                    received_at: chrono::DateTime::parse_from_rfc3339(&h.received_at).map_or_else(
+                        |_| h.received_at.clone(),
+                        |t| crate::domain::time::for_people(&t),
+                    ),
                 })
             })
             .collect();
         let other = if forward { "backward" } else { "forward" };
         Self {
+            nav,
             zh,
             lang_switch: format!("{here}?direction={direction}&lang={lang}"),
             forward,
