@@ -11,6 +11,7 @@ mod browser;
 mod chrome;
 mod cli;
 mod concurrency;
+mod consumer;
 mod devices;
 mod field_browser;
 mod hardening;

@@ -23,7 +23,7 @@ pub(crate) fn get_with(
 }
 
 /// A farm lot shipped to a mill and milled into a rice lot, with a listing URL and hostile text.
-fn milled(app: &TestApp) -> (Org, Org, String) {
+pub(crate) fn milled(app: &TestApp) -> (Org, Org, String) {
     app.product(PADDY);
     let created = app.admin_post(
         "/api/v1/products",

@@ -1,0 +1,232 @@
+//! The consumer side as a person in Taiwan meets it: the home page that finds a lot, labels whose
+//! codes count as package scans, amounts in words and times in the place's offset, the shop
+//! without intermediate goods, and the staff pages' navigation.
+
+use crate::helpers::*;
+use crate::omo::{Browser, staff};
+use crate::pages::{get_with, milled};
+use serde_json::json;
+
+#[test]
+fn the_home_page_finds_a_lot_by_its_codes_and_says_what_is_wrong() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let mut en = Browser::new(app.address());
+    let home = en.get("/");
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("id=\"find-form\"") && home.body.contains("href=\"/shop\""));
+    assert!(
+        home.body.contains("src=\"/static/home.js\""),
+        "the camera scanner"
+    );
+    // Found: to the lot's page (a 13-digit GTIN is padded; a pasted link is read).
+    for query in [
+        format!("gtin={RICE}&lot=R1"),
+        format!("gtin={}&lot=R1", &RICE[1..]),
+        format!("gtin=https%3A%2F%2Fexample.com%2F01%2F{RICE}%2F10%2FR1&lot="),
+        format!("gtin=+{RICE}+&lot=+R1+"),
+    ] {
+        let found = en.get(&format!("/find?{query}"));
+        assert_eq!(
+            (found.status, found.location.as_str()),
+            (303, format!("/01/{RICE}/10/R1").as_str()),
+            "{query}"
+        );
+    }
+    // Not found or not valid: the home page again, what was typed kept, the problem named.
+    for (query, status, en_part, zh_part) in [
+        (
+            format!("gtin={RICE}&lot=NOPE"),
+            404,
+            "has no lot NOPE",
+            "沒有批號 NOPE",
+        ),
+        (
+            "gtin=04712345000039&lot=R1".to_owned(),
+            404,
+            "no product has the GTIN",
+            "找不到 GTIN",
+        ),
+        (
+            "gtin=04712345000023&lot=R1".to_owned(),
+            400,
+            "GTIN",
+            "GTIN 無效",
+        ),
+        (
+            format!("gtin={RICE}&lot=%E2%9C%93"),
+            400,
+            "lot code",
+            "批號無效",
+        ),
+        ("gtin=&lot=".to_owned(), 400, "type both", "請輸入"),
+    ] {
+        let page = en.get(&format!("/find?{query}"));
+        assert_eq!(page.status, status, "{query}: {}", page.body);
+        assert!(
+            page.body.contains(en_part) && page.body.contains("id=\"find-form\""),
+            "{query}: {}",
+            page.body
+        );
+        let zh = Browser::new(app.address())
+            .zh()
+            .get(&format!("/find?{query}"));
+        assert!(zh.body.contains(zh_part), "{query}: {}", zh.body);
+    }
+    let kept = en.get(&format!("/find?gtin={RICE}&lot=NOPE"));
+    assert!(kept.body.contains("value=\"NOPE\""));
+}
+
+#[test]
+fn labels_mark_their_codes_and_print_the_element_strings_and_qr_codes_have_the_size_asked() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let (status, _, svg) = get_with(
+        &app,
+        &format!("/api/v1/lots/{RICE}/R1/qr.svg?size=200"),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(svg.contains(" width=\"200\" height=\"200\""), "{svg}");
+    let mut png = agent()
+        .get(&app.url(&format!("/api/v1/lots/{RICE}/R1/qr.png?size=333")))
+        .call()
+        .unwrap();
+    let bytes = png.body_mut().read_to_vec().unwrap();
+    // The IHDR chunk's width and height.
+    assert_eq!(
+        (&bytes[16..20], &bytes[20..24]),
+        (&333u32.to_be_bytes()[..], &333u32.to_be_bytes()[..])
+    );
+    // A marked code differs from the plain one; a bad marker is refused.
+    let (_, _, plain) = get_with(&app, &format!("/api/v1/lots/{RICE}/R1/qr.svg"), &[]);
+    let (_, _, marked) = get_with(&app, &format!("/api/v1/lots/{RICE}/R1/qr.svg?src=qr"), &[]);
+    assert_ne!(plain, marked);
+    for bad in ["src=poster", "store=not-a-store"] {
+        let (status, _, body) =
+            get_with(&app, &format!("/api/v1/lots/{RICE}/R1/qr.svg?{bad}"), &[]);
+        assert_eq!(status, 422, "{bad}: {body}");
+    }
+    let (status, _, sheet) = get_with(&app, &format!("/labels/01/{RICE}/10/R1?count=3"), &[]);
+    assert_eq!(status, 200);
+    assert!(
+        sheet.contains(&format!(
+            "/api/v1/lots/{RICE}/R1/qr.svg?size=240&#38;src=qr"
+        )),
+        "{sheet}"
+    );
+    assert!(sheet.contains(&format!(
+        "<span class=\"ai\">(01) {RICE}</span> <span class=\"ai\">(10) <bdi>R1</bdi></span>"
+    )));
+    assert!(sheet.contains("package labels"));
+    // Shelf tags for a store count for that store; not for an organization that is not one.
+    let store = app.org("Green Leaf Xinyi", &["retailer"]);
+    let (status, _, tags) = get_with(
+        &app,
+        &format!("/labels/01/{RICE}/10/R1?store={}", store.id),
+        &[],
+    );
+    assert_eq!(status, 200);
+    assert!(tags.contains(&format!("&#38;store={}", store.id)) && tags.contains("shelf tags"));
+    let farm = app.org("A farm", &["producer"]);
+    let (status, _, body) = get_with(
+        &app,
+        &format!("/labels/01/{RICE}/10/R1?store={}", farm.id),
+        &[],
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("is not a store"));
+}
+
+#[test]
+fn amounts_are_words_and_the_servers_times_are_in_the_places_offset() {
+    let app = spawn_app(Backend::Sqlite);
+    let (_, mill, milled_at) = milled(&app);
+    let (_, _, zh) = get_with(
+        &app,
+        &format!("/01/{RICE}/10/R1"),
+        &[("Accept-Language", "zh-TW")],
+    );
+    assert!(
+        zh.contains("<code><bdi>R1</bdi></code>: 300 件"),
+        "amounts in words"
+    );
+    let (_, _, en) = get_with(
+        &app,
+        &format!("/01/{RICE}/10/R1"),
+        &[("Accept-Language", "en")],
+    );
+    assert!(en.contains("<code><bdi>R1</bdi></code>: 300 pcs"));
+    for page in [&zh, &en] {
+        assert!(!page.contains("300 H87") && !page.contains(" KGM<") && !page.contains("100 KGM"));
+    }
+    // A reservation's deadline, kept by the server in UTC, in Taiwan's offset.
+    let store = app.org("Green Leaf Xinyi", &["retailer"]);
+    assert_eq!(
+        app.admin_post(&format!("/api/v1/orgs/{}/hosted-key", store.id), &json!({}))
+            .status,
+        201
+    );
+    let mut ship = on_lot("ship", &mill, RICE, "R1", &milled_at, 10);
+    ship["to"] = json!(store.id);
+    assert_eq!(app.submit(&sign(&mill.key, &ship)).status, 201);
+    let receive = on_lot("receive", &store, RICE, "R1", &record_id(&ship), 11);
+    assert_eq!(app.submit(&sign(&store.key, &receive)).status, 201);
+    let mut consumer = Browser::new(app.address()).zh();
+    let form = consumer.get(&format!("/shop/{RICE}/pickup"));
+    let reserved = consumer.post(
+        &format!("/shop/{RICE}/pickup"),
+        &[
+            ("csrf", &form.csrf()),
+            ("store", &store.id),
+            ("quantity", "2"),
+            ("name", "林小姐"),
+            ("phone", "0912-345-678"),
+            ("ch", "qr"),
+            ("lot", "R1"),
+        ],
+    );
+    assert_eq!(reserved.status, 303, "{}", reserved.body);
+    let mine = consumer.get(&reserved.location);
+    assert!(
+        mine.body.contains("(UTC+08:00) 前到門市") && !mine.body.contains("(UTC)"),
+        "{}",
+        mine.body
+    );
+    assert!(mine.body.contains("2 件"), "{}", mine.body);
+    let mut manager = staff(&app, &store, "manager@greenleaf.example");
+    let counter = manager.get("/staff/pickups");
+    assert!(
+        counter.body.contains("class=\"staff-nav\"") && counter.body.contains("action=\"/logout\"")
+    );
+    assert!(
+        counter.body.contains("href=\"/staff/pickups\""),
+        "a store's nav has its counter"
+    );
+    assert!(counter.body.contains("(UTC+08:00)") && !counter.body.contains("(UTC)"));
+}
+
+#[test]
+fn the_shop_leaves_out_what_is_made_into_other_products() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let (_, _, shop) = get_with(&app, "/shop", &[("Accept-Language", "en")]);
+    assert!(shop.contains(&format!("data-gtin=\"{RICE}\"")));
+    assert!(
+        !shop.contains(&format!("data-gtin=\"{PADDY}\"")),
+        "paddy is not offered"
+    );
+    let (status, _, page) = get_with(
+        &app,
+        &format!("/shop/{PADDY}"),
+        &[("Accept-Language", "en")],
+    );
+    assert_eq!(status, 404);
+    assert!(page.contains("is not sold to consumers"));
+    let (_, _, zh) = get_with(
+        &app,
+        &format!("/shop/{PADDY}"),
+        &[("Accept-Language", "zh-TW")],
+    );
+    assert!(zh.contains("不直接販售給消費者"));
+}
