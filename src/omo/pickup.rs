@@ -81,41 +81,56 @@ fn invalid(message: impl Into<String>) -> AppError {
     AppError::InvalidField(message.into())
 }
 
-fn check_name(name: &str) -> AppResult<String> {
+/// A message for the consumer, in their language.
+fn said(zh: bool, en: impl Into<String>, zh_text: impl Into<String>) -> String {
+    if zh { zh_text.into() } else { en.into() }
+}
+
+fn check_name(name: &str, zh: bool) -> AppResult<String> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 60 {
-        return Err(invalid("enter a name of 1 to 60 characters for the pickup"));
+        return Err(invalid(said(
+            zh,
+            "enter a name of 1 to 60 characters for the pickup",
+            "請輸入取貨人姓名（1 到 60 個字）",
+        )));
     }
     if name
         .chars()
         .any(|c| c.is_control() || matches!(c, '<' | '>'))
     {
-        return Err(invalid(
+        return Err(invalid(said(
+            zh,
             "the name may not contain <, > or control characters",
-        ));
+            "姓名不能包含 <、> 或控制字元",
+        )));
     }
     Ok(name.to_owned())
 }
 
-fn check_phone(phone: &str) -> AppResult<String> {
+fn check_phone(phone: &str, zh: bool) -> AppResult<String> {
     let phone = phone.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let allowed = phone
         .chars()
         .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')'));
     if !allowed || !(8..=15).contains(&digits) || phone.len() > 24 {
-        return Err(invalid(
+        return Err(invalid(said(
+            zh,
             "enter a phone number of 8 to 15 digits, e.g. 0912-345-678",
-        ));
+            "請輸入 8 到 15 位數字的電話號碼，例如 0912-345-678",
+        )));
     }
     Ok(phone.to_owned())
 }
 
-fn check_quantity(quantity: &str) -> AppResult<i64> {
+fn check_quantity(quantity: &str, zh: bool) -> AppResult<i64> {
     match quantity.trim().parse::<i64>() {
         Ok(n) if (1..=MAX_UNITS).contains(&n) => Ok(n),
-        _ => Err(invalid(format!(
-            "the quantity must be a whole number from 1 to {MAX_UNITS}"
+        _ => Err(invalid(said(
+            zh,
+            format!("the quantity must be a whole number from 1 to {MAX_UNITS}"),
+            format!("數量請填 1 到 {MAX_UNITS} 的整數"),
         ))),
     }
 }
@@ -420,10 +435,17 @@ pub fn reserve(
     let gtin = Gtin::parse(gtin).map_err(invalid)?;
     let product = products::find(conn, gtin.as_str())?
         .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
-    let store = find_store(conn, &form.store)?;
-    let quantity = check_quantity(&form.quantity)?;
-    let name = check_name(&form.name)?;
-    let phone = check_phone(&form.phone)?;
+    let store = find_store(conn, &form.store).map_err(|e| match e {
+        AppError::InvalidField(_) => invalid(said(
+            zh,
+            "choose one of the stores listed for this product",
+            "請從這項商品的門市清單中選擇一家",
+        )),
+        other => other,
+    })?;
+    let quantity = check_quantity(&form.quantity, zh)?;
+    let name = check_name(&form.name, zh)?;
+    let phone = check_phone(&form.phone, zh)?;
     let channel = Channel::parse(&form.ch).unwrap_or(Channel::Direct);
     let wanted_lot = form.lot.trim();
     let holder_phone = phone_key(&phone);
@@ -481,9 +503,10 @@ pub fn reserve(
             return Err(recalled_lot(&product_name, lot, zh).into());
         }
         if candidates.is_empty() {
-            return Err(AppError::Conflict(format!(
-                "{} has no {} in stock",
-                store.name, product.name
+            return Err(AppError::Conflict(said(
+                zh,
+                format!("{store_name} has no {product_name} in stock"),
+                format!("{store_name}目前沒有{product_name}的庫存"),
             ))
             .into());
         }
@@ -547,14 +570,16 @@ pub fn reserve(
         }
         Err(match best {
             Some(limit) => Refused::Limit(limit),
-            None if uncounted => AppError::Conflict(format!(
-                "{} has not recorded how many it holds, so it cannot take reservations for this product; ask the store",
-                store.name
+            None if uncounted => AppError::Conflict(said(
+                zh,
+                format!("{store_name} has not recorded how many it holds, so it cannot take reservations for this product; ask the store"),
+                format!("{store_name}尚未記錄這項商品的庫存數量，因此無法接受預約；請直接洽詢門市"),
             ))
             .into(),
-            None => AppError::Conflict(format!(
-                "every unit of {} at {} is already reserved",
-                product.name, store.name
+            None => AppError::Conflict(said(
+                zh,
+                format!("every unit of {product_name} at {store_name} is already reserved"),
+                format!("{store_name}的{product_name}已全數被預約"),
             ))
             .into(),
         })
@@ -888,17 +913,32 @@ mod tests {
 
     #[test]
     fn names_phones_and_quantities_are_checked() {
-        assert!(check_name("王小明").is_ok());
-        assert!(check_name("<script>alert(1)</script>").is_err());
-        assert!(check_name("  ").is_err());
-        assert!(check_phone("0912-345-678").is_ok());
-        assert!(check_phone("+886 912 345 678").is_ok());
-        assert!(check_phone("12345").is_err());
-        assert!(check_phone("0912<345>678").is_err());
+        assert!(check_name("王小明", false).is_ok());
+        assert!(check_name("<script>alert(1)</script>", false).is_err());
+        assert!(
+            check_name("  ", true)
+                .unwrap_err()
+                .to_string()
+                .contains("請輸入取貨人姓名")
+        );
+        assert!(check_phone("0912-345-678", false).is_ok());
+        assert!(check_phone("+886 912 345 678", false).is_ok());
+        assert!(
+            check_phone("12345", false)
+                .unwrap_err()
+                .to_string()
+                .contains("8 to 15 digits")
+        );
+        assert!(
+            check_phone("0912<345>678", true)
+                .unwrap_err()
+                .to_string()
+                .contains("電話號碼")
+        );
         for bad in ["0", "-1", "1000000", "1.5", "", "two"] {
-            assert!(check_quantity(bad).is_err(), "{bad}");
+            assert!(check_quantity(bad, false).is_err(), "{bad}");
         }
-        assert_eq!(check_quantity(" 2 ").unwrap(), 2);
+        assert_eq!(check_quantity(" 2 ", true).unwrap(), 2);
     }
 
     #[test]

@@ -187,6 +187,32 @@ fn amounts_are_words_and_the_servers_times_are_in_the_places_offset() {
         ],
     );
     assert_eq!(reserved.status, 303, "{}", reserved.body);
+    // A mistake in the form is said in the page's language.
+    for (field, value, zh_part) in [
+        ("phone", "12", "電話號碼"),
+        ("name", " ", "取貨人姓名"),
+        ("quantity", "0", "數量請填"),
+        ("store", "nope", "門市清單"),
+    ] {
+        let mut fields = vec![
+            ("csrf", form.csrf()),
+            ("store", store.id.clone()),
+            ("quantity", "1".into()),
+            ("name", "林小姐".into()),
+            ("phone", "0912-345-678".into()),
+            ("ch", "qr".into()),
+            ("lot", "R1".into()),
+        ];
+        for f in &mut fields {
+            if f.0 == field {
+                f.1 = value.to_owned();
+            }
+        }
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = consumer.post(&format!("/shop/{RICE}/pickup"), &borrowed);
+        assert_eq!(refused.status, 422, "{field}: {}", refused.body);
+        assert!(refused.body.contains(zh_part), "{field}: {}", refused.body);
+    }
     let mine = consumer.get(&reserved.location);
     assert!(
         mine.body.contains("(UTC+08:00) 前到門市") && !mine.body.contains("(UTC)"),
