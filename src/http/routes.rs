@@ -13,7 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .route("/health", web::get().to(health))
         .route(
             "/.well-known/gs1resolver",
-            web::get().to(pages::resolver::well_known),
+            web::route().to(pages::resolver::well_known),
         )
         .route(
             "/api/v1/lots/{gtin}/{lot}/qr.svg",

@@ -22,6 +22,7 @@ mod other_language;
 mod pages;
 mod recall;
 mod records;
+mod resolver;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;

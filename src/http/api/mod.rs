@@ -8,7 +8,7 @@ pub mod records;
 
 use crate::accounts::admin_token::AdminToken;
 use crate::error::AppError;
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload};
 use actix_web::{Scope, web};
 use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
@@ -59,6 +59,19 @@ pub fn scope() -> Scope {
         .service(lots::scope())
         .route("/log", web::get().to(records::log))
         .route("/recalls", web::get().to(recalls::in_force))
+        .route("/openapi.json", web::get().to(openapi))
+}
+
+/// The OpenAPI 3.1 description of this API, kept by hand beside this module and checked
+/// against the routes and the answers by tests/api/openapi.rs.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json`, with this server's origin as its server.
+async fn openapi(site: web::Data<crate::http::state::Site>) -> Result<HttpResponse, AppError> {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI)
+        .map_err(|e| AppError::internal(format!("the OpenAPI description is not JSON: {e}")))?;
+    doc["servers"] = serde_json::json!([{ "url": site.public_url }]);
+    Ok(HttpResponse::Ok().json(doc))
 }
 
 /// Extractor that admits a request only with `Authorization: Bearer <admin token>`.
