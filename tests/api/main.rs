@@ -18,6 +18,7 @@ mod helpers;
 mod integrity;
 mod lots;
 mod omo;
+mod openapi;
 mod other_language;
 mod pages;
 mod recall;

@@ -61,7 +61,7 @@ const LOT: &str = "/01/04712345000022/10/R1";
 const GTIN_LEVEL: &str = "/01/04712345000022";
 
 /// A farm's paddy lot P1 milled into rice lot R1; the rice has a listing, the paddy none.
-fn milled(app: &TestApp) -> (Org, Org) {
+pub(crate) fn milled(app: &TestApp) -> (Org, Org) {
     app.product(PADDY);
     let created = app.admin_post(
         "/api/v1/products",
