@@ -248,7 +248,7 @@ fn recallable(path: &str) -> bool {
 ///   `If-None-Match`; those that can carry a recall are `Cache-Control: public, no-cache`, a
 ///   record (which never changes) `public, max-age=86400`.
 pub async fn public_api(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     use actix_web::http::Method;
@@ -282,6 +282,11 @@ pub async fn public_api(
     }
     if method != Method::GET && method != Method::HEAD {
         return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    // A HEAD is answered as the GET would be: the routes are GET routes, and the connection
+    // (which knows the request was HEAD) sends the headers without the body.
+    if method == Method::HEAD {
+        req.head_mut().method = Method::GET;
     }
     let path = req.path().to_owned();
     let if_none_match = req

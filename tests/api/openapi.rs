@@ -131,39 +131,78 @@ fn real_answers_validate_against_the_openapi_schemas() {
         let gets = [
             (lot(""), format!("/api/v1/lots/{RICE}/R1"), 200),
             (lot(""), format!("/api/v1/lots/{PADDY}/P1"), 200),
-            (lot("/upstream"), format!("/api/v1/lots/{RICE}/R1/upstream"), 200),
-            (lot("/provenance"), format!("/api/v1/lots/{RICE}/R1/provenance"), 200),
+            (
+                lot("/upstream"),
+                format!("/api/v1/lots/{RICE}/R1/upstream"),
+                200,
+            ),
+            (
+                lot("/provenance"),
+                format!("/api/v1/lots/{RICE}/R1/provenance"),
+                200,
+            ),
             (lot("/trace"), format!("/api/v1/lots/{RICE}/R1/trace"), 200),
             (
                 lot("/trace"),
                 format!("/api/v1/lots/{PADDY}/P1/trace?direction=forward&limit=1"),
                 200,
             ),
-            (lot("/recalls"), format!("/api/v1/lots/{RICE}/R1/recalls"), 200),
-            ("/api/v1/records/{id}".into(), format!("/api/v1/records/{record}"), 200),
+            (
+                lot("/recalls"),
+                format!("/api/v1/lots/{RICE}/R1/recalls"),
+                200,
+            ),
+            (
+                "/api/v1/records/{id}".into(),
+                format!("/api/v1/records/{record}"),
+                200,
+            ),
             ("/api/v1/recalls".into(), "/api/v1/recalls".into(), 200),
             ("/api/v1/products".into(), "/api/v1/products".into(), 200),
-            ("/api/v1/products/{gtin}".into(), format!("/api/v1/products/{RICE}"), 200),
-            ("/api/v1/orgs/{id}".into(), format!("/api/v1/orgs/{}", farm.id), 200),
+            (
+                "/api/v1/products/{gtin}".into(),
+                format!("/api/v1/products/{RICE}"),
+                200,
+            ),
+            (
+                "/api/v1/orgs/{id}".into(),
+                format!("/api/v1/orgs/{}", farm.id),
+                200,
+            ),
             ("/api/v1/log".into(), "/api/v1/log".into(), 200),
             (lot(""), format!("/api/v1/lots/{RICE}/NOPE"), 404),
-            (lot("/trace"), format!("/api/v1/lots/{RICE}/R1/trace?limit=0"), 400),
-            ("/api/v1/records/{id}".into(), "/api/v1/records/xyz".into(), 400),
+            (
+                lot("/trace"),
+                format!("/api/v1/lots/{RICE}/R1/trace?limit=0"),
+                400,
+            ),
+            (
+                "/api/v1/records/{id}".into(),
+                "/api/v1/records/xyz".into(),
+                400,
+            ),
         ];
         let mut checks = Vec::new();
         for (template, path, status) in gets {
             let answer = app.get(&path);
             assert_eq!(answer.status, status, "{path}: {:?}", answer.body);
-            checks.push(json!({"path": template, "method": "get", "status": status, "body": answer.body}));
+            checks.push(
+                json!({"path": template, "method": "get", "status": status, "body": answer.body}),
+            );
         }
         let head = app.head(RICE, "R1");
         let note = on_lot("note", &mill, RICE, "R1", &head, 11);
         let stored = app.submit(&sign(&mill.key, &note));
         assert_eq!(stored.status, 201);
         checks.push(json!({"path": "/api/v1/records", "method": "post", "status": 201, "body": stored.body}));
-        let stale = app.submit(&sign(&mill.key, &on_lot("note", &mill, RICE, "R1", &head, 12)));
+        let stale = app.submit(&sign(
+            &mill.key,
+            &on_lot("note", &mill, RICE, "R1", &head, 12),
+        ));
         assert_eq!(stale.status, 409);
-        checks.push(json!({"path": "/api/v1/records", "method": "post", "status": 409, "body": stale.body}));
+        checks.push(
+            json!({"path": "/api/v1/records", "method": "post", "status": 409, "body": stale.body}),
+        );
         let batch = app.submit_batch(&[sign(&mill.key, &note), b"{}".to_vec()]);
         assert_eq!(batch.status, 200);
         checks.push(json!({"path": "/api/v1/records/batch", "method": "post", "status": 200, "body": batch.body}));
@@ -181,7 +220,10 @@ fn real_answers_validate_against_the_openapi_schemas() {
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         let report = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{backend:?}: schema errors:\n{report}");
+        assert!(
+            out.status.success(),
+            "{backend:?}: schema errors:\n{report}"
+        );
         assert!(report.contains(&format!("{} answers checked, 0 errors", checks.len())));
     }
 }

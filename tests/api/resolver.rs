@@ -611,6 +611,11 @@ fn public_json_carries_an_etag_answers_304_and_recallable_answers_are_public_no_
             assert!(again.body.is_empty());
             assert_eq!(again.header("etag"), etag);
             assert_eq!(again.header("access-control-allow-origin"), "*");
+            let head = call(&app, "HEAD", &path, &[]);
+            assert_eq!(head.status, 200, "HEAD {path}");
+            assert!(head.body.is_empty(), "HEAD {path}");
+            assert_eq!(head.header("etag"), etag, "HEAD {path}");
+            assert_eq!(head.header("access-control-allow-origin"), "*");
             let other = get(&app, &path, &[("If-None-Match", "\"something-else\"")]);
             assert_eq!(other.status, 200, "{path}");
             let cache = answer.header("cache-control");

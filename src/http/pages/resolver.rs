@@ -752,9 +752,11 @@ pub async fn well_known(req: HttpRequest, site: web::Data<Site>) -> HttpResponse
         "name": "truetrace",
         "resolverRoot": site.public_url,
         "supportedPrimaryKeys": ["01"],
+        "supportedLinkType": [{"namespace": "https://gs1.org/voc/", "prefix": "gs1:"}],
         "supportedQualifiers": ["22", "10", "21", "235"],
         "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "gs1:recallStatus", "linkset"],
         "linkTypeDefaultCanBeLinkset": false,
+        "linkTypeDefaultCanBeAll": false,
         "supportedContextValuesEnumerated": ["zh-Hant", "en"],
     }))
 }
