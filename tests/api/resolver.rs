@@ -119,6 +119,16 @@ fn check_linkset(app: &TestApp, linkset: &Value) -> Vec<String> {
                     !link["title"].as_str().unwrap_or("").is_empty(),
                     "a title on {relation}"
                 );
+                // GS1's linkset schema takes two-letter tags with an optional two-letter
+                // subtag (`zh-TW`, `en`), not `zh-Hant`.
+                for tag in link["hreflang"].as_array().into_iter().flatten() {
+                    let tag = tag.as_str().unwrap();
+                    let parts: Vec<&str> = tag.split('-').collect();
+                    assert!(
+                        parts.len() <= 2 && parts.iter().all(|p| p.len() == 2),
+                        "hreflang {tag}"
+                    );
+                }
             }
         }
         anchors.push(anchor);
@@ -155,6 +165,13 @@ fn a_linkset_answers_at_every_level_by_link_type_and_by_accept_with_vary() {
                 assert!(answer.header("vary").contains("Accept"), "{path}");
                 assert_eq!(answer.header("access-control-allow-origin"), "*");
                 assert!(answer.header("link").contains("rel=\"linkset\""), "{path}");
+                assert!(
+                    answer.header("link").contains(
+                        "<https://ref.gs1.org/standards/resolver/linkset-context>; \
+                         rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+                    ),
+                    "{path}: the JSON-LD context"
+                );
                 let anchors = check_linkset(&app, &answer.json());
                 assert_eq!(anchors, expected, "{path}");
             }

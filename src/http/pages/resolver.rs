@@ -116,6 +116,15 @@ fn linkset_header(uri: &str) -> String {
     format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"")
 }
 
+/// A linkset's `Link` header: the linkset itself, and GS1's JSON-LD context for it (the resolver
+/// standard's artefact), so the JSON can be read as JSON-LD.
+fn with_context(linkset_link: &str) -> String {
+    format!(
+        "{linkset_link}, <https://ref.gs1.org/standards/resolver/linkset-context>; \
+         rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+    )
+}
+
 fn set_header(response: &mut HttpResponse, name: header::HeaderName, value: &str) {
     if let Ok(value) = header::HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
@@ -319,7 +328,7 @@ async fn lot_answer(
     let serve_linkset = |content_type: &str| {
         with_cors(&mut HttpResponse::Ok())
             .content_type(content_type)
-            .insert_header((header::LINK, linkset_link.clone()))
+            .insert_header((header::LINK, with_context(&linkset_link)))
             .body(links.linkset().to_string())
     };
     match (link_type.as_deref(), wants) {
@@ -512,7 +521,7 @@ async fn product_answer(
             };
             return with_cors(&mut HttpResponse::Ok())
                 .content_type(content_type)
-                .insert_header((header::LINK, linkset_link))
+                .insert_header((header::LINK, with_context(&linkset_link)))
                 .body(json!({"linkset": [links.linkset()]}).to_string());
         }
         (Some("gs1:masterData"), _) => return redirect(req, &links.master_data, &linkset_link),
@@ -682,7 +691,7 @@ impl LotLinks {
             // The default link carries no optional attribute (the resolver standard).
             "https://gs1.org/voc/defaultLink": [{"href": uri, "title": "Provenance"}],
             "https://gs1.org/voc/traceability": [{"href": uri, "title": "Provenance",
-                "type": "text/html", "hreflang": ["zh-Hant", "en"]}],
+                "type": "text/html", "hreflang": ["zh-TW", "en"]}],
             "https://gs1.org/voc/epcis": [{"href": format!("{uri}?linkType=gs1:epcis"),
                 "title": "EPCIS events", "type": "application/ld+json"}],
             "https://gs1.org/voc/masterData": [{"href": self.master_data, "title": "Records",
