@@ -693,3 +693,37 @@ fn the_provenance_json_states_quantities_as_data_and_times_with_their_offsets() 
         assert_eq!(transform["time"], transform["time_utc"], "kept as it was");
     }
 }
+
+#[test]
+fn a_method_the_api_does_not_take_on_a_path_it_has_is_405_with_allow() {
+    let app = spawn_app(Backend::Sqlite);
+    for (method, path, allow) in [
+        ("PUT", "/api/v1/records", "OPTIONS, POST"),
+        (
+            "DELETE",
+            "/api/v1/lots/04712345000022/R%2F1",
+            "GET, HEAD, OPTIONS",
+        ),
+        ("POST", "/api/v1/log", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/api/v1/products", "GET, HEAD, OPTIONS, POST"),
+        ("GET", "/api/v1/orgs", "OPTIONS, POST"),
+    ] {
+        let answer = call(&app, method, path, &[]);
+        assert_eq!(answer.status, 405, "{method} {path}");
+        assert_eq!(answer.header("allow"), allow, "{method} {path}");
+        assert_eq!(answer.json()["error"], "method_not_allowed");
+        assert!(
+            answer.json()["message"].as_str().unwrap().contains(allow),
+            "{method} {path}"
+        );
+    }
+    // A path the API does not have stays 404.
+    assert_eq!(call(&app, "PUT", "/api/v1/nothing/here", &[]).status, 404);
+    let odd = call(&app, "DELETE", "/api/v1/lots/04712345000022/01", &[]);
+    assert_eq!(
+        (odd.status, odd.header("allow")),
+        (405, "GET, HEAD, OPTIONS")
+    );
+    // A method it takes, on a path it does not route (a trailing slash), is no 405.
+    assert_eq!(call(&app, "GET", "/api/v1/products/", &[]).status, 404);
+}

@@ -66,6 +66,48 @@ pub fn scope() -> Scope {
 /// against the routes and the answers by tests/api/openapi.rs.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
+/// The methods the API takes on `path` (a request's path under `/api/v1/`), as its OpenAPI
+/// description lists them (with HEAD beside GET, and OPTIONS): `None` for a path it does not
+/// have. For the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> Option<Vec<String>> {
+    static PATHS: std::sync::LazyLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::LazyLock::new(|| {
+            let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+            doc["paths"]
+                .as_object()
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .map(|(template, item)| {
+                            let segments = template.split('/').map(str::to_owned).collect();
+                            let methods = item
+                                .as_object()
+                                .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect())
+                                .unwrap_or_default();
+                            (segments, methods)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+    let asked: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let (_, methods) = PATHS.iter().find(|(template, _)| {
+        template.len() == asked.len()
+            && template
+                .iter()
+                .zip(&asked)
+                .all(|(t, a)| t == a || (t.starts_with('{') && t.ends_with('}') && !a.is_empty()))
+    })?;
+    let mut allowed = methods.clone();
+    if allowed.iter().any(|m| m == "GET") {
+        allowed.push("HEAD".into());
+    }
+    allowed.push("OPTIONS".into());
+    allowed.sort();
+    allowed.dedup();
+    Some(allowed)
+}
+
 /// `GET /api/v1/openapi.json`, with this server's origin as its server.
 async fn openapi(site: web::Data<crate::http::state::Site>) -> Result<HttpResponse, AppError> {
     let mut doc: serde_json::Value = serde_json::from_str(OPENAPI)
