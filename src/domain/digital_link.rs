@@ -1,7 +1,10 @@
-//! GS1 Digital Link URIs: `[/stem]/01/{gtin}[/10/{lot}][/21/{serial}]` with data attributes in the
-//! query string (GS1 Digital Link standard 1.2, uncompressed form).
+//! GS1 Digital Link URIs: `[/stem]/01/{gtin}[/22/{cpv}][/10/{lot}][/21/{serial}]` or
+//! `[/stem]/01/{gtin}/235/{tpx}`, with data attributes in the query string (GS1 Digital Link URI
+//! syntax, uncompressed form). The key qualifiers and the data attributes' formats are those of
+//! the GS1 Barcode Syntax Dictionary (`super::gs1_ai`).
 
 use super::LotKey;
+use super::gs1_ai;
 use super::gtin::Gtin;
 use super::lot_code::{LotCode, PATH_SEGMENT, is_cset82};
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
@@ -12,6 +15,10 @@ pub struct DigitalLink {
     pub gtin: Gtin,
     pub lot: Option<LotCode>,
     pub serial: Option<String>,
+    /// (22) consumer product variant.
+    pub cpv: Option<String>,
+    /// (235) third-party controlled, serialised extension of the GTIN.
+    pub tpx: Option<String>,
     /// Query parameters in their order, decoded (`linkType`, AI data attributes such as `17`).
     pub query: Vec<(String, String)>,
 }
@@ -71,39 +78,50 @@ impl DigitalLink {
             gtin,
             lot: None,
             serial: None,
+            cpv: None,
+            tpx: None,
             query: Vec::new(),
         };
-        let mut last_rank = 0;
+        let sequences = gs1_ai::qualifiers_of("01");
+        // Where each qualifier given stands in each allowed sequence: the path must follow one.
+        let mut positions: Vec<Vec<Option<usize>>> = vec![Vec::new(); sequences.len()];
         for pair in rest[2..].chunks(2) {
             let (ai, value) = (pair[0], pair[1]);
-            let rank = match ai {
-                "10" => 1,
-                "21" => 2,
-                "" => return Err("the path has an empty segment".into()),
-                other => {
+            if ai.is_empty() {
+                return Err("the path has an empty segment".into());
+            }
+            if !sequences.iter().flatten().any(|q| q == ai) {
+                return Err(format!(
+                    "application identifier ({ai}) is not a key qualifier of a GTIN; use (22) variant, (10) lot, (21) serial or (235) extension"
+                ));
+            }
+            for (seq, at) in sequences.iter().zip(positions.iter_mut()) {
+                at.push(seq.iter().position(|q| q == ai));
+            }
+            let long = |what: &str, max: usize| -> Result<String, String> {
+                let text = decode(value, what)?;
+                if text.chars().count() > max {
                     return Err(format!(
-                        "application identifier ({other}) is not a key qualifier of a GTIN here; use (10) lot and (21) serial"
+                        "the {what} {text:?} is longer than {max} characters"
                     ));
                 }
+                Ok(text)
             };
-            if rank <= last_rank {
-                return Err(
-                    "key qualifiers must come in the order (10) lot, then (21) serial, each once"
-                        .into(),
-                );
+            match ai {
+                "10" => link.lot = Some(LotCode::parse(&decode(value, "lot")?)?),
+                "21" => link.serial = Some(long("serial", 20)?),
+                "22" => link.cpv = Some(long("variant (22)", 20)?),
+                _ => link.tpx = Some(long("extension (235)", 28)?),
             }
-            last_rank = rank;
-            if rank == 1 {
-                link.lot = Some(LotCode::parse(&decode(value, "lot")?)?);
-            } else {
-                let serial = decode(value, "serial")?;
-                if serial.chars().count() > 20 {
-                    return Err(format!(
-                        "the serial {serial:?} is longer than 20 characters"
-                    ));
-                }
-                link.serial = Some(serial);
-            }
+        }
+        let in_order = positions
+            .iter()
+            .any(|at| at.iter().all(Option::is_some) && at.windows(2).all(|w| w[0] < w[1]));
+        if !in_order {
+            return Err(
+                "key qualifiers must come in the order (22) variant, (10) lot, (21) serial, each once, or (235) extension alone"
+                    .into(),
+            );
         }
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -117,6 +135,10 @@ impl DigitalLink {
             let (key, value) = (decode_query(key)?, decode_query(value)?);
             if key.contains('\0') || value.contains('\0') {
                 return Err("the query string contains a NUL character".into());
+            }
+            // A key of digits is an application identifier: a data attribute in its format.
+            if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+                gs1_ai::check_data_attribute("01", &key, &value)?;
             }
             link.query.push((key, value));
         }
@@ -134,14 +156,48 @@ impl DigitalLink {
     /// The canonical URI at `origin` (no trailing slash; `""` for the path alone), without the
     /// query: whatever stem or trailing slash the request had is gone.
     pub fn uri(&self, origin: &str) -> String {
-        let mut uri = match &self.lot {
-            Some(lot) => lot_uri(origin, &self.gtin, lot),
-            None => format!("{origin}/01/{}", self.gtin),
-        };
+        let mut uri = format!("{origin}/01/{}", self.gtin);
+        if let Some(cpv) = &self.cpv {
+            uri.push_str(&format!("/22/{}", path_segment(cpv)));
+        }
+        if let Some(lot) = &self.lot {
+            uri.push_str(&format!("/10/{}", path_segment(lot.as_str())));
+        }
         if let Some(serial) = &self.serial {
             uri.push_str(&format!("/21/{}", path_segment(serial)));
         }
+        if let Some(tpx) = &self.tpx {
+            uri.push_str(&format!("/235/{}", path_segment(tpx)));
+        }
         uri
+    }
+
+    /// The lot this link resolves to, when the lot table can know it: a (10) lot with no (22)
+    /// variant (the table holds lots of a GTIN, not of a variant); a (21) serial walks up to its
+    /// lot. `None` walks up to the GTIN.
+    pub fn resolvable_lot(&self) -> Option<&LotCode> {
+        self.lot.as_ref().filter(|_| self.cpv.is_none())
+    }
+
+    /// The `linkType` asked for, as a `gs1:` CURIE whatever namespace it was written in
+    /// (`https://gs1.org/voc/pip`, `https://ref.gs1.org/voc/pip`); `all` is `linkset`.
+    pub fn link_type(&self) -> Option<String> {
+        let asked = self.param("linkType")?;
+        for namespace in [
+            "https://gs1.org/voc/",
+            "https://ref.gs1.org/voc/",
+            "https://www.gs1.org/voc/",
+            "http://gs1.org/voc/",
+        ] {
+            if let Some(term) = asked.strip_prefix(namespace) {
+                return Some(format!("gs1:{term}"));
+            }
+        }
+        Some(if asked == "all" {
+            "linkset".into()
+        } else {
+            asked.to_owned()
+        })
     }
 }
 
@@ -257,6 +313,65 @@ mod tests {
             assert!(err.contains(part), "{path}: {err}");
         }
         assert!(DigitalLink::parse("/01/04712345000022", Some("a=%00")).is_err());
+    }
+
+    #[test]
+    fn every_key_qualifier_of_a_gtin_parses_and_walks_up() {
+        let full = parse("/01/04712345000022/22/V1/10/L1/21/S1").unwrap();
+        assert_eq!(full.cpv.as_deref(), Some("V1"));
+        assert_eq!(full.serial.as_deref(), Some("S1"));
+        assert_eq!(
+            full.resolvable_lot(),
+            None,
+            "a variant's lot walks up to the GTIN"
+        );
+        assert_eq!(full.uri(""), "/01/04712345000022/22/V1/10/L1/21/S1");
+        let tpx = parse("/01/04712345000022/235/TPX-0001-ABCDEFGHIJKLMNOP").unwrap();
+        assert!(tpx.tpx.is_some() && tpx.resolvable_lot().is_none());
+        let serial = parse("/01/04712345000022/10/L1/21/S1/").unwrap();
+        assert_eq!(serial.resolvable_lot().unwrap().as_str(), "L1");
+        assert!(parse("/01/04712345000022/22/V1").unwrap().lot.is_none());
+        for (path, part) in [
+            ("/01/04712345000022/10/L1/22/V1", "order"),
+            ("/01/04712345000022/22/V1/235/T", "order"),
+            ("/01/04712345000022/235/T/21/S", "order"),
+            (
+                "/01/04712345000022/22/ABCDEFGHIJKLMNOPQRSTU",
+                "longer than 20",
+            ),
+            (
+                "/01/04712345000022/235/ABCDEFGHIJKLMNOPQRSTUVWXYZ123",
+                "longer than 28",
+            ),
+            ("/01/04712345000022/254/X", "not a key qualifier"),
+            ("/01/04712345000022/10/L1/foo", "needs a value"),
+        ] {
+            let err = parse(path).unwrap_err();
+            assert!(err.contains(part), "{path}: {err}");
+        }
+    }
+
+    #[test]
+    fn query_data_attributes_are_checked_and_link_types_normalised() {
+        let ok = DigitalLink::parse(
+            "/01/04712345000022",
+            Some("17=261231&linkType=https%3A%2F%2Fref.gs1.org%2Fvoc%2Fpip&foo=bar"),
+        )
+        .unwrap();
+        assert_eq!(ok.link_type().as_deref(), Some("gs1:pip"));
+        let all = DigitalLink::parse("/01/04712345000022", Some("linkType=all")).unwrap();
+        assert_eq!(all.link_type().as_deref(), Some("linkset"));
+        for (query, part) in [
+            ("17=261399", "not a date"),
+            ("17=261231X", "too long"),
+            ("99=", "empty"),
+            ("01=04712345000022", "primary key"),
+            ("10=L1", "key qualifier"),
+            ("7=1", "not a GS1 Application Identifier"),
+        ] {
+            let err = DigitalLink::parse("/01/04712345000022", Some(query)).unwrap_err();
+            assert!(err.contains(part), "{query}: {err}");
+        }
     }
 
     proptest! {

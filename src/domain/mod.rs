@@ -5,6 +5,7 @@ pub mod check_digit;
 pub mod digital_link;
 pub mod event;
 pub mod gln;
+pub mod gs1_ai;
 pub mod gtin;
 pub mod ip_block;
 pub mod lot_code;

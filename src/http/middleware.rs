@@ -1,5 +1,6 @@
-//! What every answer goes through: slow request bodies are cut off, and no page may be framed
-//! except the embed cards.
+//! What every answer goes through: slow request bodies are cut off, no page may be framed
+//! except the embed cards, and the public JSON API is open to other sites' scripts (CORS) with
+//! ETags.
 
 use super::pages::{choose_lang, error_page};
 use crate::error::AppError;
@@ -227,4 +228,129 @@ pub async fn body_deadline(
         });
     }
     Ok(res)
+}
+
+/// The response headers a script on another site may read from the API.
+const API_EXPOSED: &str = "ETag, Link, Location, Cache-Control";
+
+/// Whether a public GET of the API can carry a recall (the lot JSON and everything under a
+/// lot, the recalls in force): served `public, no-cache`, so no kept copy outlives a recall.
+fn recallable(path: &str) -> bool {
+    path.starts_with("/api/v1/lots/") || path == "/api/v1/recalls"
+}
+
+/// The public JSON API (`/api/v1/...`) for e-commerce pages and other sites' scripts:
+/// - every GET and HEAD answer, errors included, carries `Access-Control-Allow-Origin: *`;
+/// - a preflight `OPTIONS` asking for GET or HEAD is answered 204 with CORS; one asking for
+///   another method (the admin calls, record submission) gets no CORS headers, so browsers on
+///   other sites cannot make those calls;
+/// - a JSON 200 gets a strong `ETag` (SHA-256 of the body) and answers 304 to a matching
+///   `If-None-Match`; those that can carry a recall are `Cache-Control: public, no-cache`, a
+///   record (which never changes) `public, max-age=86400`.
+pub async fn public_api(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    use actix_web::http::Method;
+    use sha2::Digest as _;
+    if !req.path().starts_with("/api/v1/") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let method = req.method().clone();
+    if method == Method::OPTIONS {
+        let asked = req
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_METHOD)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("GET")
+            .to_owned();
+        let mut answer = HttpResponse::NoContent();
+        answer.insert_header((header::ALLOW, "GET, HEAD, OPTIONS"));
+        if asked == "GET" || asked == "HEAD" {
+            answer
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "Accept, Accept-Language, If-None-Match",
+                ))
+                .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, API_EXPOSED))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"));
+        }
+        let (http_req, _) = req.into_parts();
+        return Ok(ServiceResponse::new(http_req, answer.finish()));
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    // A HEAD is answered as the GET would be: the routes are GET routes, and the connection
+    // (which knows the request was HEAD) sends the headers without the body.
+    if method == Method::HEAD {
+        req.head_mut().method = Method::GET;
+    }
+    let path = req.path().to_owned();
+    let if_none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let headers = res.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        header::HeaderValue::from_static(API_EXPOSED),
+    );
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if res.status() != StatusCode::OK || !is_json {
+        return Ok(res);
+    }
+    let cache_control = if recallable(&path) {
+        Some(super::pages::RECALLABLE)
+    } else if path.starts_with("/api/v1/records/") {
+        Some("public, max-age=86400")
+    } else {
+        None
+    };
+    let (http_req, response) = res.into_parts();
+    let (mut response, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body)
+        .await
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
+    let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&bytes)[..16]));
+    let fresh = if_none_match.is_some_and(|v| {
+        v.split(',').any(|t| {
+            t.trim() == etag || t.trim() == "*" || t.trim().trim_start_matches("W/") == etag
+        })
+    });
+    let headers = response.headers_mut();
+    if let Ok(value) = header::HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if let Some(value) = cache_control {
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static(value),
+        );
+    }
+    let response = if fresh {
+        let mut not_modified = HttpResponse::NotModified().finish();
+        for (name, value) in response.headers() {
+            if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+                not_modified
+                    .headers_mut()
+                    .insert(name.clone(), value.clone());
+            }
+        }
+        not_modified
+    } else {
+        response.set_body(BoxBody::new(bytes))
+    };
+    Ok(ServiceResponse::new(http_req, response))
 }

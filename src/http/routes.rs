@@ -13,7 +13,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .route("/health", web::get().to(health))
         .route(
             "/.well-known/gs1resolver",
-            web::get().to(pages::resolver::well_known),
+            web::route().to(pages::resolver::well_known),
         )
         .route(
             "/api/v1/lots/{gtin}/{lot}/qr.svg",
@@ -132,12 +132,26 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Digital Link paths (anything holding `/01/`) go to the resolver; the rest is a JSON 404.
+/// A path of the API with a method it does not take is 405; Digital Link paths (anything
+/// outside `/api/` holding `/01/`) go to the resolver; the rest is a JSON 404.
 async fn fallback(
     req: actix_web::HttpRequest,
     sources: crate::http::state::PageSources,
 ) -> Result<HttpResponse, AppError> {
-    if req.path().split('/').any(|segment| segment == "01") {
+    // A path of the API asked with a method it does not take: 405 with the ones it does.
+    if req.path().starts_with("/api/v1/")
+        && let Some(allowed) = api::allowed_methods(req.path())
+        && !allowed.iter().any(|m| m == req.method().as_str())
+    {
+        let allow = allowed.join(", ");
+        return Ok(HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, allow.clone()))
+            .json(serde_json::json!({
+                "error": "method_not_allowed",
+                "message": format!("{} takes {allow}, not {}", req.path(), req.method()),
+            })));
+    }
+    if !req.path().starts_with("/api/") && req.path().split('/').any(|segment| segment == "01") {
         return Ok(pages::resolver::resolve(req, sources).await);
     }
     Err(AppError::NotFound(format!(

@@ -32,6 +32,7 @@ impl Application {
             App::new()
                 .configure(|cfg| shared.register(cfg))
                 .configure(|cfg| super::routes::configure(cfg, &static_dir))
+                .wrap(from_fn(super::middleware::public_api))
                 .wrap(from_fn(super::middleware::body_deadline))
                 // Outermost, so that the 408s of slow bodies carry it too.
                 .wrap(from_fn(super::middleware::deny_framing))

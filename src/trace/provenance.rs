@@ -54,6 +54,19 @@ pub struct Step {
     /// Signed in a staff member's browser (a registered device key).
     pub device_key: bool,
     pub problems: Vec<String>,
+    /// The quantities the record states, each with its lot: what `quantities` says, as data.
+    pub amounts: Vec<StepQuantity>,
+    /// The time as signed, RFC 3339 with the signer's offset (`2026-11-20T06:30:00+08:00`).
+    pub time_signed: String,
+}
+
+/// A quantity a record states for one of its lots.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepQuantity {
+    pub gtin: String,
+    pub lot: String,
+    pub amount: String,
+    pub unit: String,
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +222,8 @@ pub fn load(
                 kde: Vec::new(),
                 hosted_key: false,
                 device_key: false,
+                amounts: Vec::new(),
+                time_signed: String::new(),
                 problems: vec![format!(
                     "its payload is not a valid record: {}",
                     other
@@ -361,6 +376,23 @@ fn step_of(
         hosted_key: key.is_some_and(|k| k.hosted),
         device_key: key.is_some_and(|k| k.device),
         problems,
+        amounts: record
+            .lots
+            .iter()
+            .map(|l| (&l.key, &l.quantity))
+            .chain(record.new_lots.iter().map(|l| (&l.key, &l.quantity)))
+            .filter_map(|(key, quantity)| {
+                quantity.as_ref().map(|q| StepQuantity {
+                    gtin: key.gtin.to_string(),
+                    lot: key.lot.to_string(),
+                    amount: q.amount.clone(),
+                    unit: q.unit.clone(),
+                })
+            })
+            .collect(),
+        time_signed: record
+            .time
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
     })
 }
 

@@ -19,10 +19,12 @@ mod helpers;
 mod integrity;
 mod lots;
 mod omo;
+mod openapi;
 mod other_language;
 mod pages;
 mod recall;
 mod records;
+mod resolver;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;

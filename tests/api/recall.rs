@@ -462,9 +462,10 @@ fn a_recall_shows_on_every_page_of_everything_made_from_the_lot_until_it_is_lift
         );
         let linkset = app.get(&format!("{r1_page}?linkType=linkset")).body;
         let recall_status = &linkset["linkset"][0]["https://gs1.org/voc/recallStatus"][0];
+        // Absolute, as every href of a linkset (issue 19).
         assert_eq!(
             recall_status["href"],
-            format!("/api/v1/lots/{RICE}/R1/recalls")
+            app.url(&format!("/api/v1/lots/{RICE}/R1/recalls"))
         );
         assert!(
             recall_status["title"]

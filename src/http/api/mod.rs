@@ -8,7 +8,7 @@ pub mod records;
 
 use crate::accounts::admin_token::AdminToken;
 use crate::error::AppError;
-use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload};
 use actix_web::{Scope, web};
 use chrono::NaiveDateTime;
 use std::future::{Ready, ready};
@@ -59,6 +59,61 @@ pub fn scope() -> Scope {
         .service(lots::scope())
         .route("/log", web::get().to(records::log))
         .route("/recalls", web::get().to(recalls::in_force))
+        .route("/openapi.json", web::get().to(openapi))
+}
+
+/// The OpenAPI 3.1 description of this API, kept by hand beside this module and checked
+/// against the routes and the answers by tests/api/openapi.rs.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The methods the API takes on `path` (a request's path under `/api/v1/`), as its OpenAPI
+/// description lists them (with HEAD beside GET, and OPTIONS): `None` for a path it does not
+/// have. For the `Allow` header of a 405.
+pub fn allowed_methods(path: &str) -> Option<Vec<String>> {
+    static PATHS: std::sync::LazyLock<Vec<(Vec<String>, Vec<String>)>> =
+        std::sync::LazyLock::new(|| {
+            let doc: serde_json::Value = serde_json::from_str(OPENAPI).unwrap_or_default();
+            doc["paths"]
+                .as_object()
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .map(|(template, item)| {
+                            let segments = template.split('/').map(str::to_owned).collect();
+                            let methods = item
+                                .as_object()
+                                .map(|m| m.keys().map(|k| k.to_ascii_uppercase()).collect())
+                                .unwrap_or_default();
+                            (segments, methods)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+    let asked: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let (_, methods) = PATHS.iter().find(|(template, _)| {
+        template.len() == asked.len()
+            && template
+                .iter()
+                .zip(&asked)
+                .all(|(t, a)| t == a || (t.starts_with('{') && t.ends_with('}') && !a.is_empty()))
+    })?;
+    let mut allowed = methods.clone();
+    if allowed.iter().any(|m| m == "GET") {
+        allowed.push("HEAD".into());
+    }
+    allowed.push("OPTIONS".into());
+    allowed.sort();
+    allowed.dedup();
+    Some(allowed)
+}
+
+/// `GET /api/v1/openapi.json`, with this server's origin as its server.
+async fn openapi(site: web::Data<crate::http::state::Site>) -> Result<HttpResponse, AppError> {
+    let mut doc: serde_json::Value = serde_json::from_str(OPENAPI)
+        .map_err(|e| AppError::internal(format!("the OpenAPI description is not JSON: {e}")))?;
+    doc["servers"] = serde_json::json!([{ "url": site.public_url }]);
+    Ok(HttpResponse::Ok().json(doc))
 }
 
 /// Extractor that admits a request only with `Authorization: Bearer <admin token>`.

@@ -46,6 +46,7 @@ pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let mut best: Option<(f32, bool)> = None;
+    let mut refused_zh = false;
     for (position, item) in header.split(',').enumerate() {
         let mut parts = item.split(';');
         let Some(zh) = parts.next().and_then(parse_tag) else {
@@ -53,16 +54,22 @@ pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
         };
         let q = parts
             .find_map(|p| p.trim().strip_prefix("q="))
-            .and_then(|q| q.parse::<f32>().ok())
-            .unwrap_or(1.0)
-            // Earlier entries win ties.
-            - position as f32 * 1e-4;
+            .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+            .unwrap_or(0.0);
+        // q=0 means "not this language" (RFC 9110), and so does a q-value that cannot be read.
+        if q <= 0.0 {
+            refused_zh |= zh;
+            continue;
+        }
+        // Earlier entries win ties.
+        let q = q - position as f32 * 1e-4;
         if best.is_none_or(|(b, _)| q > b) {
             best = Some((q, zh));
         }
     }
     Choice {
-        zh: best.is_none_or(|(_, zh)| zh),
+        // Nothing we speak asked for: Traditional Chinese, unless the visitor refused it.
+        zh: best.map_or(!refused_zh, |(_, zh)| zh),
         remember: None,
     }
 }
@@ -108,6 +115,24 @@ mod tests {
         assert!(!choose(&req, None).zh);
         let chosen = choose(&req, Some("zh-Hant"));
         assert!(chosen.zh && chosen.remember.is_some());
+    }
+
+    #[test]
+    fn a_language_with_q_zero_is_never_chosen() {
+        for (header, zh) in [
+            ("en;q=0", true),
+            ("en;q=0, zh-TW;q=0.1", true),
+            ("zh-TW;q=0, en;q=0.2", false),
+            ("zh;q=0.0, fr", false),
+            ("zh-Hant;q=0.3, en;q=0.9", false),
+            ("en;q=0.5, zh-TW;q=0.8", true),
+            ("en;q=bogus", true),
+        ] {
+            let req = TestRequest::default()
+                .insert_header(("Accept-Language", header))
+                .to_http_request();
+            assert_eq!(choose(&req, None).zh, zh, "{header}");
+        }
     }
 
     #[test]

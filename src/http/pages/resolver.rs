@@ -23,30 +23,166 @@ use std::sync::Arc;
 
 const LINKSET: &str = "application/linkset+json";
 
-fn wants(req: &HttpRequest, media: &str) -> bool {
-    req.headers()
+/// What the client asked for by `Accept` when no `linkType` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wants {
+    Page,
+    /// The linkset, served as `application/linkset+json` or, when that is what was accepted,
+    /// `application/json`.
+    Linkset(&'static str),
+    JsonLd,
+}
+
+/// The q-value and specificity (2 exact, 1 `type/*`, 0 `*/*`) of the most specific range of
+/// `accept` that matches one of `media`; wildcards count only when `wildcards` (a client that
+/// accepts anything wants the page, not JSON). `None` when no range matches; q=0 means "not this".
+fn accepted(accept: &str, media: &[&str], wildcards: bool) -> Option<(f32, u8)> {
+    let mut best: Option<(f32, u8)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        let specificity = if media.contains(&name.as_str()) {
+            2
+        } else if wildcards && name == "*/*" {
+            0
+        } else if wildcards
+            && let Some(kind) = name.strip_suffix("/*")
+            && media.iter().any(|m| m.split('/').next() == Some(kind))
+        {
+            1
+        } else {
+            continue;
+        };
+        if best.is_none_or(|(_, s)| specificity > s) {
+            best = Some((q, specificity));
+        }
+    }
+    best
+}
+
+fn negotiate(req: &HttpRequest) -> Wants {
+    let Some(accept) = req
+        .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.split(',').any(|m| m.trim().starts_with(media)))
+        .filter(|a| !a.trim().is_empty())
+    else {
+        return Wants::Page;
+    };
+    // In order of preference when q-values and specificity tie.
+    let candidates = [
+        (
+            Wants::Page,
+            accepted(accept, &["text/html", "application/xhtml+xml"], true),
+        ),
+        (Wants::Linkset(LINKSET), accepted(accept, &[LINKSET], false)),
+        (
+            Wants::JsonLd,
+            accepted(accept, &["application/ld+json"], false),
+        ),
+        (
+            Wants::Linkset("application/json"),
+            accepted(accept, &["application/json"], false),
+        ),
+    ];
+    let mut chosen = (Wants::Page, (0.0_f32, 0_u8));
+    for (wants, found) in candidates {
+        if let Some((q, s)) = found
+            && q > 0.0
+            && (q > chosen.1.0 || (q == chosen.1.0 && s > chosen.1.1))
+        {
+            chosen = (wants, (q, s));
+        }
+    }
+    chosen.0
 }
 
 fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
-        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link, ETag"))
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED))
 }
 
-/// The entry point for every path holding `/01/`.
+/// The response headers a script on another site may read.
+pub const EXPOSED: &str = "Link, ETag, Location, Content-Language, Vary";
+
+/// The `Link` header to the linkset of the level that answers (absolute).
+fn linkset_header(uri: &str) -> String {
+    format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"")
+}
+
+/// A linkset's `Link` header: the linkset itself, and GS1's JSON-LD context for it (the resolver
+/// standard's artefact), so the JSON can be read as JSON-LD.
+fn with_context(linkset_link: &str) -> String {
+    format!(
+        "{linkset_link}, <https://ref.gs1.org/standards/resolver/linkset-context>; \
+         rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+    )
+}
+
+fn set_header(response: &mut HttpResponse, name: header::HeaderName, value: &str) {
+    if let Ok(value) = header::HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+/// A redirect to `target` passing on the request's query string (the resolver standard's
+/// default: every key=value pair, `linkType` included).
+fn redirect(req: &HttpRequest, target: &str, link: &str) -> HttpResponse {
+    let mut location = target.to_owned();
+    if let Some(query) = req.uri().query().filter(|q| !q.is_empty()) {
+        location.push(if target.contains('?') { '&' } else { '?' });
+        location.push_str(query);
+    }
+    let mut response = HttpResponse::TemporaryRedirect().finish();
+    set_header(&mut response, header::LOCATION, &location);
+    set_header(&mut response, header::LINK, link);
+    response
+}
+
+/// An error in the form the client negotiated: the API's JSON body, or the page.
+fn refuse(
+    req: &HttpRequest,
+    choice: &Choice,
+    wants: Wants,
+    status: StatusCode,
+    message: String,
+) -> HttpResponse {
+    if wants == Wants::Page {
+        return error_page(req, choice, status, message);
+    }
+    let code = match status {
+        StatusCode::BAD_REQUEST => "malformed",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        _ => "unavailable",
+    };
+    HttpResponse::build(status).json(json!({"error": code, "message": message}))
+}
+
+/// The entry point for every path holding `/01/`. Every answer, errors and redirects included,
+/// carries CORS headers and `Vary: Accept, Accept-Language`.
 pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
+    let mut response = answer(&req, &sources).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED),
+        (header::VARY, "Accept, Accept-Language"),
+    ] {
+        headers.insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
+
+async fn answer(req: &HttpRequest, sources: &PageSources) -> HttpResponse {
     if req.method() == Method::OPTIONS {
-        return with_cors(&mut HttpResponse::NoContent())
-            .insert_header((header::ALLOW, "GET, HEAD, OPTIONS"))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
-            .insert_header((
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                "Accept, Accept-Language",
-            ))
-            .finish();
+        return preflight();
     }
     let query = req.uri().query();
     let parsed = DigitalLink::parse(req.path(), query);
@@ -54,23 +190,45 @@ pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
         .as_ref()
         .ok()
         .and_then(|l| l.param("lang").map(str::to_owned));
-    let choice = lang::choose(&req, explicit.as_deref());
+    let choice = lang::choose(req, explicit.as_deref());
+    let wants = negotiate(req);
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return error_page(
-            &req,
+        let mut refused = refuse(
+            req,
             &choice,
+            wants,
             StatusCode::METHOD_NOT_ALLOWED,
-            "GET, HEAD or OPTIONS".into(),
+            format!(
+                "a Digital Link answers GET, HEAD or OPTIONS, not {}",
+                req.method()
+            ),
         );
+        set_header(&mut refused, header::ALLOW, ALLOWED);
+        return refused;
     }
     let link = match parsed {
         Ok(link) => link,
-        Err(message) => return error_page(&req, &choice, StatusCode::BAD_REQUEST, message),
+        Err(message) => return refuse(req, &choice, wants, StatusCode::BAD_REQUEST, message),
     };
-    match &link.lot {
-        Some(lot) => lot_answer(&req, &sources, &link, lot.clone(), &choice).await,
-        None => product_answer(&req, &sources.pool, &sources.site, &link, &choice).await,
+    match link.resolvable_lot() {
+        Some(lot) => lot_answer(req, sources, &link, lot.clone(), &choice, wants).await,
+        None => product_answer(req, &sources.pool, &sources.site, &link, &choice, wants).await,
     }
+}
+
+const ALLOWED: &str = "GET, HEAD, OPTIONS";
+
+/// The answer to `OPTIONS` (a CORS preflight or a client asking what is allowed).
+fn preflight() -> HttpResponse {
+    with_cors(&mut HttpResponse::NoContent())
+        .insert_header((header::ALLOW, ALLOWED))
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, ALLOWED))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Accept, Accept-Language, If-None-Match",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
 }
 
 async fn lot_answer(
@@ -79,6 +237,7 @@ async fn lot_answer(
     link: &DigitalLink,
     lot: LotCode,
     choice: &Choice,
+    wants: Wants,
 ) -> HttpResponse {
     let PageSources {
         pool,
@@ -88,11 +247,12 @@ async fn lot_answer(
         activity,
     } = sources;
     let uri = lot_uri(&site.public_url, &link.gtin, &lot);
-    let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
-    let wants_page = match link.param("linkType") {
-        Some("linkset" | "gs1:epcis" | "gs1:pip" | "gs1:recallStatus") => false,
-        Some(_) => true,
-        None => !wants(req, LINKSET) && !wants(req, "application/ld+json"),
+    let linkset_link = linkset_header(&uri);
+    let link_type = link.link_type();
+    let wants_page = match link_type.as_deref() {
+        Some("gs1:defaultLink" | "gs1:traceability") => true,
+        Some(_) => false,
+        None => wants == Wants::Page,
     };
     // The channel the visitor came by: it is counted, and carried in the page's links.
     let visit = super::shop::Visit {
@@ -111,7 +271,11 @@ async fn lot_answer(
     }
     // The canonical path, never the request's: a stem before /01/ must not get a page of its own
     // (nor put its own links into the one everybody is served).
-    let cache_key = (link.uri(""), visit_query.clone(), choice.zh);
+    let cache_key = (
+        lot_path(link.gtin.as_str(), lot.as_str()),
+        visit_query.clone(),
+        choice.zh,
+    );
     // Taken before loading, so that a record stored meanwhile on what the page shows makes this
     // render stale at once.
     let ticket = pages.ticket();
@@ -126,17 +290,27 @@ async fn lot_answer(
     .await;
     let p = match loaded {
         Ok(Some(p)) => p,
+        // A lot the table does not know: its page is 404 (a made-up lot code must not look
+        // like a real one), but the linkset and the other link types walk up to the GTIN.
+        Ok(None) if !wants_page => {
+            return product_answer(req, pool, site, link, choice, wants).await;
+        }
         Ok(None) => {
             let detail = format!("GTIN {} lot {}", link.gtin, lot);
             let mut page = error_page(req, choice, StatusCode::NOT_FOUND, detail);
-            page.headers_mut().insert(
-                header::LINK,
-                header::HeaderValue::from_str(&linkset_link)
-                    .unwrap_or(header::HeaderValue::from_static("")),
-            );
+            let gtin_uri = format!("{}/01/{}", site.public_url, link.gtin);
+            set_header(&mut page, header::LINK, &linkset_header(&gtin_uri));
             return page;
         }
-        Err(e) => return error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => {
+            return refuse(
+                req,
+                choice,
+                wants,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            );
+        }
     };
     let listing = p
         .product
@@ -150,63 +324,58 @@ async fn lot_answer(
             path_segment(lot.as_str())
         )
     });
-    let link_type = link.param("linkType");
-    if link_type == Some("linkset") || (link_type.is_none() && wants(req, LINKSET)) {
-        let body = linkset(&uri, &p, buy_url.as_deref());
-        return with_cors(&mut HttpResponse::Ok())
-            .content_type(LINKSET)
-            .insert_header((header::LINK, linkset_link))
-            .body(body.to_string());
-    }
-    if link_type == Some("gs1:epcis") || (link_type.is_none() && wants(req, "application/ld+json"))
-    {
-        let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), site.public_url.clone());
-        let events = crate::db::run(pool, move |conn| {
-            let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
-            Ok(crate::trace::epcis::document(&rows, &public_url))
-        })
-        .await;
-        return match events {
-            Ok(document) => with_cors(&mut HttpResponse::Ok())
-                .content_type("application/ld+json")
-                .insert_header((header::LINK, linkset_link))
-                .body(document.to_string()),
-            Err(e) => error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-        };
-    }
-    if link_type == Some("gs1:recallStatus") {
-        let status = format!(
-            "{}/api/v1/lots/{}/{}/recalls",
-            site.public_url,
-            p.gtin,
-            path_segment(lot.as_str())
-        );
-        return with_cors(&mut HttpResponse::TemporaryRedirect())
-            .insert_header((header::LOCATION, status))
-            .insert_header((header::LINK, linkset_link))
-            .finish();
-    }
-    if link_type == Some("gs1:pip") {
-        if buy_url.is_some() {
+    let links = LotLinks::new(&site.public_url, &uri, &p, buy_url.as_deref());
+    let serve_linkset = |content_type: &str| {
+        with_cors(&mut HttpResponse::Ok())
+            .content_type(content_type)
+            .insert_header((header::LINK, with_context(&linkset_link)))
+            .body(links.linkset().to_string())
+    };
+    match (link_type.as_deref(), wants) {
+        (Some("linkset"), _) => return serve_linkset(LINKSET),
+        (None, Wants::Linkset(content_type)) => return serve_linkset(content_type),
+        (Some("gs1:epcis"), _) | (None, Wants::JsonLd) => {
+            let (gtin, code, public_url) =
+                (link.gtin.clone(), lot.clone(), site.public_url.clone());
+            let events = crate::db::run(pool, move |conn| {
+                let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
+                Ok(crate::trace::epcis::document(&rows, &public_url))
+            })
+            .await;
+            return match events {
+                Ok(document) => with_cors(&mut HttpResponse::Ok())
+                    .content_type("application/ld+json")
+                    .insert_header((header::LINK, linkset_link))
+                    .body(document.to_string()),
+                Err(e) => refuse(
+                    req,
+                    choice,
+                    wants,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    e.to_string(),
+                ),
+            };
+        }
+        (Some("gs1:recallStatus"), _) => {
+            return redirect(req, &links.recall_status, &linkset_link);
+        }
+        (Some("gs1:masterData"), _) => return redirect(req, &links.master_data, &linkset_link),
+        (Some("gs1:pip"), _) => {
+            let Some(url) = &buy_url else {
+                // No listing for the lot's product: walk up, where a listing would be.
+                return product_answer(req, pool, site, link, choice, wants).await;
+            };
             visit.count(
                 activity,
                 crate::omo::activity::Kind::ListingClick,
                 link.gtin.as_str(),
                 lot.as_str(),
             );
+            return redirect(req, url, &linkset_link);
         }
-        return match buy_url {
-            Some(url) => HttpResponse::TemporaryRedirect()
-                .insert_header((header::LOCATION, url))
-                .insert_header((header::LINK, linkset_link))
-                .finish(),
-            None => error_page(
-                req,
-                choice,
-                StatusCode::NOT_FOUND,
-                "no online listing for this product".into(),
-            ),
-        };
+        (Some("gs1:defaultLink" | "gs1:traceability"), _) | (None, _) => {}
+        // Not a link type of the lot: the GTIN level may have it (walking up), or nobody does.
+        (Some(_), _) => return product_answer(req, pool, site, link, choice, wants).await,
     }
     // One version per language and channel (the links differ).
     let etag = format!(
@@ -301,14 +470,19 @@ fn page_response(
     response
 }
 
+/// The GTIN level: the product page, its linkset and its link types. Links naming a (22)
+/// variant or a (235) extension, and lots the table does not know asked for a link type, walk
+/// up to here.
 async fn product_answer(
     req: &HttpRequest,
     pool: &DbPool,
     site: &web::Data<Site>,
     link: &DigitalLink,
     choice: &Choice,
+    wants: Wants,
 ) -> HttpResponse {
-    let uri = link.uri(&site.public_url);
+    let uri = format!("{}/01/{}", site.public_url, link.gtin);
+    let linkset_link = linkset_header(&uri);
     let gtin = link.gtin.clone();
     let loaded = crate::db::run(pool, move |conn| {
         let product = products::find(conn, gtin.as_str())?;
@@ -319,21 +493,60 @@ async fn product_answer(
     let (product, lot_rows) = match loaded {
         Ok((Some(product), lots)) => (product, lots),
         Ok((None, _)) => {
-            return error_page(
+            return refuse(
                 req,
                 choice,
+                wants,
                 StatusCode::NOT_FOUND,
                 format!("GTIN {}", link.gtin),
             );
         }
-        Err(e) => return error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => {
+            return refuse(
+                req,
+                choice,
+                wants,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            );
+        }
     };
-    if link.param("linkType") == Some("gs1:pip")
-        && let Some(url) = &product.listing_url
-    {
-        return HttpResponse::TemporaryRedirect()
-            .insert_header((header::LOCATION, url.clone()))
-            .finish();
+    let links = ProductLinks::new(&site.public_url, &uri, &product);
+    let link_type = link.link_type();
+    match (link_type.as_deref(), wants) {
+        (Some("linkset"), _) | (None, Wants::Linkset(_)) => {
+            let content_type = match wants {
+                Wants::Linkset(content_type) if link_type.is_none() => content_type,
+                _ => LINKSET,
+            };
+            return with_cors(&mut HttpResponse::Ok())
+                .content_type(content_type)
+                .insert_header((header::LINK, with_context(&linkset_link)))
+                .body(json!({"linkset": [links.linkset()]}).to_string());
+        }
+        (Some("gs1:masterData"), _) => return redirect(req, &links.master_data, &linkset_link),
+        (Some("gs1:pip"), _) if product.listing_url.is_some() => {
+            return redirect(
+                req,
+                product.listing_url.as_deref().unwrap_or(""),
+                &linkset_link,
+            );
+        }
+        (Some("gs1:defaultLink"), _) | (None, _) => {}
+        (Some(other), _) => {
+            let mut refused = refuse(
+                req,
+                choice,
+                wants,
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no link of type {other} for {}; the linkset lists those there are",
+                    link.uri("")
+                ),
+            );
+            set_header(&mut refused, header::LINK, &linkset_link);
+            return refused;
+        }
     }
     let lots = lot_rows
         .into_iter()
@@ -342,7 +555,6 @@ async fn product_answer(
             (l.lot, href)
         })
         .collect();
-    let linkset_link = format!("<{uri}?linkType=linkset>; rel=\"linkset\"; type=\"{LINKSET}\"");
     let page = ProductPage {
         zh: choice.zh,
         lang_switch: lang::switch_link(&link.uri(""), choice.zh),
@@ -359,9 +571,7 @@ async fn product_answer(
         lots,
     };
     let mut response = html(StatusCode::OK, choice, page.render());
-    if let Ok(value) = header::HeaderValue::from_str(&linkset_link) {
-        response.headers_mut().insert(header::LINK, value);
-    }
+    set_header(&mut response, header::LINK, &linkset_link);
     response
 }
 
@@ -432,48 +642,130 @@ fn schema_org(uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
 /// The term naming a recall in the page's JSON-LD.
 pub const RECALL_TERM: &str = "https://truetrace.dev/ns/recall";
 
-/// RFC 9264 linkset of every link the resolver has for the lot.
-fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Value {
-    let page = json!([{"href": uri, "type": "text/html", "hreflang": ["zh-Hant", "en"], "title": "Provenance"}]);
-    let mut links = json!({
-        "anchor": uri,
-        "https://gs1.org/voc/defaultLink": page,
-        "https://gs1.org/voc/traceability": page,
-    });
-    if let Some(url) = buy_url {
-        links["https://gs1.org/voc/pip"] =
-            json!([{"href": url, "type": "text/html", "title": "Buy online"}]);
-    }
-    let api = format!(
-        "/api/v1/lots/{}/{}/upstream",
-        p.gtin,
-        path_segment(p.lot.as_str())
-    );
-    links["https://gs1.org/voc/masterData"] =
-        json!([{"href": api, "type": "application/json", "title": "Records"}]);
-    let in_force = p.recalls_in_force();
-    let status = match in_force.first().and_then(|r| r.notice.class) {
-        Some(class) => format!("Recall status: class {} recall in force", class.as_str()),
-        None if in_force.is_empty() => "Recall status: no recall in force".to_owned(),
-        None => "Recall status: recall in force".to_owned(),
-    };
-    links["https://gs1.org/voc/recallStatus"] = json!([{
-        "href": format!("/api/v1/lots/{}/{}/recalls", p.gtin, path_segment(p.lot.as_str())),
-        "type": "application/json",
-        "title": status,
-    }]);
-    json!({"linkset": [links]})
+/// The links of a lot (GS1 link types as `https://gs1.org/voc/` URIs, hrefs absolute).
+struct LotLinks {
+    anchor: String,
+    title: String,
+    buy_url: Option<String>,
+    master_data: String,
+    recall_status: String,
+    recall_title: String,
+    product: Option<ProductLinks>,
 }
 
-/// `/.well-known/gs1resolver`: what this resolver is and supports.
-pub async fn well_known(site: web::Data<Site>) -> HttpResponse {
+impl LotLinks {
+    fn new(public_url: &str, uri: &str, p: &Provenance, buy_url: Option<&str>) -> Self {
+        let api = format!(
+            "{public_url}/api/v1/lots/{}/{}",
+            p.gtin,
+            path_segment(p.lot.as_str())
+        );
+        let in_force = p.recalls_in_force();
+        let recall_title = match in_force.first().and_then(|r| r.notice.class) {
+            Some(class) => format!("Recall status: class {} recall in force", class.as_str()),
+            None if in_force.is_empty() => "Recall status: no recall in force".to_owned(),
+            None => "Recall status: recall in force".to_owned(),
+        };
+        let gtin_uri = format!("{public_url}/01/{}", p.gtin);
+        Self {
+            anchor: uri.to_owned(),
+            title: format!("{}, lot {}", product_name(p, false), p.lot),
+            buy_url: buy_url.map(str::to_owned),
+            master_data: format!("{api}/upstream"),
+            recall_status: format!("{api}/recalls"),
+            recall_title,
+            product: p
+                .product
+                .as_ref()
+                .map(|row| ProductLinks::new(public_url, &gtin_uri, row)),
+        }
+    }
+
+    /// RFC 9264 linkset: the lot's links, then those of its GTIN (each level up to the primary
+    /// key, as the resolver standard asks).
+    fn linkset(&self) -> serde_json::Value {
+        let uri = &self.anchor;
+        let mut links = json!({
+            "anchor": uri,
+            "itemDescription": self.title,
+            // The default link carries no optional attribute (the resolver standard).
+            "https://gs1.org/voc/defaultLink": [{"href": uri, "title": "Provenance"}],
+            "https://gs1.org/voc/traceability": [{"href": uri, "title": "Provenance",
+                "type": "text/html", "hreflang": ["zh-TW", "en"]}],
+            "https://gs1.org/voc/epcis": [{"href": format!("{uri}?linkType=gs1:epcis"),
+                "title": "EPCIS events", "type": "application/ld+json"}],
+            "https://gs1.org/voc/masterData": [{"href": self.master_data, "title": "Records",
+                "type": "application/json"}],
+            "https://gs1.org/voc/recallStatus": [{"href": self.recall_status,
+                "title": self.recall_title, "type": "application/json"}],
+        });
+        if let Some(url) = &self.buy_url {
+            links["https://gs1.org/voc/pip"] =
+                json!([{"href": url, "type": "text/html", "title": "Buy online"}]);
+        }
+        let mut levels = vec![links];
+        levels.extend(self.product.as_ref().map(ProductLinks::linkset));
+        json!({ "linkset": levels })
+    }
+}
+
+/// The links of a GTIN: its product page, listing and product data.
+struct ProductLinks {
+    anchor: String,
+    title: String,
+    listing: Option<String>,
+    master_data: String,
+}
+
+impl ProductLinks {
+    fn new(public_url: &str, uri: &str, product: &ProductRow) -> Self {
+        Self {
+            anchor: uri.to_owned(),
+            title: product.name.clone(),
+            listing: product.listing_url.clone(),
+            master_data: format!("{public_url}/api/v1/products/{}", product.gtin),
+        }
+    }
+
+    /// One object of a linkset: this GTIN's links.
+    fn linkset(&self) -> serde_json::Value {
+        let uri = &self.anchor;
+        let mut links = json!({
+            "anchor": uri,
+            "itemDescription": self.title,
+            "https://gs1.org/voc/defaultLink": [{"href": uri, "title": "Product"}],
+            "https://gs1.org/voc/masterData": [{"href": self.master_data, "title": "Product data",
+                "type": "application/json"}],
+        });
+        if let Some(url) = &self.listing {
+            links["https://gs1.org/voc/pip"] =
+                json!([{"href": url, "type": "text/html", "title": "Buy online"}]);
+        }
+        links
+    }
+}
+
+/// `/.well-known/gs1resolver`: what this resolver is and supports. GET and HEAD; OPTIONS for
+/// CORS; anything else 405 with `Allow`.
+pub async fn well_known(req: HttpRequest, site: web::Data<Site>) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
+        return preflight();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return with_cors(&mut HttpResponse::MethodNotAllowed())
+            .insert_header((header::ALLOW, ALLOWED))
+            .json(json!({"error": "method_not_allowed",
+                "message": format!("/.well-known/gs1resolver answers {ALLOWED}, not {}", req.method())}));
+    }
     with_cors(&mut HttpResponse::Ok()).json(json!({
         "name": "truetrace",
         "resolverRoot": site.public_url,
         "supportedPrimaryKeys": ["01"],
-        "supportedQualifiers": ["10", "21"],
+        "supportedLinkType": [{"namespace": "https://gs1.org/voc/", "prefix": "gs1:"}],
+        "supportedQualifiers": ["22", "10", "21", "235"],
         "supportedLinkTypes": ["gs1:defaultLink", "gs1:traceability", "gs1:pip", "gs1:epcis", "gs1:masterData", "gs1:recallStatus", "linkset"],
         "linkTypeDefaultCanBeLinkset": false,
+        "linkTypeDefaultCanBeAll": false,
         "supportedContextValuesEnumerated": ["zh-Hant", "en"],
     }))
 }
