@@ -5,7 +5,7 @@
 
 use crate::db::rows::{KeyRow, OrgRow, ProductRow, RecordRow};
 use crate::db::{DbConn, keys, orgs, products};
-use crate::domain::{Gtin, LotCode, LotKey, Quantity};
+use crate::domain::{Gtin, LotCode, LotKey};
 use crate::ledger::audit::check_stored_record;
 use crate::ledger::record::Record;
 use crate::trace::lineage;
@@ -45,10 +45,8 @@ pub struct Step {
     pub location: Option<String>,
     pub lots: Vec<String>,
     pub new_lots: Vec<String>,
-    /// `lot: amount unit`, as signed (for machines).
+    /// `lot: amount unit`, as signed.
     pub quantities: Vec<String>,
-    /// (lot code, quantity) of every lot the record states a quantity for (for people).
-    pub amounts: Vec<(String, Quantity)>,
     pub kde: Vec<(String, String)>,
     pub hosted_key: bool,
     /// Signed in a staff member's browser (a registered device key).
@@ -67,6 +65,13 @@ pub struct StepQuantity {
     pub lot: String,
     pub amount: String,
     pub unit: String,
+}
+
+impl StepQuantity {
+    /// As a person reads it: `300 件`, `300 pcs`.
+    pub fn words(&self, zh: bool) -> String {
+        crate::domain::quantity::in_words(&self.amount, &self.unit, zh)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -218,7 +223,6 @@ pub fn load(
                 lots: Vec::new(),
                 new_lots: Vec::new(),
                 quantities: Vec::new(),
-                amounts: Vec::new(),
                 kde: Vec::new(),
                 hosted_key: false,
                 device_key: false,
@@ -334,23 +338,23 @@ fn step_of(
         }
         None => None,
     };
-    let amounts: Vec<(String, Quantity)> = record
+    let amounts: Vec<StepQuantity> = record
         .lots
         .iter()
-        .filter_map(|l| {
-            l.quantity
-                .as_ref()
-                .map(|q| (l.key.lot.to_string(), q.clone()))
+        .map(|l| (&l.key, &l.quantity))
+        .chain(record.new_lots.iter().map(|l| (&l.key, &l.quantity)))
+        .filter_map(|(key, quantity)| {
+            quantity.as_ref().map(|q| StepQuantity {
+                gtin: key.gtin.to_string(),
+                lot: key.lot.to_string(),
+                amount: q.amount.clone(),
+                unit: q.unit.clone(),
+            })
         })
-        .chain(record.new_lots.iter().filter_map(|l| {
-            l.quantity
-                .as_ref()
-                .map(|q| (l.key.lot.to_string(), q.clone()))
-        }))
         .collect();
     let quantities = amounts
         .iter()
-        .map(|(lot, q)| format!("{lot}: {} {}", q.amount, q.unit))
+        .map(|q| format!("{}: {} {}", q.lot, q.amount, q.unit))
         .collect();
     Ok(Step {
         id: row.id.clone(),
@@ -367,7 +371,6 @@ fn step_of(
             .map(|l| l.key.lot.to_string())
             .collect(),
         quantities,
-        amounts,
         kde: record
             .kde
             .iter()
@@ -376,20 +379,7 @@ fn step_of(
         hosted_key: key.is_some_and(|k| k.hosted),
         device_key: key.is_some_and(|k| k.device),
         problems,
-        amounts: record
-            .lots
-            .iter()
-            .map(|l| (&l.key, &l.quantity))
-            .chain(record.new_lots.iter().map(|l| (&l.key, &l.quantity)))
-            .filter_map(|(key, quantity)| {
-                quantity.as_ref().map(|q| StepQuantity {
-                    gtin: key.gtin.to_string(),
-                    lot: key.lot.to_string(),
-                    amount: q.amount.clone(),
-                    unit: q.unit.clone(),
-                })
-            })
-            .collect(),
+        amounts,
         time_signed: record
             .time
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
