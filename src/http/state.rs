@@ -53,6 +53,7 @@ pub struct Shared {
     hosted: web::Data<HostedKeys>,
     admin_token: web::Data<AdminToken>,
     settings: web::Data<Settings>,
+    log_key: web::Data<crate::ledger::checkpoint::LogKey>,
 }
 
 impl Shared {
@@ -81,6 +82,7 @@ impl Shared {
                 settings: settings.clone(),
             }),
             admin_token: web::Data::new(services.admin_token),
+            log_key: web::Data::from(services.log_key.clone()),
             settings: web::Data::new(settings),
         }
     }
@@ -95,7 +97,8 @@ impl Shared {
             .app_data(self.logins.clone())
             .app_data(self.hosted.clone())
             .app_data(self.admin_token.clone())
-            .app_data(self.settings.clone());
+            .app_data(self.settings.clone())
+            .app_data(self.log_key.clone());
     }
 }
 

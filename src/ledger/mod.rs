@@ -3,13 +3,18 @@
 //! verification (in `audit`); `strict_json` reads signed JSON so that it has one meaning.
 
 pub mod audit;
+pub mod bundle;
+pub mod checkpoint;
 pub mod envelope;
 pub mod ingest;
 pub mod keyfile;
+pub mod merkle;
 pub mod record;
 pub mod rules;
 pub mod store;
 pub mod strict_json;
+pub mod tiles;
+pub mod tlog;
 
 pub use ingest::Ledger;
 pub use store::Submitted;

@@ -26,6 +26,8 @@ pub struct Prepared {
     pub claimed_actor: Option<OrgId>,
     pub record: Result<Record, crate::ledger::record::Invalid>,
     pub signature: SignatureCheck,
+    /// The record's leaf hash in the transparency log (`ledger::tlog::leaf_hash`).
+    pub leaf: crate::ledger::merkle::Hash,
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub struct Batch {
     records: Vec<RecordRow>,
     record_lots: Vec<RecordLotRow>,
     lineage: Vec<LotInputRow>,
+    /// The leaf hashes of the records accepted, in log order.
+    leaves: Vec<crate::ledger::merkle::Hash>,
 }
 
 impl Batch {
@@ -104,6 +108,7 @@ impl Batch {
             records: Vec::new(),
             record_lots: Vec::new(),
             lineage: Vec::new(),
+            leaves: Vec::new(),
         };
         for (gtin, names) in by_gtin {
             let found: HashMap<String, LotRow> = lots::find_many(conn, gtin, &names)?
@@ -127,6 +132,16 @@ impl Batch {
             }
         }
         Ok(batch)
+    }
+
+    /// The log index the batch's first record gets: the size of the log before it.
+    pub fn first_index(&self) -> i64 {
+        self.next_index - self.records.len() as i64
+    }
+
+    /// The leaf hashes of the records accepted so far, in log order.
+    pub fn leaves(&self) -> &[crate::ledger::merkle::Hash] {
+        &self.leaves
     }
 
     /// Writes what the batch accepted and the next log index; call last in the transaction.
@@ -328,6 +343,7 @@ fn stage_record(
     log_index: i64,
     now: DateTime<Utc>,
 ) {
+    batch.leaves.push(sub.leaf);
     batch.records.push(RecordRow {
         log_index,
         id: sub.id.to_hex(),

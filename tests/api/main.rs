@@ -24,4 +24,6 @@ mod records;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;
+mod tlog;
+mod tlog_browser;
 mod trace;

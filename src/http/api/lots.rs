@@ -21,6 +21,7 @@ pub fn scope() -> Scope {
         .route("/{gtin}/{lot}/upstream", web::get().to(upstream))
         .route("/{gtin}/{lot}/provenance", web::get().to(provenance_json))
         .route("/{gtin}/{lot}/trace", web::get().to(trace))
+        .route("/{gtin}/{lot}/bundle", web::get().to(super::log::bundle))
 }
 
 /// Parses the path; a lot code may hold `/`, sent as `%2F`.
