@@ -13,7 +13,7 @@ use crate::trace::lineage;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chrono::NaiveDateTime;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 fn rfc3339(t: NaiveDateTime) -> String {
     t.and_utc()
@@ -43,7 +43,8 @@ pub fn load(conn: &mut DbConn, gtin: &str, lot: &str) -> Result<Option<Bundle>, 
         .filter(|r| (r.log_index as u64) < size)
         .collect();
     let mut records = Vec::with_capacity(covered.len());
-    let mut keyids = BTreeSet::new();
+    // Keys and organizations in the order the journey first names them.
+    let mut keyids: Vec<String> = Vec::new();
     {
         let mut tree = StoredTree::new(conn, size);
         for row in &covered {
@@ -64,7 +65,9 @@ pub fn load(conn: &mut DbConn, gtin: &str, lot: &str) -> Result<Option<Bundle>, 
                 keyid,
                 signature,
             };
-            keyids.insert(row.keyid.clone());
+            if !keyids.contains(&row.keyid) {
+                keyids.push(row.keyid.clone());
+            }
             records.push(BundleRecord {
                 log_index: row.log_index as u64,
                 id: row.id.clone(),
@@ -75,10 +78,12 @@ pub fn load(conn: &mut DbConn, gtin: &str, lot: &str) -> Result<Option<Bundle>, 
         }
     }
     let mut bundle_keys = Vec::new();
-    let mut org_ids = BTreeSet::new();
+    let mut org_ids: Vec<String> = Vec::new();
     for keyid in keyids {
         if let Some(key) = keys::find(conn, &keyid)? {
-            org_ids.insert(key.org_id.clone());
+            if !org_ids.contains(&key.org_id) {
+                org_ids.push(key.org_id.clone());
+            }
             bundle_keys.push(BundleKey {
                 keyid: key.keyid,
                 org: key.org_id,
@@ -90,8 +95,9 @@ pub fn load(conn: &mut DbConn, gtin: &str, lot: &str) -> Result<Option<Bundle>, 
             });
         }
     }
-    let ids: Vec<String> = org_ids.into_iter().collect();
-    let bundle_orgs = orgs::by_ids(conn, &ids)?
+    let mut rows = orgs::by_ids(conn, &org_ids)?;
+    rows.sort_by_key(|o| org_ids.iter().position(|id| *id == o.id));
+    let bundle_orgs = rows
         .into_iter()
         .map(|o| BundleOrg {
             roles: Roles::from_stored(&o.roles)

@@ -806,3 +806,85 @@ fn the_log_key_is_made_on_first_start_kept_out_of_the_database_and_reused() {
         String::from_utf8(get_raw(&format!("{}/api/v1/log/key", &*again)).body).unwrap();
     assert_eq!(vkey, vkey_again, "the key file is reused");
 }
+
+/// The bundle's and the proofs' JSON, as clients written from DESIGN.md read them; what changes
+/// from run to run (ids, keys, signatures, hashes, times) is replaced by a name.
+#[test]
+fn the_bundle_and_proof_json_keep_their_shape() {
+    for backend in backends() {
+        let j = journey(backend);
+        let text = bundle_text(&j.app, j.rice);
+        let mut bundle: Value = serde_json::from_str(&text).unwrap();
+        let mut names: Vec<(String, String)> = Vec::new();
+        for (i, record) in bundle["records"].as_array().unwrap().iter().enumerate() {
+            names.push((
+                record["id"].as_str().unwrap().to_owned(),
+                format!("[record {i}]"),
+            ));
+            names.push((
+                record["envelope"]["payload"].as_str().unwrap().to_owned(),
+                format!("[payload {i}]"),
+            ));
+            names.push((
+                record["envelope"]["signatures"][0]["sig"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                format!("[signature {i}]"),
+            ));
+        }
+        for (i, key) in bundle["keys"].as_array().unwrap().iter().enumerate() {
+            names.push((
+                key["keyid"].as_str().unwrap().to_owned(),
+                format!("[key {i}]"),
+            ));
+            names.push((
+                key["public_key"].as_str().unwrap().to_owned(),
+                format!("[public key {i}]"),
+            ));
+            names.push((
+                key["org"].as_str().unwrap().to_owned(),
+                format!("[org {i}]"),
+            ));
+        }
+        let lines: Vec<String> = bundle["checkpoint"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        names.push((lines[2].clone(), "[root]".into()));
+        names.push((
+            lines[4].rsplit(' ').next().unwrap().to_owned(),
+            "[log signature]".into(),
+        ));
+        fn scrub(value: &mut Value, names: &[(String, String)]) {
+            match value {
+                Value::String(s) => {
+                    for (actual, name) in names {
+                        *s = s.replace(actual.as_str(), name);
+                    }
+                    if s.len() == 44 && s.ends_with('=') {
+                        *s = "[hash]".into();
+                    }
+                    if s.len() == 27 && s.ends_with('Z') {
+                        *s = "[time]".into();
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, names)),
+                Value::Object(map) => map.values_mut().for_each(|v| scrub(v, names)),
+                _ => {}
+            }
+        }
+        scrub(&mut bundle, &names);
+        let mut inclusion = j.app.get("/api/v1/log/proof/inclusion?index=2&size=9").body;
+        let mut consistency = j.app.get("/api/v1/log/proof/consistency?from=3&to=9").body;
+        scrub(&mut inclusion, &names);
+        scrub(&mut consistency, &names);
+        insta::assert_json_snapshot!("bundle", bundle);
+        insta::assert_json_snapshot!(
+            "proofs",
+            json!({"inclusion": inclusion, "consistency": consistency})
+        );
+    }
+}
