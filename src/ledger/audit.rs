@@ -135,6 +135,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
 /// What can be checked of a record on its own, on any core: its id, key and signature
 /// (`check_stored_record`), its payload read as a record, and its leaf hash in the log.
 pub struct Checked {
+    id: RecordId,
     problems: Vec<String>,
     record: Result<Record, String>,
     leaf: Option<super::merkle::Hash>,
@@ -142,6 +143,7 @@ pub struct Checked {
 
 fn check_one(row: &RecordRow, keys: &HashMap<String, KeyRow>) -> Checked {
     Checked {
+        id: RecordId::of_payload(&row.payload),
         problems: check_stored_record(row, keys.get(&row.keyid)),
         record: Record::from_payload(&row.payload),
         leaf: super::tlog::stored_leaf_hash(&row.keyid, &row.sig, &row.payload).ok(),
@@ -316,7 +318,7 @@ fn verify_record(
     lineage: &mut BTreeSet<Edge>,
 ) -> Vec<String> {
     let mut problems = checked.problems;
-    let id = RecordId::of_payload(&row.payload);
+    let id = checked.id;
     let record = match checked.record {
         Ok(record) => record,
         Err(e) => {
