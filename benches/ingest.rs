@@ -12,6 +12,11 @@
 //!    envelopes per request from BATCH_CLIENTS clients, with its own raw rounds around it.
 //!    Targets: >= 60% of raw verification on SQLite, >= 40% on PostgreSQL.
 //!
+//! 5. the transparency log's cost: ingest with the Merkle tree, tiles and checkpoints against
+//!    ingest without them (`--without-log-tree`), on two servers of one engine in alternated
+//!    rounds. Target: with the log >= 95% of without. `BENCH_ONLY=log` runs this part alone;
+//!    BENCH_LOG_RECORDS sets the envelopes of each round.
+//!
 //! Then floors, measured in the same run, that say how much of a record's cost storage may take
 //! at most: HTTP alone (an actix-web server that reads each envelope and answers a fixed 201), the
 //! request side alone (one that reads, parses and verifies each envelope exactly as the ledger
@@ -91,6 +96,11 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "log") {
+        // The transparency log's comparison alone.
+        log_costs(&dir, cores, clients);
+        return;
+    }
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut engines = vec![(
         "SQLite",
@@ -123,41 +133,10 @@ fn main() {
         ),
     }
 
-    println!(
-        "the transparency log's cost: ingest via HTTP with the Merkle tree and checkpoints, and without, alternated ({LOG_ROUNDS} rounds each):"
-    );
-    let with_log = format!("sqlite://{}", dir.path().join("with-log.db").display());
-    let without_log = format!("sqlite://{}", dir.path().join("without-log.db").display());
-    log_cost("SQLite", &with_log, &without_log, cores, clients);
-    if let Ok(base) = std::env::var("TRUETRACE_TEST_POSTGRES_URL")
-        && !base.is_empty()
-    {
-        let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let schemas: Vec<String> = (0..2)
-            .map(|_| format!("bench_{}", uuid::Uuid::now_v7().simple()))
-            .collect();
-        for schema in &schemas {
-            conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
-                .expect("schema");
-        }
-        let url = |schema: &str| format!("{base}{sep}options=-csearch_path%3D{schema}");
-        log_cost(
-            "PostgreSQL",
-            &url(&schemas[0]),
-            &url(&schemas[1]),
-            cores,
-            clients,
-        );
-        for schema in &schemas {
-            let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
-            if let Err(e) = conn.batch_execute(&drop) {
-                eprintln!("note: the benchmark schema {schema} could not be dropped: {e}");
-            }
-        }
-    }
+    log_costs(&dir, cores, clients);
 
     println!("floors, in the same run (what storage may cost):");
+
     let http_alone = request_side_per_second(cores, clients, Judge::No);
     report("HTTP alone, body read, fixed answer:", &http_alone);
     let request_side = request_side_per_second(cores, clients, Judge::Yes);
@@ -204,6 +183,43 @@ fn main() {
             measured.batch_rows_micros,
             cores as f64 * 1e6 / measured.batch.ingest - unstored
         );
+    }
+}
+
+/// The transparency log's cost on SQLite, and on PostgreSQL when its URL is set.
+fn log_costs(dir: &tempfile::TempDir, cores: usize, clients: usize) {
+    println!(
+        "the transparency log's cost: ingest via HTTP with the Merkle tree and checkpoints, and without, alternated ({LOG_ROUNDS} rounds each):"
+    );
+    let with_log = format!("sqlite://{}", dir.path().join("with-log.db").display());
+    let without_log = format!("sqlite://{}", dir.path().join("without-log.db").display());
+    log_cost("SQLite", &with_log, &without_log, cores, clients);
+    if let Ok(base) = std::env::var("TRUETRACE_TEST_POSTGRES_URL")
+        && !base.is_empty()
+    {
+        let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let schemas: Vec<String> = (0..2)
+            .map(|_| format!("bench_{}", uuid::Uuid::now_v7().simple()))
+            .collect();
+        for schema in &schemas {
+            conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .expect("schema");
+        }
+        let url = |schema: &str| format!("{base}{sep}options=-csearch_path%3D{schema}");
+        log_cost(
+            "PostgreSQL",
+            &url(&schemas[0]),
+            &url(&schemas[1]),
+            cores,
+            clients,
+        );
+        for schema in &schemas {
+            let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
+            if let Err(e) = conn.batch_execute(&drop) {
+                eprintln!("note: the benchmark schema {schema} could not be dropped: {e}");
+            }
+        }
     }
 }
 

@@ -888,3 +888,74 @@ fn the_bundle_and_proof_json_keep_their_shape() {
         );
     }
 }
+
+/// Two servers on one database append in turn: each writer finds the log grown by the other
+/// and reloads the tree's edge; the tiles both stored make one tree, whose root the checkpoint
+/// signs, and `truetrace verify` finds every tile right.
+#[test]
+fn two_servers_on_one_database_keep_one_tree() {
+    for backend in backends() {
+        let app = spawn_app(backend);
+        let second = serve(&app.database_url);
+        app.product(PADDY);
+        let farm = app.org("Farm", &["producer"]);
+        let mut leaves: Vec<Option<Hash>> = vec![None; 600];
+        for round in 0..12 {
+            let envelopes: Vec<Vec<u8>> = (0..50)
+                .map(|i| {
+                    sign(
+                        &farm.key,
+                        &harvest(&farm, PADDY, &format!("S-{round}-{i}"), i),
+                    )
+                })
+                .collect();
+            let server: &str = if round % 2 == 0 {
+                app.address()
+            } else {
+                &second
+            };
+            let mut response = agent()
+                .post(&format!("{server}/api/v1/records/batch"))
+                .content_type("application/json")
+                .send(&batch(&envelopes))
+                .unwrap();
+            let body: Value =
+                serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap();
+            for (envelope, result) in envelopes.iter().zip(body["results"].as_array().unwrap()) {
+                assert_eq!(result["status"], 201, "{result}");
+                leaves[result["log_index"].as_u64().unwrap() as usize] = Some(leaf_of(envelope));
+            }
+        }
+        let leaves: Vec<Hash> = leaves.into_iter().map(Option::unwrap).collect();
+        let (_, signed) = checkpoint_of(app.address(), 600);
+        assert_eq!(signed.size, 600);
+        assert_eq!(signed.root, merkle::root_of(&leaves), "{backend:?}");
+        let (_, seen_by_second) = checkpoint_of(&second, 600);
+        assert_eq!(seen_by_second.root, signed.root);
+        for tile in ["0/000", "0/001", "0/002.p/88", "1/000.p/2"] {
+            let raw = get_raw(&format!("{}/tile/{tile}", &*second));
+            assert_eq!(raw.status, 200, "{tile}");
+        }
+        assert_eq!(
+            get_raw(&app.url("/tile/0/001")).body,
+            leaves[256..512].concat()
+        );
+        let verify = Command::new(env!("CARGO_BIN_EXE_truetrace"))
+            .args([
+                "verify",
+                "--quiet",
+                "--log-key",
+                crate::spawn::TEST_LOG_VKEY,
+            ])
+            .env("TRUETRACE_DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert_eq!(
+            verify.status.code(),
+            Some(0),
+            "{backend:?}: {}",
+            out(&verify)
+        );
+    }
+}
