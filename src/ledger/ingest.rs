@@ -601,6 +601,12 @@ fn append_jobs(
         let size = state.first_index() as u64;
         let mut edge = match &tree.edge {
             Some(edge) if edge.size() == size => edge.clone(),
+            // Another server appended a few records: read just those.
+            Some(edge) if edge.size() < size && size - edge.size() <= tlog::CATCH_UP_CHUNK => {
+                let mut edge = edge.clone();
+                tlog::extend(conn, &mut edge, size)?;
+                edge
+            }
             _ => tlog::load_edge(conn, size)?,
         };
         tlog::append(conn, &mut edge, state.leaves())?;

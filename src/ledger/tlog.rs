@@ -97,7 +97,14 @@ fn leaves(conn: &mut DbConn, from: u64, to: u64) -> QueryResult<Vec<Hash>> {
 }
 
 /// Records hashed per step while catching up.
-const CATCH_UP_CHUNK: u64 = 4096;
+pub const CATCH_UP_CHUNK: u64 = 4096;
+
+/// Extends `edge` to the tree of `size` leaves with the records after it (appended by another
+/// server), storing the tiles they complete if that server has not.
+pub fn extend(conn: &mut DbConn, edge: &mut Edge, size: u64) -> QueryResult<()> {
+    let added = leaves(conn, edge.size(), size)?;
+    append(conn, edge, &added)
+}
 
 /// The edge of the tree of `size` leaves, from the stored tiles and the records after the last
 /// full tile; full tiles that are missing (a store older than the log, or records appended by a
