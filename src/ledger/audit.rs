@@ -66,10 +66,11 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     let mut lineage = BTreeSet::new();
     let mut tree = TreeCheck::new(checkpoint.as_ref().map(|(size, _)| *size));
     let mut next = 0i64;
-    // Pages are read and their records checked on every core (`check_page`) while this thread
-    // replays the page before, in log order.
+    // Three stages: one thread reads pages, one checks each page's records on every core
+    // (`check_page`), and this one replays them in log order; each works on its own page.
     let keys_ref = &keys;
     let read: QueryResult<()> = std::thread::scope(|scope| {
+        let (raw_pages, to_check) = std::sync::mpsc::sync_channel(2);
         let (pages, checked_pages) = std::sync::mpsc::sync_channel(1);
         let conn_ref = &mut *conn;
         let reader = scope.spawn(move || -> QueryResult<()> {
@@ -80,9 +81,16 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
                     return Ok(());
                 };
                 from = last.log_index + 1;
+                if raw_pages.send(page).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        scope.spawn(move || {
+            for page in to_check {
                 let checked = check_page(&page, keys_ref);
                 if pages.send((page, checked)).is_err() {
-                    return Ok(());
+                    return;
                 }
             }
         });
