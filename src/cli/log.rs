@@ -130,18 +130,15 @@ fn fetch_consistency(
         .collect()
 }
 
-/// Why two signed checkpoints cannot both be true of one log; None when `new` extends `old`.
+/// Why two signed checkpoints cannot both be true of one log; None when the larger extends the
+/// smaller (an older checkpoint seen later, from a lagging replica say, is no fork if the newer
+/// one extends it). `proof(from, to)` fetches a consistency proof.
 fn inconsistency(
-    old: &Checkpoint,
-    new: &Checkpoint,
-    proof: impl FnOnce() -> Result<Vec<Hash>, String>,
+    a: &Checkpoint,
+    b: &Checkpoint,
+    proof: impl FnOnce(u64, u64) -> Result<Vec<Hash>, String>,
 ) -> Result<Option<String>, String> {
-    if new.size < old.size {
-        return Ok(Some(format!(
-            "the log shrank: a checkpoint of {} records after one of {}",
-            new.size, old.size
-        )));
-    }
+    let (old, new) = if b.size < a.size { (b, a) } else { (a, b) };
     if old.size == 0 {
         return Ok(None);
     }
@@ -155,7 +152,7 @@ fn inconsistency(
             )
         }));
     }
-    let proof = proof()?;
+    let proof = proof(old.size, new.size)?;
     Ok(
         merkle::verify_consistency(old.size, new.size, &proof, &old.root, &new.root)
             .err()
@@ -196,8 +193,8 @@ pub fn check_checkpoint(old: &Path, new: &Path, log_key: &str, server: &str) -> 
             (a, b, old_note, new_note)
         };
         let server = server.trim_end_matches('/');
-        match inconsistency(&a, &b, || {
-            fetch_consistency(&agent(), server, a.size, b.size)
+        match inconsistency(&a, &b, |from, to| {
+            fetch_consistency(&agent(), server, from, to)
         })? {
             Some(why) => Ok(Some((old_note, new_note, why))),
             None => {
@@ -282,8 +279,8 @@ fn run_monitor(args: &MonitorArgs) -> Result<Option<(String, String, String)>, S
                 let current = checkpoint::open(&note, &verifier)
                     .map_err(|e| format!("the server's checkpoint: {e}"))?;
                 if let Some((previous, previous_note)) = &last {
-                    let why = inconsistency(previous, &current, || {
-                        fetch_consistency(&agent, server, previous.size, current.size)
+                    let why = inconsistency(previous, &current, |from, to| {
+                        fetch_consistency(&agent, server, from, to)
                     })?;
                     if let Some(why) = why {
                         return Ok(Some((previous_note.clone(), note, why)));

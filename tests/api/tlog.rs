@@ -659,6 +659,22 @@ fn the_monitor_and_check_checkpoint_catch_a_log_that_shows_two_histories() {
         honest.address(),
     ]);
     assert_eq!(fine.status.code(), Some(0), "{}", out(&fine));
+    // Given in the other order (an older checkpoint seen later), they are no fork either.
+    let reversed = truetrace(&[
+        "check-checkpoint",
+        same_log.to_str().unwrap(),
+        first_note.to_str().unwrap(),
+        "--log-key",
+        vkey,
+        "--server",
+        honest.address(),
+    ]);
+    assert_eq!(reversed.status.code(), Some(0), "{}", out(&reversed));
+    assert!(
+        out(&reversed).contains("of 4 records extends the one of 3"),
+        "{}",
+        out(&reversed)
+    );
     // A checkpoint not signed by the log key is refused, not compared.
     std::fs::write(&new, forked_note.replace("\n5\n", "\n6\n")).unwrap();
     let unsigned = truetrace(&[
