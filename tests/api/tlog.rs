@@ -1006,3 +1006,42 @@ fn checkpoints_follow_arriving_records_within_a_second() {
         "a record waited {slowest:?} for a checkpoint"
     );
 }
+
+/// A store whose records were appended without the log (a store older than it) gets its tiles
+/// and a checkpoint of every record when a server first opens it.
+#[test]
+fn a_store_older_than_the_log_gets_its_tree_at_start() {
+    for backend in backends() {
+        let app = spawn_app_with(backend, |s| s.without_log_tree = true);
+        app.product(PADDY);
+        let farm = app.org("Farm", &["producer"]);
+        let envelopes: Vec<Vec<u8>> = (0..300)
+            .map(|i| sign(&farm.key, &harvest(&farm, PADDY, &format!("U-{i}"), i)))
+            .collect();
+        for chunk in envelopes.chunks(100) {
+            assert_eq!(app.submit_batch(chunk).status, 200);
+        }
+        let leaves: Vec<Hash> = envelopes.iter().map(|e| leaf_of(e)).collect();
+        let (_, at_start) = checkpoint_of(app.address(), 0);
+        assert_eq!(at_start.size, 0, "no tree was kept: {backend:?}");
+        let upgraded = serve(&app.database_url);
+        let (_, signed) = checkpoint_of(&upgraded, 300);
+        assert_eq!(signed.root, merkle::root_of(&leaves), "{backend:?}");
+        assert_eq!(
+            get_raw(&format!("{}/tile/0/000", &*upgraded)).body,
+            leaves[..256].concat()
+        );
+        let proof = agent()
+            .get(&format!(
+                "{}/api/v1/log/proof/inclusion?index=299&size=300",
+                &*upgraded
+            ))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        let proof: Value = serde_json::from_str(&proof).unwrap();
+        merkle::verify_inclusion(299, 300, &leaves[299], &hashes(&proof), &signed.root).unwrap();
+    }
+}
