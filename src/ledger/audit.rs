@@ -11,7 +11,7 @@ use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::ledger::envelope::{Envelope, KeyId};
 use crate::ledger::record::Record;
 use diesel::QueryResult;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const PAGE: i64 = 2000;
 
@@ -66,35 +66,62 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     let mut lineage = BTreeSet::new();
     let mut tree = TreeCheck::new(checkpoint.as_ref().map(|(size, _)| *size));
     let mut next = 0i64;
-    // Three stages: one thread reads pages, one checks each page's records on every core
-    // (`check_page`), and this one replays them in log order; each works on its own page.
+    // One thread reads pages; one checker per core takes the next page whole and checks its
+    // records (`check_one`); this thread replays the pages in log order as they come back.
+    // No page waits for another's checker, and at most a few pages are in memory at once.
     let keys_ref = &keys;
+    let checkers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let (raw_pages, to_check) = std::sync::mpsc::sync_channel::<(usize, Page)>(checkers);
+    let to_check = std::sync::Mutex::new(to_check);
     let read: QueryResult<()> = std::thread::scope(|scope| {
-        let (raw_pages, to_check) = std::sync::mpsc::sync_channel(2);
-        let (pages, checked_pages) = std::sync::mpsc::sync_channel(1);
+        let (pages, checked_pages) =
+            std::sync::mpsc::sync_channel::<(usize, Page, Vec<Checked>)>(checkers);
         let conn_ref = &mut *conn;
         let reader = scope.spawn(move || -> QueryResult<()> {
             let mut from = 0i64;
-            loop {
+            for number in 0.. {
                 let page = records::page(conn_ref, from, PAGE)?;
                 let Some((last, _)) = page.last() else {
                     return Ok(());
                 };
                 from = last.log_index + 1;
-                if raw_pages.send(page).is_err() {
+                if raw_pages.send((number, page)).is_err() {
                     return Ok(());
                 }
             }
+            Ok(())
         });
-        scope.spawn(move || {
-            for page in to_check {
-                let checked = check_page(&page, keys_ref);
-                if pages.send((page, checked)).is_err() {
-                    return;
+        for _ in 0..checkers {
+            let (to_check, pages) = (&to_check, pages.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = to_check.lock().ok().and_then(|pages| pages.recv().ok());
+                    let Some((number, page)) = next else { return };
+                    let checked = page
+                        .iter()
+                        .map(|(row, _)| check_one(row, keys_ref))
+                        .collect();
+                    if pages.send((number, page, checked)).is_err() {
+                        return;
+                    }
                 }
-            }
-        });
-        for (page, checked) in checked_pages {
+            });
+        }
+        drop(pages);
+        let mut arrived = BTreeMap::new();
+        let mut due = 0usize;
+        let in_order = checked_pages
+            .into_iter()
+            .flat_map(|(number, page, checked)| {
+                arrived.insert(number, (page, checked));
+                let mut ready = Vec::new();
+                while let Some(page) = arrived.remove(&due) {
+                    ready.push(page);
+                    due += 1;
+                }
+                ready
+            });
+        for (page, checked) in in_order {
             let Some((last, _)) = page.last() else { break };
             let after = last.log_index + 1;
             for ((row, lot_rows), checked) in page.iter().zip(checked) {
@@ -156,42 +183,6 @@ fn check_one(row: &RecordRow, keys: &HashMap<String, KeyRow>) -> Checked {
         record: Record::from_payload(&row.payload),
         leaf: super::tlog::stored_leaf_hash(&row.keyid, &row.sig, &row.payload).ok(),
     }
-}
-
-/// `check_one` for every record of a page, the page cut in one share per core.
-fn check_page(
-    page: &[(RecordRow, Vec<RecordLotRow>)],
-    keys: &HashMap<String, KeyRow>,
-) -> Vec<Checked> {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let share = page.len().div_ceil(cores).max(1);
-    std::thread::scope(|scope| {
-        let mut shares = page.chunks(share);
-        let first = shares.next().unwrap_or_default();
-        let others: Vec<_> = shares
-            .map(|chunk| {
-                (
-                    chunk,
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|(row, _)| check_one(row, keys))
-                            .collect::<Vec<_>>()
-                    }),
-                )
-            })
-            .collect();
-        let mut checked: Vec<Checked> = first.iter().map(|(row, _)| check_one(row, keys)).collect();
-        for (chunk, thread) in others {
-            // A thread that panicked: check its share here.
-            checked.extend(
-                thread.join().unwrap_or_else(|_| {
-                    chunk.iter().map(|(row, _)| check_one(row, keys)).collect()
-                }),
-            );
-        }
-        checked
-    })
 }
 
 /// The log's tree rebuilt from the records as they are read: its root at the checkpoint's size
@@ -316,6 +307,9 @@ fn missing(from: i64, to: i64) -> Problem {
 }
 
 type Edge = (String, String, String, String, i64);
+
+/// A page of the log: records with the lots each names.
+type Page = Vec<(RecordRow, Vec<RecordLotRow>)>;
 
 fn verify_record(
     row: &RecordRow,
