@@ -71,41 +71,48 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     // No page waits for another's checker, and at most a few pages are in memory at once.
     let keys_ref = &keys;
     let checkers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let (raw_pages, to_check) = std::sync::mpsc::sync_channel::<(usize, Page)>(checkers);
-    let to_check = std::sync::Mutex::new(to_check);
     let read: QueryResult<()> = std::thread::scope(|scope| {
+        let (raw_pages, to_check) = std::sync::mpsc::sync_channel::<(usize, Page)>(checkers);
+        // Owned here and by the checkers: if they cannot start, the reader's sends fail.
+        let to_check = std::sync::Arc::new(std::sync::Mutex::new(to_check));
         let (pages, checked_pages) =
             std::sync::mpsc::sync_channel::<(usize, Page, Vec<Checked>)>(checkers);
         let conn_ref = &mut *conn;
-        let reader = scope.spawn(move || -> QueryResult<()> {
-            let mut from = 0i64;
-            for number in 0.. {
-                let page = records::page(conn_ref, from, PAGE)?;
-                let Some((last, _)) = page.last() else {
-                    return Ok(());
-                };
-                from = last.log_index + 1;
-                if raw_pages.send((number, page)).is_err() {
-                    return Ok(());
-                }
-            }
-            Ok(())
-        });
-        for _ in 0..checkers {
-            let (to_check, pages) = (&to_check, pages.clone());
-            scope.spawn(move || {
-                loop {
-                    let next = to_check.lock().ok().and_then(|pages| pages.recv().ok());
-                    let Some((number, page)) = next else { return };
-                    let checked = page
-                        .iter()
-                        .map(|(row, _)| check_one(row, keys_ref))
-                        .collect();
-                    if pages.send((number, page, checked)).is_err() {
-                        return;
+        let reader = std::thread::Builder::new()
+            .name("verify-read".into())
+            .spawn_scoped(scope, move || -> QueryResult<()> {
+                let mut from = 0i64;
+                for number in 0.. {
+                    let page = records::page(conn_ref, from, PAGE)?;
+                    let Some((last, _)) = page.last() else {
+                        return Ok(());
+                    };
+                    from = last.log_index + 1;
+                    if raw_pages.send((number, page)).is_err() {
+                        return Ok(());
                     }
                 }
-            });
+                Ok(())
+            })
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+        for _ in 0..checkers {
+            let (to_check, pages) = (to_check.clone(), pages.clone());
+            std::thread::Builder::new()
+                .name("verify-check".into())
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let next = to_check.lock().ok().and_then(|pages| pages.recv().ok());
+                        let Some((number, page)) = next else { return };
+                        let checked = page
+                            .iter()
+                            .map(|(row, _)| check_one(row, keys_ref))
+                            .collect();
+                        if pages.send((number, page, checked)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
         }
         drop(pages);
         let mut arrived = BTreeMap::new();
