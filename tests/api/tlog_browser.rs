@@ -109,6 +109,7 @@ fn the_provenance_page_checks_the_bundle_in_the_browser_and_any_altered_byte_fai
         survived.extend(result["passed"].as_array().unwrap().iter().cloned());
     }
     assert_eq!(checked, positions);
+    eprintln!("{positions} single-byte alterations of the bundle checked in the browser");
     assert!(
         survived.is_empty(),
         "{} of {positions} altered bundles still verified in the browser: {survived:?}",
