@@ -12,6 +12,11 @@
 //!    envelopes per request from BATCH_CLIENTS clients, with its own raw rounds around it.
 //!    Targets: >= 60% of raw verification on SQLite, >= 40% on PostgreSQL.
 //!
+//! 5. the transparency log's cost: ingest with the Merkle tree, tiles and checkpoints against
+//!    ingest without them (`--without-log-tree`), on two servers of one engine in alternated
+//!    rounds. Target: with the log >= 95% of without. `BENCH_ONLY=log` runs this part alone;
+//!    BENCH_LOG_RECORDS sets the envelopes of each round.
+//!
 //! Then floors, measured in the same run, that say how much of a record's cost storage may take
 //! at most: HTTP alone (an actix-web server that reads each envelope and answers a fixed 201), the
 //! request side alone (one that reads, parses and verifies each envelope exactly as the ledger
@@ -91,6 +96,11 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().expect("temp dir");
+    if std::env::var("BENCH_ONLY").is_ok_and(|only| only == "log") {
+        // The transparency log's comparison alone.
+        log_costs(&dir, cores, clients);
+        return;
+    }
     let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
     let mut engines = vec![(
         "SQLite",
@@ -123,7 +133,10 @@ fn main() {
         ),
     }
 
+    log_costs(&dir, cores, clients);
+
     println!("floors, in the same run (what storage may cost):");
+
     let http_alone = request_side_per_second(cores, clients, Judge::No);
     report("HTTP alone, body read, fixed answer:", &http_alone);
     let request_side = request_side_per_second(cores, clients, Judge::Yes);
@@ -171,6 +184,116 @@ fn main() {
             cores as f64 * 1e6 / measured.batch.ingest - unstored
         );
     }
+}
+
+/// The transparency log's cost on SQLite, and on PostgreSQL when its URL is set.
+fn log_costs(dir: &tempfile::TempDir, cores: usize, clients: usize) {
+    println!(
+        "the transparency log's cost: ingest via HTTP with the Merkle tree and checkpoints, and without, alternated ({LOG_ROUNDS} rounds each):"
+    );
+    let with_log = format!("sqlite://{}", dir.path().join("with-log.db").display());
+    let without_log = format!("sqlite://{}", dir.path().join("without-log.db").display());
+    log_cost("SQLite", &with_log, &without_log, cores, clients);
+    if let Ok(base) = std::env::var("TRUETRACE_TEST_POSTGRES_URL")
+        && !base.is_empty()
+    {
+        let mut conn = diesel::PgConnection::establish(&base).expect("PostgreSQL");
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let schemas: Vec<String> = (0..2)
+            .map(|_| format!("bench_{}", uuid::Uuid::now_v7().simple()))
+            .collect();
+        for schema in &schemas {
+            conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .expect("schema");
+        }
+        let url = |schema: &str| format!("{base}{sep}options=-csearch_path%3D{schema}");
+        log_cost(
+            "PostgreSQL",
+            &url(&schemas[0]),
+            &url(&schemas[1]),
+            cores,
+            clients,
+        );
+        for schema in &schemas {
+            let drop = format!("SET client_min_messages = warning; DROP SCHEMA {schema} CASCADE");
+            if let Err(e) = conn.batch_execute(&drop) {
+                eprintln!("note: the benchmark schema {schema} could not be dropped: {e}");
+            }
+        }
+    }
+}
+
+/// Rounds of each side of the transparency log's comparison, alternated.
+const LOG_ROUNDS: usize = 3;
+
+/// Starts a server over `database_url` (with or without the transparency log), registers the
+/// benchmark's product, organization and signing key: its base URL and the organization's id.
+fn start_bench_server(
+    database_url: &str,
+    workers: usize,
+    without_log_tree: bool,
+) -> (String, String) {
+    let settings = Settings {
+        workers: Some(workers),
+        without_log_tree,
+        ..spawn::local_settings(database_url, TOKEN)
+    };
+    let port = spawn::spawn(settings).expect("the server starts").port;
+    let base = format!("http://127.0.0.1:{port}");
+    let agent = ureq::Agent::new_with_defaults();
+    let call = |path: &str, body: serde_json::Value| -> serde_json::Value {
+        let mut r = agent
+            .post(&format!("{base}{path}"))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .send_json(body)
+            .expect("admin call");
+        serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json")
+    };
+    call("/api/v1/products", json!({"gtin": GTIN, "name": "Paddy"}));
+    let org = call(
+        "/api/v1/orgs",
+        json!({"name": "Bench Farm", "roles": ["producer"]}),
+    );
+    let org_id = org["id"].as_str().expect("org id").to_owned();
+    let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+    call(
+        &format!("/api/v1/orgs/{org_id}/keys"),
+        json!({"public_key": B64.encode(key.as_bytes())}),
+    );
+    (base, org_id)
+}
+
+/// Ingest through `POST /api/v1/records` on two servers of one engine, one keeping the
+/// transparency log (tree, tiles, checkpoints) and one not, in alternated rounds of fresh
+/// envelopes: the median of each, and their ratio (target: with the log >= 95% of without).
+fn log_cost(engine: &str, with_url: &str, without_url: &str, workers: usize, clients: usize) {
+    let records = env_usize("BENCH_LOG_RECORDS", 100_000);
+    let with = start_bench_server(with_url, workers, false);
+    let without = start_bench_server(without_url, workers, true);
+    let (mut with_rates, mut without_rates) = (Vec::new(), Vec::new());
+    for round in 0..LOG_ROUNDS {
+        // Which goes first alternates, so that neither always meets a warmer machine.
+        let order = if round % 2 == 0 {
+            [(&with, true), (&without, false)]
+        } else {
+            [(&without, false), (&with, true)]
+        };
+        for ((base, org_id), logged) in order {
+            let workload = Workload::sign(org_id, records, WhenSent::Fail, 1);
+            let measured = measure(base, "/api/v1/records", &workload, workers, clients);
+            if logged {
+                with_rates.push(measured.run.ingest);
+            } else {
+                without_rates.push(measured.run.ingest);
+            }
+        }
+    }
+    let (with_median, without_median) = (median(with_rates.clone()), median(without_rates.clone()));
+    let ratio = 100.0 * with_median / without_median;
+    println!(
+        "  {engine}: with the log {with_median:.0} /s {with_rates:.0?}, without {without_median:.0} /s {without_rates:.0?}: {ratio:.1}% (target >= 95%: {})",
+        if ratio >= 95.0 { "met" } else { "NOT met" }
+    );
 }
 
 /// What one measurement through HTTP gave: answers per second, and raw verifications per second

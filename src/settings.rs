@@ -77,6 +77,32 @@ pub struct Settings {
     )]
     pub secret_key_file: std::path::PathBuf,
 
+    /// The transparency log's signing key, in the note format
+    /// `PRIVATE+KEY+<origin>+<id>+<base64>` (one a line during a rotation). When unset, it is
+    /// read from TRUETRACE_LOG_KEY_FILE, which is created on first start.
+    #[arg(long, env = "TRUETRACE_LOG_KEY", hide_env_values = true, global = true)]
+    pub log_key: Option<String>,
+
+    /// The file holding the log's signing key when TRUETRACE_LOG_KEY is unset. Keep it out of
+    /// the database's backups, and back it up: a log that loses its key must start a new log.
+    #[arg(
+        long,
+        env = "TRUETRACE_LOG_KEY_FILE",
+        default_value = "truetrace-log.key",
+        global = true
+    )]
+    pub log_key_file: std::path::PathBuf,
+
+    /// The origin (first line of every checkpoint, and the key's name) given to a log key made
+    /// at first start; defaults to the public URL without its scheme.
+    #[arg(long, env = "TRUETRACE_LOG_ORIGIN", global = true)]
+    pub log_origin: Option<String>,
+
+    /// For measuring what the transparency log costs, and nothing else: the ledger keeps no
+    /// Merkle tree, stores no tiles and signs no checkpoints (benches/ingest.rs).
+    #[arg(long, env = "TRUETRACE_WITHOUT_LOG_TREE", hide = true, global = true)]
+    pub without_log_tree: bool,
+
     /// How long an in-store pickup reservation holds its units, in minutes.
     #[arg(
         long,

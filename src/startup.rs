@@ -4,6 +4,8 @@
 use crate::accounts::admin_token::{self, AdminToken, TokenSource};
 use crate::db;
 use crate::ledger::Ledger;
+use crate::ledger::checkpoint::LogKey;
+use crate::ledger::tlog;
 use crate::settings::Settings;
 
 /// The parts of the application that exist without an HTTP server: used by `serve`, by the demo
@@ -14,6 +16,8 @@ pub struct Services {
     pub token_source: TokenSource,
     pub settings: Settings,
     pub activity: std::sync::Arc<crate::omo::activity::Activity>,
+    /// The transparency log's signing key (its verifier keys are public).
+    pub log_key: std::sync::Arc<LogKey>,
 }
 
 impl Services {
@@ -31,10 +35,21 @@ impl Services {
             admin_token::resolve(settings.admin_token.as_deref(), &mut conn)
                 .map_err(|e| format!("cannot set up the admin token: {e:?}"))?;
         drop(conn);
+        let log_key = std::sync::Arc::new(LogKey::load(settings)?);
+        let edge = tlog::open(&pool, &log_key)?;
         let activity = crate::omo::activity::Activity::start(pool.clone());
-        let ledger =
-            Ledger::start(pool).map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+        let ledger = if settings.without_log_tree {
+            Ledger::start_without_log(pool.clone())
+        } else {
+            Ledger::start(pool.clone())
+        }
+        .map_err(|e| format!("cannot start the ledger writer: {e}"))?;
+        if let Some(heads) = ledger.heads() {
+            tlog::start_signer(pool, log_key.clone(), heads, edge.size())
+                .map_err(|e| format!("cannot start the checkpoint signer: {e}"))?;
+        }
         Ok(Self {
+            log_key,
             activity,
             ledger,
             admin_token,

@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod demo;
+pub mod log;
 mod recall;
 mod serve;
 mod sign;
@@ -81,6 +82,10 @@ pub enum Command {
         /// Print only problems and the summary line.
         #[arg(long)]
         quiet: bool,
+        /// The log's verifier key (or a file holding it) to check the latest checkpoint's
+        /// signature with; default: the configured log key.
+        #[arg(long)]
+        log_key: Option<String>,
     },
     /// Trace a lot through transforms and packs, read from the configured database: backward (what
     /// it was made from, the default) or forward (what was made from it, and the stores that
@@ -110,6 +115,55 @@ pub enum Command {
     /// one: the notice is signed with the issuer's key and submitted to the server. Exits 0 when
     /// the server stores it, 1 when it refuses it (the answer says why), 2 when it cannot run.
     Recall(recall::RecallArgs),
+    /// Check a lot's provenance bundle (GET /api/v1/lots/{gtin}/{lot}/bundle) offline with the
+    /// log's verifier key: every signature, key validity, chain link and inclusion proof, and
+    /// the checkpoint's signature. Exits 0 when all hold, 1 naming each failure, 2 when it
+    /// cannot run.
+    VerifyBundle {
+        /// The bundle (JSON); `-` reads stdin.
+        file: PathBuf,
+        /// The log's verifier key (as GET /api/v1/log/key prints it), or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a newer signed checkpoint extends an older one: both signatures, then the
+    /// consistency proof asked of the server. Exits 1 with both checkpoints when they are
+    /// inconsistent.
+    CheckCheckpoint {
+        /// The older checkpoint (a signed note, as GET /api/v1/log/checkpoint gives it).
+        old: PathBuf,
+        /// The newer checkpoint.
+        new: PathBuf,
+        /// The log's verifier key, or a file holding it.
+        #[arg(long)]
+        log_key: String,
+        /// The server to ask for the consistency proof (default: the public URL setting).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Follow a server's checkpoints: each must carry the log's signature and extend the last
+    /// one seen. Exits 1 with the evidence (the two signed checkpoints) when one does not.
+    Monitor {
+        /// The server's base URL.
+        #[arg(long)]
+        server: String,
+        /// The log's verifier key, or a file holding it (without it, the key the server shows
+        /// at the first look is trusted from then on).
+        #[arg(long)]
+        log_key: Option<String>,
+        /// A file keeping the last checkpoint seen, across runs.
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Seconds between two looks.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        /// Look once and exit (for cron).
+        #[arg(long)]
+        once: bool,
+    },
     /// Administration on the configured database: organizations, keys, products, the admin token.
     Admin {
         #[command(subcommand)]
@@ -130,7 +184,9 @@ pub fn run(cli: Cli) -> ExitCode {
             let server = server.unwrap_or_else(|| settings.public_url());
             return submit::submit(&server, &envelopes);
         }
-        Command::Verify { quiet } => return verify::verify(&settings, quiet),
+        Command::Verify { quiet, log_key } => {
+            return verify::verify(&settings, quiet, log_key.as_deref());
+        }
         Command::Trace {
             gtin,
             lot,
@@ -151,6 +207,35 @@ pub fn run(cli: Cli) -> ExitCode {
             },
         ),
         Command::Recall(args) => return recall::recall(args, settings.public_url()),
+        Command::VerifyBundle {
+            file,
+            log_key,
+            json,
+        } => return log::verify_bundle(&file, &log_key, json),
+        Command::CheckCheckpoint {
+            old,
+            new,
+            log_key,
+            server,
+        } => {
+            let server = server.unwrap_or_else(|| settings.public_url());
+            return log::check_checkpoint(&old, &new, &log_key, &server);
+        }
+        Command::Monitor {
+            server,
+            log_key,
+            state,
+            interval,
+            once,
+        } => {
+            return log::monitor(&log::MonitorArgs {
+                server,
+                log_key,
+                state,
+                interval,
+                once,
+            });
+        }
         Command::Admin { command } => admin::run(&settings, command),
     };
     match result {

@@ -41,6 +41,11 @@ pub fn serve(settings: &Settings, demo_dir: Option<&Path>) -> Result<(), String>
             "truetrace is serving on {base}  (database: {})",
             settings.database_url
         );
+        say!(
+            "transparency log {}: verifier key {}",
+            services.log_key.origin(),
+            services.log_key.verifier_keys().join(" ")
+        );
         if let Some(summary) = &summary {
             say!("\n{}", summary.describe(&base));
         }

@@ -2,11 +2,12 @@
 
 use crate::db;
 use crate::ledger::audit;
+use crate::ledger::checkpoint::{self, LogKey};
 use crate::settings::Settings;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::process::ExitCode;
 
-pub fn verify(settings: &Settings, quiet: bool) -> ExitCode {
+pub fn verify(settings: &Settings, quiet: bool, log_key: Option<&str>) -> ExitCode {
     let pool = match settings.database().and_then(|url| db::connect(&url, 2)) {
         Ok(pool) => pool,
         Err(e) => {
@@ -37,13 +38,14 @@ pub fn verify(settings: &Settings, quiet: bool) -> ExitCode {
         bar.set_position(done);
     });
     bar.finish_and_clear();
-    let report = match report {
+    let mut report = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: cannot read the store: {e}");
             return ExitCode::from(2);
         }
     };
+    let signed = check_checkpoint_signature(settings, log_key, &mut report);
     for problem in &report.problems {
         println!("BROKEN {problem}");
     }
@@ -52,6 +54,9 @@ pub fn verify(settings: &Settings, quiet: bool) -> ExitCode {
             "ok: {} records and {} lots verified: every id, signature, key, chain link and custody step holds",
             report.records, report.lots
         );
+        if let Some(line) = signed {
+            println!("{line}");
+        }
         ExitCode::SUCCESS
     } else {
         println!(
@@ -62,4 +67,52 @@ pub fn verify(settings: &Settings, quiet: bool) -> ExitCode {
         );
         ExitCode::from(1)
     }
+}
+
+/// Checks the latest checkpoint's signature with the log key (given, or configured); a bad one
+/// is a problem. Returns the line that says what the tree was checked against.
+fn check_checkpoint_signature(
+    settings: &Settings,
+    log_key: Option<&str>,
+    report: &mut audit::Report,
+) -> Option<String> {
+    let Some(note) = report.checkpoint.clone() else {
+        return Some(
+            "note: the log has no signed checkpoint yet (no server has opened this store); the tree was not compared"
+                .into(),
+        );
+    };
+    let verifiers = match log_key {
+        Some(given) => crate::cli::log::read_log_key(given).map(|v| vec![v]),
+        None => LogKey::configured_verifiers(settings),
+    };
+    let verifiers = match verifiers {
+        Ok(v) => v,
+        Err(e) => {
+            return Some(format!(
+                "note: the latest checkpoint's signature was not checked ({e}); pass --log-key"
+            ));
+        }
+    };
+    let mut last_error = String::new();
+    for verifier in &verifiers {
+        match checkpoint::open(&note, verifier) {
+            Ok(c) => {
+                return Some(format!(
+                    "ok: the log's tree rebuilt from the records matches checkpoint {} of {} records (root {}), signed by {}",
+                    c.origin,
+                    c.size,
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, c.root),
+                    verifier.to_vkey()
+                ));
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    report.problems.push(audit::Problem {
+        log_index: None,
+        record_id: None,
+        message: format!("the latest checkpoint: {last_error}"),
+    });
+    None
 }

@@ -79,6 +79,7 @@ pub mod rows;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
+pub mod tlog;
 pub mod wal;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};

@@ -269,4 +269,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     dashboard_running,
     dashboard_series,
     recall_lots,
+    log_tiles,
+    log_checkpoint,
 );
+
+diesel::table! {
+    log_tiles (level, idx) {
+        level -> Integer,
+        idx -> BigInt,
+        hashes -> Binary,
+        root -> Binary,
+    }
+}
+
+diesel::table! {
+    log_checkpoint (id) {
+        id -> Integer,
+        tree_size -> BigInt,
+        note -> Text,
+        signed_at -> Timestamp,
+    }
+}

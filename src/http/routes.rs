@@ -23,6 +23,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             "/api/v1/lots/{gtin}/{lot}/qr.png",
             web::get().to(pages::qr::png),
         )
+        // The transparency log at the site's root, as C2SP tlog-tiles lays it out.
+        .route("/checkpoint", web::get().to(api::log::checkpoint))
+        .route("/tile/{path:.*}", web::get().to(api::log::tile))
         // Before the pages: actix tries routes in order, and the pages' patterns are regexes.
         .service(api::scope())
         .route(

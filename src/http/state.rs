@@ -55,6 +55,7 @@ pub struct Shared {
     hosted: web::Data<HostedKeys>,
     admin_token: web::Data<AdminToken>,
     settings: web::Data<Settings>,
+    log_key: web::Data<crate::ledger::checkpoint::LogKey>,
 }
 
 impl Shared {
@@ -84,6 +85,7 @@ impl Shared {
                 settings: settings.clone(),
             }),
             admin_token: web::Data::new(services.admin_token),
+            log_key: web::Data::from(services.log_key.clone()),
             settings: web::Data::new(settings),
         }
     }
@@ -98,7 +100,8 @@ impl Shared {
             .app_data(self.logins.clone())
             .app_data(self.hosted.clone())
             .app_data(self.admin_token.clone())
-            .app_data(self.settings.clone());
+            .app_data(self.settings.clone())
+            .app_data(self.log_key.clone());
     }
 }
 

@@ -12,7 +12,7 @@ use crate::ledger::envelope::{Envelope, KeyId, PayloadType};
 use crate::ledger::recall::{self, Action, Notice};
 use crate::ledger::record::Record;
 use diesel::QueryResult;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const PAGE: i64 = 2000;
 
@@ -38,6 +38,9 @@ pub struct Report {
     pub records: u64,
     pub lots: u64,
     pub problems: Vec<Problem>,
+    /// The latest signed checkpoint when the verification began (its note), which the rebuilt
+    /// tree matched unless a problem says otherwise; the caller checks its signature.
+    pub checkpoint: Option<String>,
 }
 
 /// Verifies the whole store. `progress(done, total)` is called after each page of records.
@@ -66,47 +69,248 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
         .map(|k| (k.keyid.clone(), k))
         .collect();
     // Read before the records: a server may append while this runs, never remove.
+    let checkpoint = crate::db::tlog::checkpoint(conn)?;
     let stored_next = records::next_index(conn)?;
     let total = records::count(conn)? as u64;
     let mut report = Report::default();
     let mut lineage = BTreeSet::new();
     let mut recalled = RecallRows::new();
+    let mut tree = TreeCheck::new(checkpoint.as_ref().map(|(size, _)| *size));
     let mut next = 0i64;
-    loop {
-        let page = records::page(conn, next, PAGE)?;
-        let Some((last, _)) = page.last() else { break };
-        let after = last.log_index + 1;
-        for (row, lot_rows) in &page {
-            if row.log_index != next {
-                report.problems.push(missing(next, row.log_index));
-            }
-            next = row.log_index + 1;
-            let messages = match PayloadType::of_stored_event(&row.event) {
-                PayloadType::Record => {
-                    verify_record(row, lot_rows, &keys, &mut replay, &mut lineage)
+    // One thread reads pages; one checker per core takes the next page whole and checks its
+    // records (`check_one`); this thread replays the pages in log order as they come back.
+    // No page waits for another's checker, and at most a few pages are in memory at once.
+    let keys_ref = &keys;
+    let checkers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let read: QueryResult<()> = std::thread::scope(|scope| {
+        let (raw_pages, to_check) = std::sync::mpsc::sync_channel::<(usize, Page)>(checkers);
+        // Owned here and by the checkers: if they cannot start, the reader's sends fail.
+        let to_check = std::sync::Arc::new(std::sync::Mutex::new(to_check));
+        let (pages, checked_pages) =
+            std::sync::mpsc::sync_channel::<(usize, Page, Vec<Checked>)>(checkers);
+        let conn_ref = &mut *conn;
+        let reader = std::thread::Builder::new()
+            .name("verify-read".into())
+            .spawn_scoped(scope, move || -> QueryResult<()> {
+                let mut from = 0i64;
+                for number in 0.. {
+                    let page = records::page(conn_ref, from, PAGE)?;
+                    let Some((last, _)) = page.last() else {
+                        return Ok(());
+                    };
+                    from = last.log_index + 1;
+                    if raw_pages.send((number, page)).is_err() {
+                        return Ok(());
+                    }
                 }
-                PayloadType::Recall => {
-                    verify_notice(row, lot_rows, &keys, &mut replay, &mut recalled)
-                }
-            };
-            report
-                .problems
-                .extend(messages.into_iter().map(|message| Problem {
-                    log_index: Some(row.log_index),
-                    record_id: Some(row.id.clone()),
-                    message,
-                }));
-            report.records += 1;
+                Ok(())
+            })
+            .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+        for _ in 0..checkers {
+            let (to_check, pages) = (to_check.clone(), pages.clone());
+            std::thread::Builder::new()
+                .name("verify-check".into())
+                .spawn_scoped(scope, move || {
+                    loop {
+                        let next = to_check.lock().ok().and_then(|pages| pages.recv().ok());
+                        let Some((number, page)) = next else { return };
+                        let checked = page
+                            .iter()
+                            .map(|(row, _)| check_one(row, keys_ref))
+                            .collect();
+                        if pages.send((number, page, checked)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
         }
-        next = next.max(after);
-        progress(report.records, total);
-    }
+        drop(pages);
+        let mut arrived = BTreeMap::new();
+        let mut due = 0usize;
+        let in_order = checked_pages
+            .into_iter()
+            .flat_map(|(number, page, checked)| {
+                arrived.insert(number, (page, checked));
+                let mut ready = Vec::new();
+                while let Some(page) = arrived.remove(&due) {
+                    ready.push(page);
+                    due += 1;
+                }
+                ready
+            });
+        for (page, checked) in in_order {
+            let Some((last, _)) = page.last() else { break };
+            let after = last.log_index + 1;
+            for ((row, lot_rows), checked) in page.iter().zip(checked) {
+                if row.log_index != next {
+                    report.problems.push(missing(next, row.log_index));
+                }
+                next = row.log_index + 1;
+                tree.push(row.log_index, checked.leaf);
+                let messages = match PayloadType::of_stored_event(&row.event) {
+                    PayloadType::Record => {
+                        verify_record(row, lot_rows, checked, &keys, &mut replay, &mut lineage)
+                    }
+                    PayloadType::Recall => {
+                        verify_notice(row, lot_rows, checked, &keys, &mut replay, &mut recalled)
+                    }
+                };
+                report
+                    .problems
+                    .extend(messages.into_iter().map(|message| Problem {
+                        log_index: Some(row.log_index),
+                        record_id: Some(row.id.clone()),
+                        message,
+                    }));
+                report.records += 1;
+            }
+            next = next.max(after);
+            progress(report.records, total);
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(diesel::result::Error::RollbackTransaction))
+    });
+    read?;
     if next < stored_next {
         report.problems.push(missing(next, stored_next));
     }
     compare_derived_state(conn, &replay, &lineage, &mut report)?;
     compare_recalls(conn, &recalled, &mut report)?;
+    let derived = |message: String| Problem {
+        log_index: None,
+        record_id: None,
+        message,
+    };
+    report.problems.extend(
+        tree.finish(conn, checkpoint.as_ref())?
+            .into_iter()
+            .map(derived),
+    );
+    report.checkpoint = checkpoint.map(|(_, note)| note);
     Ok(report)
+}
+
+/// What can be checked of a record on its own, on any core: its id, key and signature
+/// (`check_stored_record`), its payload read as a record, and its leaf hash in the log.
+pub struct Checked {
+    id: RecordId,
+    problems: Vec<String>,
+    record: Result<Record, String>,
+    leaf: Option<super::merkle::Hash>,
+}
+
+fn check_one(row: &RecordRow, keys: &HashMap<String, KeyRow>) -> Checked {
+    Checked {
+        id: RecordId::of_payload(&row.payload),
+        problems: check_stored_record(row, keys.get(&row.keyid)),
+        record: Record::from_payload(&row.payload),
+        leaf: super::tlog::stored_leaf_hash(&row.keyid, &row.sig, &row.payload).ok(),
+    }
+}
+
+/// The log's tree rebuilt from the records as they are read: its root at the checkpoint's size
+/// is compared with the checkpoint's, and its full tiles with the stored ones.
+struct TreeCheck {
+    edge: super::tiles::Edge,
+    /// The roots of the full tiles rebuilt, per level (32 bytes per 256 records).
+    roots: Vec<Vec<super::merkle::Hash>>,
+    at_checkpoint: Option<i64>,
+    root_at_checkpoint: Option<super::merkle::Hash>,
+    broken: bool,
+}
+
+impl TreeCheck {
+    fn new(at_checkpoint: Option<i64>) -> Self {
+        let edge = super::tiles::Edge::default();
+        Self {
+            root_at_checkpoint: (at_checkpoint == Some(0)).then(|| edge.root()),
+            edge,
+            roots: Vec::new(),
+            at_checkpoint,
+            broken: false,
+        }
+    }
+
+    fn push(&mut self, log_index: i64, leaf: Option<super::merkle::Hash>) {
+        // A gap or an unreadable record leaves the tree unknowable from there on; each is
+        // named on its own.
+        let Some(leaf) = leaf.filter(|_| !self.broken && log_index as u64 == self.edge.size())
+        else {
+            self.broken = true;
+            return;
+        };
+        let mut full = Vec::new();
+        self.edge.push(leaf, &mut full);
+        for tile in full {
+            let level = usize::from(tile.level);
+            if self.roots.len() <= level {
+                self.roots.resize(level + 1, Vec::new());
+            }
+            self.roots[level].push(tile.root);
+        }
+        if Some(self.edge.size() as i64) == self.at_checkpoint {
+            self.root_at_checkpoint = Some(self.edge.root());
+        }
+    }
+
+    fn finish(
+        self,
+        conn: &mut DbConn,
+        checkpoint: Option<&(i64, String)>,
+    ) -> QueryResult<Vec<String>> {
+        let mut problems = Vec::new();
+        if self.broken {
+            problems.push(
+                "the log's tree cannot be rebuilt past the first missing or unreadable record"
+                    .into(),
+            );
+        }
+        match checkpoint {
+            // A store no server has opened yet: `truetrace verify` says so.
+            None => {}
+            Some((size, note)) => {
+                let signed = super::checkpoint::note_text(note)
+                    .and_then(|t| super::checkpoint::Checkpoint::parse_text(&t));
+                match (signed, self.root_at_checkpoint) {
+                    (Err(e), _) => problems.push(format!("the latest checkpoint cannot be read: {e}")),
+                    (Ok(c), _) if c.size as i64 != *size => problems.push(format!(
+                        "the latest checkpoint is stored as of {size} records but says {}",
+                        c.size
+                    )),
+                    (Ok(c), Some(root)) if c.root != root => problems.push(format!(
+                        "the records rebuild a tree of {size} records whose root is not the signed checkpoint's: the log was changed after it was signed"
+                    )),
+                    (Ok(_), None) if !self.broken => problems.push(format!(
+                        "the latest checkpoint is of {size} records, more than the log holds"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for (level, roots) in self.roots.iter().enumerate() {
+            let level = level as i32;
+            for (idx, root) in roots.iter().enumerate() {
+                let stored = crate::db::tlog::tile(conn, level, idx as i64)?;
+                let fine = stored.as_deref().is_some_and(|bytes| {
+                    bytes.len() == 8192 && {
+                        let hashes: Vec<super::merkle::Hash> = bytes
+                            .chunks_exact(32)
+                            .map(|c| c.try_into().unwrap_or_default())
+                            .collect();
+                        super::merkle::root_of(&hashes) == *root
+                    }
+                });
+                if !fine {
+                    problems.push(format!(
+                        "tile {level}/{idx} of the log is missing or differs from the tree the records make"
+                    ));
+                }
+            }
+        }
+        Ok(problems)
+    }
 }
 
 /// The records from `from` up to (not including) `to` are missing from the log: deleted, since
@@ -136,11 +340,12 @@ type RecallRows = std::collections::BTreeMap<(i64, String, String), (String, Opt
 fn verify_notice(
     row: &RecordRow,
     lot_rows: &[RecordLotRow],
+    checked: Checked,
     keys: &HashMap<String, KeyRow>,
     replay: &mut Replay,
     recalled: &mut RecallRows,
 ) -> Vec<String> {
-    let mut problems = check_stored_record(row, keys.get(&row.keyid));
+    let mut problems = checked.problems;
     let notice = match Notice::from_payload(&row.payload) {
         Ok(notice) => notice,
         Err(e) => {
@@ -222,16 +427,20 @@ fn compare_recalls(
     Ok(())
 }
 
+/// A page of the log: records with the lots each names.
+type Page = Vec<(RecordRow, Vec<RecordLotRow>)>;
+
 fn verify_record(
     row: &RecordRow,
     lot_rows: &[RecordLotRow],
+    checked: Checked,
     keys: &HashMap<String, KeyRow>,
     replay: &mut Replay,
     lineage: &mut BTreeSet<Edge>,
 ) -> Vec<String> {
-    let mut problems = check_stored_record(row, keys.get(&row.keyid));
-    let id = RecordId::of_payload(&row.payload);
-    let record = match Record::from_payload(&row.payload) {
+    let mut problems = checked.problems;
+    let id = checked.id;
+    let record = match checked.record {
         Ok(record) => record,
         Err(e) => {
             problems.push(format!("its payload is not a valid record: {e}"));

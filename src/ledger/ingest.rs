@@ -14,6 +14,8 @@ use crate::error::{AppError, AppResult};
 use crate::ledger::entry::Entry;
 use crate::ledger::envelope::{Envelope, KeyId};
 use crate::ledger::record;
+use crate::ledger::tiles::Edge;
+use crate::ledger::tlog::{self, Heads};
 use chrono::Utc;
 use ed25519_dalek::VerifyingKey;
 use std::collections::HashMap;
@@ -50,6 +52,9 @@ pub struct Ledger {
     writer: mpsc::Sender<Vec<Job>>,
     /// Told, after every commit that stored a record, what it changed (page caches).
     listeners: Listeners,
+    /// Where the transparency log's tree head arrives once a commit is durable; None when the
+    /// ledger keeps no tree (`start_without_log`).
+    heads: Option<Arc<Heads>>,
 }
 
 /// What a commit changed, for whoever keeps something it read before: every lot the stored
@@ -95,21 +100,39 @@ impl Committed {
 type Listeners = Arc<RwLock<Vec<Box<dyn Fn(&Committed) + Send + Sync>>>>;
 
 impl Ledger {
-    /// Starts the writer thread. It ends when the last `Ledger` clone is dropped.
+    /// Starts the writer thread, which also keeps the transparency log's tree (`ledger::tlog`).
+    /// It ends when the last `Ledger` clone is dropped.
     pub fn start(pool: DbPool) -> std::io::Result<Self> {
+        Self::start_with(pool, Some(Arc::default()))
+    }
+
+    /// A ledger that keeps no Merkle tree: stores no tiles and publishes no tree heads. Only for
+    /// measuring what the log costs (benches/ingest.rs); a server always keeps the tree.
+    pub fn start_without_log(pool: DbPool) -> std::io::Result<Self> {
+        Self::start_with(pool, None)
+    }
+
+    fn start_with(pool: DbPool, heads: Option<Arc<Heads>>) -> std::io::Result<Self> {
         let (writer, jobs) = mpsc::channel();
         let writer_pool = pool.clone();
         let listeners = Listeners::default();
         let told = listeners.clone();
+        let published = heads.clone();
         std::thread::Builder::new()
             .name("ledger-writer".into())
-            .spawn(move || write_loop(&writer_pool, &jobs, &told))?;
+            .spawn(move || write_loop(&writer_pool, &jobs, &told, published))?;
         Ok(Self {
             pool,
             keys: Arc::default(),
             writer,
             listeners,
+            heads,
         })
+    }
+
+    /// Where the durable tree heads arrive, for the checkpoint signer; None without a log.
+    pub fn heads(&self) -> Option<Arc<Heads>> {
+        self.heads.clone()
     }
 
     pub fn pool(&self) -> &DbPool {
@@ -315,7 +338,11 @@ pub fn prepare(
         },
         None => SignatureCheck::KeyNotFound,
     };
+    let mut keyid = [0u8; 32];
+    // A parsed keyid is 64 lowercase hex digits.
+    let _ = hex::decode_to_slice(envelope.keyid.as_str(), &mut keyid);
     Prepared {
+        leaf: tlog::leaf_hash(&keyid, &envelope.signature, &envelope.payload),
         id: RecordId::of_payload(&envelope.payload),
         claimed_actor: record::claimed_actor(&value),
         entry: Entry::from_value(envelope.payload_type, value),
@@ -327,11 +354,32 @@ pub fn prepare(
 /// A verdict on its way back to the request that asked.
 type Answer = (oneshot::Sender<AppResult<Submitted>>, AppResult<Submitted>);
 
+/// What the writer hands the sync thread for each commit: the answers, and the edge of the
+/// log's tree after it (published once the commit is durable).
+type Synced = (Vec<Answer>, Option<Edge>);
+
+/// The writer's view of the log's tree: whether it keeps one, and the edge after its last
+/// commit (None until first loaded; reloaded whenever the log's size is not the edge's, as
+/// after another server's appends).
+struct Tree {
+    kept: bool,
+    edge: Option<Edge>,
+}
+
 /// The writer thread: takes every submission waiting, commits them in one transaction on the
 /// connection it keeps, and passes the verdicts on to be answered once the commit is durable.
-fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listeners) {
+fn write_loop(
+    pool: &DbPool,
+    jobs: &mpsc::Receiver<Vec<Job>>,
+    listeners: &Listeners,
+    heads: Option<Arc<Heads>>,
+) {
     let mut conn: Option<PooledConn> = None;
-    let mut durable: Option<mpsc::Sender<Vec<Answer>>> = None;
+    let mut durable: Option<mpsc::Sender<Synced>> = None;
+    let mut tree = Tree {
+        kept: heads.is_some(),
+        edge: None,
+    };
     // Set by the sync thread when the WAL has grown past `wal::RESTART_AFTER_FRAMES`.
     let log_is_long = Arc::new(AtomicBool::new(false));
     while let Ok(mut batch) = jobs.recv() {
@@ -342,7 +390,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listen
             }
         }
         if conn.is_none() {
-            match open_writer(pool, &mut durable, &log_is_long) {
+            match open_writer(pool, &mut durable, &log_is_long, heads.clone()) {
                 Ok(opened) => conn = Some(opened),
                 Err(cause) => {
                     for job in batch {
@@ -362,7 +410,7 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listen
                 tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again later");
             }
         }
-        let (results, healthy) = commit_batch(writer, &batch);
+        let (results, healthy) = commit_batch(writer, &batch, &mut tree);
         // A PostgreSQL connection that failed goes back to the pool, which checks it before
         // anyone uses it again, with the settings of every pooled connection (if it cannot
         // take them, it is dead, and the pool's check discards it). A SQLite one is kept (its
@@ -393,7 +441,8 @@ fn write_loop(pool: &DbPool, jobs: &mpsc::Receiver<Vec<Job>>, listeners: &Listen
             .map(|job| job.reply)
             .zip(results)
             .collect();
-        if let Err(mpsc::SendError(answers)) = syncer.send(answers) {
+        let edge = tree.edge.clone().filter(|_| tree.kept);
+        if let Err(mpsc::SendError((answers, _))) = syncer.send((answers, edge)) {
             answer_all(answers.into_iter().map(|(reply, _)| {
                 (
                     reply,
@@ -428,14 +477,15 @@ fn answer_all(answers: impl IntoIterator<Item = Answer>) {
 /// connection stops waiting for the disk at each commit and plans as `db::Planning::Writer`.
 fn open_writer(
     pool: &DbPool,
-    durable: &mut Option<mpsc::Sender<Vec<Answer>>>,
+    durable: &mut Option<mpsc::Sender<Synced>>,
     log_is_long: &Arc<AtomicBool>,
+    heads: Option<Arc<Heads>>,
 ) -> Result<PooledConn, String> {
     let mut conn = pool.get().map_err(|e| format!("database pool: {e}"))?;
     if durable.is_none() {
         let flusher =
             wal::Flusher::for_writer(&mut conn, pool).map_err(|e| format!("database: {e}"))?;
-        let syncer = start_syncer(flusher, pool.clone(), log_is_long.clone())
+        let syncer = start_syncer(flusher, pool.clone(), log_is_long.clone(), heads)
             .map_err(|e| format!("cannot start the ledger's sync thread: {e}"))?;
         *durable = Some(syncer);
     }
@@ -454,18 +504,26 @@ fn start_syncer(
     mut flusher: wal::Flusher,
     pool: DbPool,
     log_is_long: Arc<AtomicBool>,
-) -> std::io::Result<mpsc::Sender<Vec<Answer>>> {
-    let (sender, commits) = mpsc::channel::<Vec<Answer>>();
+    heads: Option<Arc<Heads>>,
+) -> std::io::Result<mpsc::Sender<Synced>> {
+    let (sender, commits) = mpsc::channel::<Synced>();
     std::thread::Builder::new()
         .name("ledger-sync".into())
         .spawn(move || {
             let mut checkpointed = Instant::now();
-            while let Ok(mut answers) = commits.recv() {
-                while let Ok(more) = commits.try_recv() {
+            while let Ok((mut answers, mut edge)) = commits.recv() {
+                while let Ok((more, later)) = commits.try_recv() {
                     answers.extend(more);
+                    edge = later.or(edge);
                 }
                 match flusher.flush() {
-                    Ok(()) => answer_all(answers),
+                    Ok(()) => {
+                        // The tree head is durable with the commit that ended it.
+                        if let (Some(heads), Some(edge)) = (&heads, edge) {
+                            heads.publish(edge);
+                        }
+                        answer_all(answers)
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot flush the ledger's commits to disk");
                         let cause = format!(
@@ -501,37 +559,73 @@ fn start_syncer(
 /// not a verdict), each submission is retried in a transaction of its own, so that one bad
 /// moment cannot take the others down with it. The flag says whether the connection still
 /// looks usable.
-fn commit_batch(conn: &mut DbConn, batch: &[Job]) -> (Vec<AppResult<Submitted>>, bool) {
+fn commit_batch(
+    conn: &mut DbConn,
+    batch: &[Job],
+    tree: &mut Tree,
+) -> (Vec<AppResult<Submitted>>, bool) {
     let now = Utc::now();
-    let whole = db::write_transaction(conn, |conn| {
-        let mut state = Batch::begin(conn, batch.iter().map(|job| &job.prepared))?;
-        let results = batch
-            .iter()
-            .map(|job| store::append(conn, &mut state, &job.prepared, now))
-            .collect::<Result<Vec<_>, _>>()?;
-        state.finish(conn)?;
-        Ok::<_, diesel::result::Error>(results)
-    });
+    let whole = db::write_transaction(conn, |conn| append_jobs(conn, batch, now, tree));
     match whole {
-        Ok(results) => (results, true),
+        Ok((results, edge)) => {
+            tree.edge = edge;
+            (results, true)
+        }
         Err(e) if batch.len() == 1 => (vec![Err(AppError::from(e))], false),
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batch append failed; retrying one by one");
             let results = batch
                 .iter()
                 .map(|job| {
-                    db::write_transaction(conn, |conn| {
-                        let mut state = Batch::begin(conn, [&job.prepared])?;
-                        let result = store::append(conn, &mut state, &job.prepared, now)?;
-                        state.finish(conn)?;
-                        Ok::<_, diesel::result::Error>(result)
-                    })
-                    .unwrap_or_else(|e| Err(AppError::from(e)))
+                    match db::write_transaction(conn, |conn| {
+                        append_jobs(conn, std::slice::from_ref(job), now, tree)
+                    }) {
+                        Ok((mut results, edge)) => {
+                            tree.edge = edge;
+                            results.pop().unwrap_or_else(|| Err(writer_stopped()))
+                        }
+                        Err(e) => Err(AppError::from(e)),
+                    }
                 })
                 .collect();
             (results, false)
         }
     }
+}
+
+/// Judges and stages `jobs` in one transaction (the caller's), and appends the records accepted
+/// to the log's tree, storing the tiles they complete; returns the verdicts and the tree's edge
+/// after them (None when the ledger keeps no tree).
+fn append_jobs(
+    conn: &mut DbConn,
+    jobs: &[Job],
+    now: chrono::DateTime<Utc>,
+    tree: &Tree,
+) -> Result<(Vec<AppResult<Submitted>>, Option<Edge>), diesel::result::Error> {
+    let mut state = Batch::begin(conn, jobs.iter().map(|job| &job.prepared))?;
+    let results = jobs
+        .iter()
+        .map(|job| store::append(conn, &mut state, &job.prepared, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    let edge = if tree.kept {
+        let size = state.first_index() as u64;
+        let mut edge = match &tree.edge {
+            Some(edge) if edge.size() == size => edge.clone(),
+            // Another server appended a few records: read just those.
+            Some(edge) if edge.size() < size && size - edge.size() <= tlog::CATCH_UP_CHUNK => {
+                let mut edge = edge.clone();
+                tlog::extend(conn, &mut edge, size)?;
+                edge
+            }
+            _ => tlog::load_edge(conn, size)?,
+        };
+        tlog::append(conn, &mut edge, state.leaves())?;
+        Some(edge)
+    } else {
+        None
+    };
+    state.finish(conn)?;
+    Ok((results, edge))
 }
 
 #[cfg(test)]

@@ -4,15 +4,20 @@
 //! holds records and recall notices (`entry`, `recall`).
 
 pub mod audit;
+pub mod bundle;
+pub mod checkpoint;
 pub mod entry;
 pub mod envelope;
 pub mod ingest;
 pub mod keyfile;
+pub mod merkle;
 pub mod recall;
 pub mod record;
 pub mod rules;
 pub mod store;
 pub mod strict_json;
+pub mod tiles;
+pub mod tlog;
 
 pub use ingest::Ledger;
 pub use store::Submitted;

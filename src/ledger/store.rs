@@ -28,6 +28,8 @@ pub struct Prepared {
     pub claimed_actor: Option<OrgId>,
     pub entry: Result<Entry, crate::ledger::record::Invalid>,
     pub signature: SignatureCheck,
+    /// The record's leaf hash in the transparency log (`ledger::tlog::leaf_hash`).
+    pub leaf: crate::ledger::merkle::Hash,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,8 @@ pub struct Batch {
     record_lots: Vec<RecordLotRow>,
     lineage: Vec<LotInputRow>,
     recalls: RecallStage,
+    /// The leaf hashes of the records accepted, in log order.
+    leaves: Vec<crate::ledger::merkle::Hash>,
 }
 
 impl Batch {
@@ -120,6 +124,7 @@ impl Batch {
                 first_index: next_index,
                 ..RecallStage::default()
             },
+            leaves: Vec::new(),
         };
         for (gtin, names) in by_gtin {
             let found: HashMap<String, LotRow> = lots::find_many(conn, gtin, &names)?
@@ -143,6 +148,16 @@ impl Batch {
             }
         }
         Ok(batch)
+    }
+
+    /// The log index the batch's first record gets: the size of the log before it.
+    pub fn first_index(&self) -> i64 {
+        self.next_index - self.records.len() as i64
+    }
+
+    /// The leaf hashes of the records accepted so far, in log order.
+    pub fn leaves(&self) -> &[crate::ledger::merkle::Hash] {
+        &self.leaves
     }
 
     /// Writes what the batch accepted and the next log index; call last in the transaction.
@@ -417,6 +432,8 @@ fn append_notice(
     let id = sub.id.to_hex();
     let log_index = batch.next_index;
     batch.next_index += 1;
+    // A notice is a leaf of the log's tree like a record.
+    batch.leaves.push(sub.leaf);
     batch.records.push(RecordRow {
         log_index,
         id: id.clone(),
@@ -472,6 +489,7 @@ fn stage_record(
     log_index: i64,
     now: DateTime<Utc>,
 ) {
+    batch.leaves.push(sub.leaf);
     batch.records.push(RecordRow {
         log_index,
         id: sub.id.to_hex(),

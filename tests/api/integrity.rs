@@ -36,6 +36,7 @@ fn verify(database_url: &str) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
         .args(["verify", "--quiet"])
         .env("TRUETRACE_DATABASE_URL", database_url)
+        .env("TRUETRACE_LOG_KEY", crate::spawn::TEST_LOG_KEY)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run truetrace verify")

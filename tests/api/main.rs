@@ -28,4 +28,6 @@ mod resolver;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;
+mod tlog;
+mod tlog_browser;
 mod trace;

@@ -129,8 +129,19 @@ fn text_a_producer_wrote_is_escaped() {
         "lot code must be escaped"
     );
     assert!(!page.contains("<b>A</b>"), "organization names are escaped");
-    let scripts = page.matches("<script").count();
-    assert_eq!(scripts, 1, "only the JSON-LD script element");
+    // The JSON-LD and the page's own "verify it yourself" script, and no other script element.
+    let scripts: Vec<&str> = page
+        .match_indices("<script")
+        .map(|(at, _)| &page[at..at + page[at..].find('>').unwrap_or(0) + 1])
+        .collect();
+    assert_eq!(
+        scripts,
+        [
+            "<script type=\"application/ld+json\">",
+            "<script src=\"/static/verify/bundle.js\" defer>"
+        ],
+        "only the JSON-LD and the verification script elements"
+    );
 }
 
 #[test]

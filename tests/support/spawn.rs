@@ -19,6 +19,10 @@ pub fn local_settings(database_url: &str, admin_token: &str) -> Settings {
         db_pool_size: 16,
         secret_key: Some("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         secret_key_file: "unused-secret.key".into(),
+        log_key: Some(TEST_LOG_KEY.into()),
+        log_key_file: "unused-log.key".into(),
+        log_origin: None,
+        without_log_tree: false,
         reservation_minutes: 120,
         body_idle_timeout: 5,
         body_timeout: 30,
@@ -27,6 +31,17 @@ pub fn local_settings(database_url: &str, admin_token: &str) -> Settings {
         trusted_proxies: Vec::new(),
     }
 }
+
+/// The transparency log's key in tests (never a file in the source tree).
+pub const TEST_LOG_KEY: &str =
+    "PRIVATE+KEY+truetrace.test/log+d836b10d+ARERERERERERERERERERERERERERERERERERERERERER";
+/// Its verifier key, as `GET /api/v1/log/key` prints it.
+#[allow(
+    dead_code,
+    reason = "the benchmarks that include this file do not check checkpoints"
+)]
+pub const TEST_LOG_VKEY: &str =
+    "truetrace.test/log+d836b10d+AdBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3";
 
 /// A server started by `spawn`.
 pub struct Spawned {

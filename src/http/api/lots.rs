@@ -27,6 +27,7 @@ pub fn scope() -> Scope {
             "/{gtin}/{lot}/recalls",
             web::get().to(super::recalls::of_lot),
         )
+        .route("/{gtin}/{lot}/bundle", web::get().to(super::log::bundle))
 }
 
 /// Parses the path; a lot code may hold `/`, sent as `%2F`.

@@ -1,5 +1,6 @@
 //! The v1 JSON API (docs/api.md).
 
+pub mod log;
 pub mod lots;
 pub mod orgs;
 pub mod products;
@@ -58,6 +59,10 @@ pub fn scope() -> Scope {
         .service(records::scope())
         .service(lots::scope())
         .route("/log", web::get().to(records::log))
+        .route("/log/checkpoint", web::get().to(log::checkpoint))
+        .route("/log/key", web::get().to(log::key))
+        .route("/log/proof/inclusion", web::get().to(log::inclusion))
+        .route("/log/proof/consistency", web::get().to(log::consistency))
         .route("/recalls", web::get().to(recalls::in_force))
         .route("/openapi.json", web::get().to(openapi))
 }

@@ -1,0 +1,2 @@
+DROP TABLE log_checkpoint;
+DROP TABLE log_tiles;
