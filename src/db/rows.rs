@@ -16,6 +16,20 @@ pub struct OrgRow {
     pub roles: String,
     pub gln: Option<String>,
     pub created_at: NaiveDateTime,
+    /// Master data (FSMA 204 location descriptions): the postal address and the phone.
+    pub address: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// One of an organization's locations: a field, a packhouse, a store.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = org_locations)]
+pub struct LocationRow {
+    pub org_id: String,
+    pub name: String,
+    pub gln: Option<String>,
+    pub address: Option<String>,
 }
 
 impl OrgRow {

@@ -15,6 +15,17 @@ diesel::table! {
         roles -> Text,
         gln -> Nullable<Text>,
         created_at -> Timestamp,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    org_locations (org_id, name) {
+        org_id -> Text,
+        name -> Text,
+        gln -> Nullable<Text>,
+        address -> Nullable<Text>,
     }
 }
 
@@ -255,6 +266,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reservations,
     activity_daily,
     embed_origins,
+    org_locations,
     dashboard_daily,
     dashboard_running,
     dashboard_series,

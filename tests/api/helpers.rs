@@ -36,7 +36,7 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestApp {
     pub database_url: String,
     pub backend: Backend,
-    agent: ureq::Agent,
+    pub agent: ureq::Agent,
     /// Stopped when the test ends, before its database is dropped, so that its connections
     /// close with it (the suite's servers would otherwise hold PostgreSQL connections up to its
     /// limit).
@@ -229,6 +229,18 @@ impl TestApp {
                 .header("Authorization", &format!("Bearer {TOKEN}"))
                 .send_json(body),
         )
+    }
+
+    /// An admin call with another method (PATCH, PUT) and a JSON body.
+    pub fn admin_send(&self, method: &str, path: &str, body: &Value) -> Answer {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(body).expect("serializes"))
+            .expect("request");
+        answer(self.agent.run(request))
     }
 
     pub fn admin_delete(&self, path: &str) -> Answer {

@@ -17,6 +17,7 @@ mod hardening;
 mod helpers;
 mod integrity;
 mod lots;
+mod master_data;
 mod omo;
 mod other_language;
 mod pages;

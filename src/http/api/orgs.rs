@@ -3,10 +3,10 @@
 use super::AdminAuth;
 use super::rfc3339;
 use crate::accounts::registry;
-use crate::accounts::registry::NewOrgRequest;
+use crate::accounts::registry::{LocationRequest, MasterDataRequest, NewOrgRequest};
 use crate::db::DbPool;
 use crate::db::keys;
-use crate::db::rows::{KeyRow, OrgRow};
+use crate::db::rows::{KeyRow, LocationRow, OrgRow};
 use crate::error::AppError;
 use crate::http::page_cache::PageCache;
 use crate::http::state::HostedKeys;
@@ -20,6 +20,8 @@ pub fn scope() -> Scope {
     web::scope("/orgs")
         .route("", web::post().to(create))
         .route("/{id}", web::get().to(show))
+        .route("/{id}", web::patch().to(set_master_data))
+        .route("/{id}/locations", web::put().to(set_locations))
         .route("/{id}/keys", web::post().to(enroll))
         .route("/{id}/keys/{keyid}", web::delete().to(revoke))
         .route("/{id}/hosted-key", web::post().to(enable_hosted_key))
@@ -36,15 +38,57 @@ async fn create(
     Ok(HttpResponse::Created().json(OrgResponse::new(row, Vec::new())))
 }
 
-/// Public: an organization and its keys (with revocation times), so anyone can verify records.
+/// Public: an organization, its master data and its keys (with revocation times), so anyone
+/// can verify records.
 async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let org = crate::db::run(&pool, move |conn| {
         let org = registry::find_org(conn, &id)?;
         let keys = keys::of_org(conn, &org.id)?;
-        Ok(OrgResponse::new(org, keys))
+        let locations = crate::db::orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+        Ok(OrgResponse::new(org, keys).with_locations(locations))
     })
     .await?;
     Ok(HttpResponse::Ok().json(org))
+}
+
+/// Master data: the fields given are replaced (address, phone, the whole list of locations).
+async fn set_master_data(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    pages: web::Data<PageCache>,
+    id: web::Path<String>,
+    body: web::Json<MasterDataRequest>,
+) -> Result<HttpResponse, AppError> {
+    let org = crate::db::run(&pool, move |conn| {
+        let (org, locations) = registry::set_master_data(conn, &id, &body)?;
+        let keys = keys::of_org(conn, &org.id)?;
+        Ok(OrgResponse::new(org, keys).with_locations(locations))
+    })
+    .await?;
+    // Pages that show where a lot was name these places.
+    pages.clear();
+    Ok(HttpResponse::Ok().json(org))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationsRequest {
+    locations: Vec<LocationRequest>,
+}
+
+/// Replaces the organization's locations.
+async fn set_locations(
+    auth: AdminAuth,
+    pool: web::Data<DbPool>,
+    pages: web::Data<PageCache>,
+    id: web::Path<String>,
+    body: web::Json<LocationsRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = MasterDataRequest {
+        locations: Some(body.into_inner().locations),
+        ..MasterDataRequest::default()
+    };
+    set_master_data(auth, pool, pages, id, web::Json(request)).await
 }
 
 async fn enroll(
@@ -158,8 +202,29 @@ pub struct OrgResponse {
     pub name_zh: Option<String>,
     pub roles: Vec<String>,
     pub gln: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub locations: Vec<LocationResponse>,
     pub created_at: String,
     pub keys: Vec<KeyResponse>,
+}
+
+/// One of an organization's locations, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationResponse {
+    pub name: String,
+    pub gln: Option<String>,
+    pub address: Option<String>,
+}
+
+impl From<LocationRow> for LocationResponse {
+    fn from(row: LocationRow) -> Self {
+        Self {
+            name: row.name,
+            gln: row.gln,
+            address: row.address,
+        }
+    }
 }
 
 impl OrgResponse {
@@ -170,9 +235,18 @@ impl OrgResponse {
             name: row.name,
             name_zh: row.name_zh,
             gln: row.gln,
+            address: row.address,
+            phone: row.phone,
+            locations: Vec::new(),
             created_at: rfc3339(row.created_at),
             keys: keys.into_iter().map(KeyResponse::from).collect(),
         }
+    }
+
+    /// The organization with its locations (master data).
+    pub fn with_locations(mut self, rows: Vec<LocationRow>) -> Self {
+        self.locations = rows.into_iter().map(LocationResponse::from).collect();
+        self
     }
 }
 
