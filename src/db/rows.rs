@@ -32,6 +32,21 @@ pub struct LocationRow {
     pub address: Option<String>,
 }
 
+/// An organization API token: only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub org_id: String,
+    pub label: String,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub created_by: Option<String>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
 impl OrgRow {
     /// Whether the organization holds a role (stored roles that do not parse hold none).
     pub fn has_role(&self, role: crate::domain::Role) -> bool {

@@ -21,6 +21,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        label -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     org_locations (org_id, name) {
         org_id -> Text,
         name -> Text,
@@ -267,6 +280,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     activity_daily,
     embed_origins,
     org_locations,
+    api_tokens,
     dashboard_daily,
     dashboard_running,
     dashboard_series,

@@ -12,6 +12,7 @@ mod chrome;
 mod cli;
 mod concurrency;
 mod devices;
+mod epcis_import;
 mod field_browser;
 mod hardening;
 mod helpers;
@@ -25,4 +26,5 @@ mod records;
 mod snapshots;
 #[path = "../support/spawn.rs"]
 mod spawn;
+mod standards;
 mod trace;

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub fn scope() -> Scope {
     web::scope("/orgs")
         .route("", web::post().to(create))
+        .route("", web::get().to(by_gln))
         .route("/{id}", web::get().to(show))
         .route("/{id}", web::patch().to(set_master_data))
         .route("/{id}/locations", web::put().to(set_locations))
@@ -27,6 +28,9 @@ pub fn scope() -> Scope {
         .route("/{id}/hosted-key", web::post().to(enable_hosted_key))
         .route("/{id}/invites", web::post().to(invite))
         .route("/{id}/embed-origins", web::put().to(set_embed_origins))
+        .route("/{id}/tokens", web::post().to(create_token))
+        .route("/{id}/tokens", web::get().to(list_tokens))
+        .route("/{id}/tokens/{token}", web::delete().to(revoke_token))
 }
 
 async fn create(
@@ -89,6 +93,113 @@ async fn set_locations(
         ..MasterDataRequest::default()
     };
     set_master_data(auth, pool, pages, id, web::Json(request)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlnQuery {
+    gln: String,
+}
+
+/// Public: the organizations a GLN names, its own or one of its locations' (an EPCIS document
+/// names parties and places by GLN).
+async fn by_gln(
+    pool: web::Data<DbPool>,
+    q: web::Query<GlnQuery>,
+) -> Result<HttpResponse, AppError> {
+    let gln = crate::domain::Gln::parse(q.gln.trim()).map_err(AppError::Malformed)?;
+    let found = crate::db::run(&pool, move |conn| {
+        let mut ids: Vec<String> = crate::db::orgs::find_by_gln(conn, gln.as_str())?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        for location in crate::db::orgs::locations_by_gln(conn, gln.as_str())? {
+            if !ids.contains(&location.org_id) {
+                ids.push(location.org_id);
+            }
+        }
+        let mut list = Vec::new();
+        for id in ids {
+            let org = registry::find_org(conn, &id)?;
+            let keys = keys::of_org(conn, &org.id)?;
+            let locations = crate::db::orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+            list.push(OrgResponse::new(org, keys).with_locations(locations));
+        }
+        Ok(list)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "orgs": found })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    label: String,
+}
+
+/// An organization API token as listed (never the token itself, which is shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<crate::db::rows::ApiTokenRow> for TokenResponse {
+    fn from(row: crate::db::rows::ApiTokenRow) -> Self {
+        Self {
+            id: row.id,
+            label: row.label,
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// Makes an organization API token; the answer holds the token, this once.
+async fn create_token(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+    body: web::Json<TokenRequest>,
+) -> Result<HttpResponse, AppError> {
+    let made = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::create(conn, &id, &body.label, None)
+    })
+    .await?;
+    let mut answer =
+        serde_json::to_value(TokenResponse::from(made.row)).map_err(AppError::internal)?;
+    answer["token"] = serde_json::json!(made.token);
+    Ok(HttpResponse::Created().json(answer))
+}
+
+async fn list_tokens(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let rows = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::list(conn, &id)
+    })
+    .await?;
+    let tokens: Vec<TokenResponse> = rows.into_iter().map(TokenResponse::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": tokens })))
+}
+
+async fn revoke_token(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, token) = path.into_inner();
+    let row = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::revoke(conn, &id, &token)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(row)))
 }
 
 async fn enroll(

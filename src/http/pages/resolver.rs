@@ -10,9 +10,11 @@ use crate::db::rows::ProductRow;
 use crate::db::{lots, products};
 use crate::domain::LotCode;
 use crate::domain::digital_link::{DigitalLink, lot_path, lot_uri, path_segment};
+use crate::error::AppError;
 use crate::http::page_cache::{CachedPage, Shows};
 use crate::http::state::{PageSources, Site};
 use crate::trace::provenance::{self, Provenance};
+use actix_web::ResponseError as _;
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
@@ -33,6 +35,40 @@ fn with_cors(builder: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
     builder
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
         .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "Link, ETag"))
+}
+
+/// Whether the request asks for a JSON answer (the EPCIS events or the linkset), read from the
+/// raw query so that a link too broken to parse still gets its error in JSON.
+fn wants_json(req: &HttpRequest) -> bool {
+    let link_type = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(name, _)| *name == "linkType")
+            .map(|(_, value)| value.replace("%3A", ":").replace("%3a", ":"))
+    });
+    match link_type.as_deref() {
+        Some(value) => value == "gs1:epcis" || value == "linkset",
+        None => wants(req, "application/ld+json") || wants(req, LINKSET),
+    }
+}
+
+/// An error in the form the request asked for: the JSON body of the API for the EPCIS events and
+/// the linkset, the error page otherwise.
+fn failure(req: &HttpRequest, choice: &Choice, status: StatusCode, detail: String) -> HttpResponse {
+    if !wants_json(req) {
+        return error_page(req, choice, status, detail);
+    }
+    let error = match status {
+        StatusCode::BAD_REQUEST => AppError::Malformed(detail),
+        StatusCode::NOT_FOUND => AppError::NotFound(detail),
+        _ => AppError::Unavailable(detail),
+    };
+    let mut response = error.error_response();
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        header::HeaderValue::from_static("*"),
+    );
+    response
 }
 
 /// The entry point for every path holding `/01/`.
@@ -64,7 +100,7 @@ pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
     }
     let link = match parsed {
         Ok(link) => link,
-        Err(message) => return error_page(&req, &choice, StatusCode::BAD_REQUEST, message),
+        Err(message) => return failure(&req, &choice, StatusCode::BAD_REQUEST, message),
     };
     match &link.lot {
         Some(lot) => lot_answer(&req, &sources, &link, lot.clone(), &choice).await,
@@ -127,7 +163,7 @@ async fn lot_answer(
         Ok(Some(p)) => p,
         Ok(None) => {
             let detail = format!("GTIN {} lot {}", link.gtin, lot);
-            let mut page = error_page(req, choice, StatusCode::NOT_FOUND, detail);
+            let mut page = failure(req, choice, StatusCode::NOT_FOUND, detail);
             page.headers_mut().insert(
                 header::LINK,
                 header::HeaderValue::from_str(&linkset_link)
@@ -135,7 +171,7 @@ async fn lot_answer(
             );
             return page;
         }
-        Err(e) => return error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(e) => return failure(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     };
     let listing = p
         .product
@@ -161,8 +197,12 @@ async fn lot_answer(
     {
         let (gtin, code, public_url) = (link.gtin.clone(), lot.clone(), site.public_url.clone());
         let events = crate::db::run(pool, move |conn| {
-            let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
-            Ok(crate::trace::epcis::document(&rows, &public_url))
+            Ok(crate::trace::epcis::lot_document(
+                conn,
+                gtin.as_str(),
+                code.as_str(),
+                &public_url,
+            )?)
         })
         .await;
         return match events {
@@ -170,7 +210,7 @@ async fn lot_answer(
                 .content_type("application/ld+json")
                 .insert_header((header::LINK, linkset_link))
                 .body(document.to_string()),
-            Err(e) => error_page(req, choice, StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(e) => e.error_response(),
         };
     }
     if link_type == Some("gs1:pip") {
@@ -410,6 +450,8 @@ fn linkset(uri: &str, p: &Provenance, buy_url: Option<&str>) -> serde_json::Valu
     );
     links["https://gs1.org/voc/masterData"] =
         json!([{"href": api, "type": "application/json", "title": "Records"}]);
+    links["https://gs1.org/voc/epcis"] = json!([{"href": format!("{uri}?linkType=gs1:epcis"),
+        "type": "application/ld+json", "title": "EPCIS 2.0 events"}]);
     json!({"linkset": [links]})
 }
 
