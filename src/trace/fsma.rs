@@ -52,6 +52,18 @@ impl Cte {
         }
     }
 
+    /// Its name in Traditional Chinese, for the pages.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::Harvesting => "採收",
+            Self::Cooling => "預冷",
+            Self::InitialPacking => "初次包裝",
+            Self::Transformation => "轉換",
+            Self::Shipping => "出貨",
+            Self::Receiving => "收貨",
+        }
+    }
+
     /// The section of 21 CFR that lists its key data elements.
     pub fn section(self) -> &'static str {
         match self {
@@ -190,6 +202,44 @@ impl Kde {
     }
 }
 
+impl Kde {
+    /// Its name in Traditional Chinese, for the pages.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            Self::TraceabilityLotCode => "追溯批號",
+            Self::ProductDescription => "產品描述",
+            Self::Commodity => "品項",
+            Self::Variety => "品種",
+            Self::Quantity => "數量與單位",
+            Self::Location => "事件地點描述",
+            Self::Farm => "採收農場的地點描述",
+            Self::Field => "田區或栽培區名稱",
+            Self::Harvester => "採收者的商號與電話",
+            Self::HarvestDate => "採收日期",
+            Self::Cooling => "預冷地點與日期",
+            Self::DateReceived => "包裝者收貨日期",
+            Self::QuantityReceived => "收貨數量與單位",
+            Self::EventDate => "事件日期",
+            Self::TlcSource => "追溯批號指定地點",
+            Self::PreviousSource => "前一來源（運輸業者除外）",
+            Self::SubsequentRecipient => "下一收貨者（運輸業者除外）",
+            Self::InputLots => "所用原料的批號、產品與數量",
+            Self::ReferenceDocument => "參考單據類型與號碼",
+        }
+    }
+}
+
+fn lack_zh(lack: &str) -> &str {
+    match lack {
+        "phone" => "電話",
+        "address" => "地址",
+        "type" => "類型",
+        "number" => "號碼",
+        "quantity" => "數量",
+        other => other,
+    }
+}
+
 /// One value of the sheet: what is known, and whether it meets the rule.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Value {
@@ -251,6 +301,32 @@ impl Row {
                     )),
                     _ => Some((*kde, kde.label().to_owned())),
                 }
+            })
+            .collect()
+    }
+}
+
+impl Row {
+    /// `missing` in the page's language.
+    pub fn missing_in(&self, zh: bool) -> Vec<String> {
+        if !zh {
+            return self.missing().into_iter().map(|(_, m)| m).collect();
+        }
+        self.cte
+            .required()
+            .iter()
+            .filter_map(|kde| match self.values.get(kde) {
+                Some(v) if v.is_complete() => None,
+                Some(v) if !v.text.is_empty() => Some(format!(
+                    "{}（缺{}）",
+                    kde.label_zh(),
+                    v.lacks
+                        .iter()
+                        .map(|l| lack_zh(l))
+                        .collect::<Vec<_>>()
+                        .join("、")
+                )),
+                _ => Some(kde.label_zh().to_owned()),
             })
             .collect()
     }

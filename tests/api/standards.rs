@@ -550,6 +550,12 @@ fn staff_see_the_report_download_the_sheet_and_the_dashboard_lists_what_to_do() 
     ));
     assert_eq!(file.status, 200);
     assert!(file.body.contains("BARE-2"));
+    let zh = staff.get(&format!("/fsma204?lots={ROMAINE}%2FBARE-2&lang=zh-Hant"));
+    assert!(
+        zh.body.contains("採收") && zh.body.contains("參考單據類型與號碼"),
+        "{}",
+        zh.body
+    );
     let bad = staff.get("/fsma204?lots=nope");
     assert_eq!(bad.status, 400);
     let dashboard = staff.get("/dashboard");

@@ -669,7 +669,7 @@ pub async fn dashboard(
         let todo = match crate::domain::OrgId::parse(&org.id) {
             Ok(id) => {
                 let sheet = crate::trace::fsma::for_actor(conn, id, TODO_RECORDS)?;
-                let mut rows: Vec<_> = super::fsma::EventRow::of_sheet(&sheet)
+                let mut rows: Vec<_> = super::fsma::EventRow::of_sheet(&sheet, zh)
                     .into_iter()
                     .filter(|e| !e.missing.is_empty())
                     .collect();

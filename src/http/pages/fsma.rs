@@ -25,18 +25,22 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub fn of_sheet(sheet: &Sheet) -> Vec<Self> {
+    pub fn of_sheet(sheet: &Sheet, zh: bool) -> Vec<Self> {
         sheet
             .rows
             .iter()
             .map(|row| Self {
-                cte: row.cte.label(),
+                cte: if zh {
+                    row.cte.label_zh()
+                } else {
+                    row.cte.label()
+                },
                 rule: row.cte.section(),
                 date: row.value(crate::trace::fsma::Kde::EventDate).to_owned(),
                 lot: row.lot.lot.to_string(),
                 href: lot_path(row.lot.gtin.as_str(), row.lot.lot.as_str()),
                 actor: row.actor_name.clone(),
-                missing: row.missing().into_iter().map(|(_, m)| m).collect(),
+                missing: row.missing_in(zh),
             })
             .collect()
     }
@@ -96,7 +100,7 @@ pub async fn show(
         let sheet = crate::db::run(&pool, move |conn| Ok(query.load(conn)?))
             .await
             .map_err(page.fail())?;
-        view.events = EventRow::of_sheet(&sheet);
+        view.events = EventRow::of_sheet(&sheet, zh);
         view.incomplete = view.events.iter().filter(|e| !e.missing.is_empty()).count();
         view.truncated = sheet.truncated;
     }
