@@ -539,3 +539,117 @@ fn the_built_in_schema_is_the_official_one() {
     }
     assert_eq!(compared, 18);
 }
+
+/// What two exports of the same event must share: everything but where and when each server
+/// stored it, and the ids it gave.
+fn portable(event: &Value) -> Value {
+    let mut event = event.clone();
+    let map = event.as_object_mut().unwrap();
+    for key in [
+        "eventID",
+        "recordTime",
+        "tt:record",
+        "tt:actor",
+        "tt:to",
+        "tt:epcis_event_id",
+    ] {
+        map.remove(key);
+    }
+    event
+}
+
+#[test]
+fn truetraces_own_export_imports_elsewhere_and_exports_the_same_events() {
+    use crate::standards::{HEARTS, ROMAINE, greens};
+    for backend in backends() {
+        let first = greens(backend);
+        let export = |app: &TestApp, gtin: &str, lot: &str| -> Vec<Value> {
+            let answer = app.get(&format!("/01/{gtin}/10/{lot}?linkType=gs1:epcis"));
+            assert_eq!(answer.status, 200);
+            answer.body["epcisBody"]["eventList"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        // The farm's own events, in order: harvest, cool, pack, ship.
+        let farm = format!("urn:uuid:{}", first.farm.id);
+        let mut events: Vec<Value> = Vec::new();
+        for event in export(&first.app, ROMAINE, "RL-1")
+            .into_iter()
+            .chain(export(&first.app, HEARTS, "RH-1"))
+        {
+            if event["tt:actor"] == farm.as_str()
+                && !events.iter().any(|e| e["tt:record"] == event["tt:record"])
+            {
+                events.push(event);
+            }
+        }
+        let steps: Vec<&str> = events
+            .iter()
+            .map(|e| e["tt:event"].as_str().unwrap())
+            .collect();
+        assert_eq!(steps, ["harvest", "cool", "pack", "ship"]);
+        // Another server with the same parties (the same GLNs and location names).
+        let second = spawn_app(backend);
+        second.product(ROMAINE);
+        second.product(HEARTS);
+        let org = |name: &str, role: &str, gln: &str, location: &str| {
+            let created = second.admin_post(
+                "/api/v1/orgs",
+                &json!({"name": name, "roles": [role], "gln": gln}),
+            );
+            let id = created.body["id"].as_str().unwrap().to_owned();
+            let set = second.admin_send(
+                "PATCH",
+                &format!("/api/v1/orgs/{id}"),
+                &json!({"locations": [{"name": location, "gln": gln}]}),
+            );
+            assert_eq!(set.status, 200, "{:?}", set.body);
+            id
+        };
+        let farm_id = org("Lanyang Greens", "producer", "4712345000077", "Block B");
+        org(
+            "East Coast Cold Chain",
+            "carrier",
+            "4712345000046",
+            "Reefer 8810",
+        );
+        second.admin_post(&format!("/api/v1/orgs/{farm_id}/hosted-key"), &json!({}));
+        let token = second.admin_post(
+            &format!("/api/v1/orgs/{farm_id}/tokens"),
+            &json!({"label": "import"}),
+        );
+        let token = token.body["token"].as_str().unwrap().to_owned();
+        let document = json!({
+            "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                         {"tt": "https://truetrace.dev/ns/epcis/v1#"}],
+            "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-20T00:00:00Z",
+            "epcisBody": {"eventList": events}});
+        let answer = post_capture(
+            &second,
+            Some(&token),
+            &serde_json::to_vec(&document).unwrap(),
+        );
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+        for result in answer.body["results"].as_array().unwrap() {
+            assert_eq!(result["status"], 201, "{result}");
+        }
+        let mut again: Vec<Value> = Vec::new();
+        for event in export(&second, ROMAINE, "RL-1")
+            .into_iter()
+            .chain(export(&second, HEARTS, "RH-1"))
+        {
+            if !again.iter().any(|e| e["tt:record"] == event["tt:record"]) {
+                again.push(event);
+            }
+        }
+        assert_eq!(again.len(), events.len());
+        for (original, imported) in events.iter().zip(&again) {
+            assert_eq!(portable(imported), portable(original));
+            assert_ne!(
+                imported["tt:record"], original["tt:record"],
+                "a record of its own"
+            );
+        }
+    }
+}

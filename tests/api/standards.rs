@@ -4,8 +4,8 @@
 use crate::helpers::*;
 use serde_json::{Value, json};
 
-const ROMAINE: &str = "04712345000039";
-const HEARTS: &str = "04712345000046";
+pub(crate) const ROMAINE: &str = "04712345000039";
+pub(crate) const HEARTS: &str = "04712345000046";
 
 /// The EPCIS schema's complaints about a document, through Python's `jsonschema` and the official
 /// schema beside the repository; None when either is missing here (the test says so).
@@ -52,14 +52,14 @@ pub fn epcis_schema_errors(body: &str) -> Option<String> {
 
 /// A leafy-greens chain with master data: a farm harvests, cools and packs; ships to a carrier,
 /// which notes a temperature and hands over to a store, which receives. Answers the orgs.
-struct Greens {
-    app: TestApp,
-    farm: Org,
-    carrier: Org,
-    store: Org,
+pub(crate) struct Greens {
+    pub(crate) app: TestApp,
+    pub(crate) farm: Org,
+    pub(crate) carrier: Org,
+    pub(crate) store: Org,
 }
 
-fn greens(backend: Backend) -> Greens {
+pub(crate) fn greens(backend: Backend) -> Greens {
     let app = spawn_app(backend);
     app.product(ROMAINE);
     app.product(HEARTS);
