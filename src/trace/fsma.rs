@@ -16,10 +16,10 @@
 //! address). A transporter is never a previous source or a subsequent recipient (the rule says
 //! "other than a transporter"); its own ships and receives are not events of the sheet.
 
-use super::closure::{Direction, MAX_REACH, walk};
+use super::closure::{Direction, MAX_REACH, steps, walk};
 use super::directory::Directory;
 use crate::db::rows::{ProductRow, RecordRow};
-use crate::db::{DbConn, lots, products, records};
+use crate::db::{DbConn, products, records};
 use crate::domain::{EventType, LotKey, OrgId, Quantity};
 use crate::ledger::record::{Location, Record};
 use chrono::{NaiveDate, NaiveTime};
@@ -371,28 +371,9 @@ pub fn for_lots(
     if closure == Closure::Both {
         for key in start {
             for direction in [Direction::Backward, Direction::Forward] {
-                let forward = direction == Direction::Forward;
                 let start = (key.gtin.to_string(), key.lot.to_string());
                 let walked = walk(start, MAX_REACH, |frontier| {
-                    Ok::<_, diesel::result::Error>(
-                        lots::edges_at(conn, frontier, forward)?
-                            .into_iter()
-                            .map(|e| {
-                                let (input, output) =
-                                    ((e.input_gtin, e.input_lot), (e.gtin, e.lot));
-                                let (from, to) = if forward {
-                                    (input, output)
-                                } else {
-                                    (output, input)
-                                };
-                                super::closure::Step {
-                                    from,
-                                    to,
-                                    log_index: e.log_index,
-                                }
-                            })
-                            .collect(),
-                    )
+                    steps(conn, frontier, direction)
                 })?;
                 keys.extend(walked.lots.into_iter().map(|r| r.key));
             }

@@ -361,3 +361,46 @@ pub fn farm_with_lot(backend: Backend) -> Farm {
         lot: "PADDY-A",
     }
 }
+
+/// The EPCIS schema's complaints about a document, through Python's `jsonschema` and the official
+/// schema beside the repository; None when either is missing here (the test says so).
+pub fn epcis_schema_errors(body: &str) -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema, referencing"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "note: EPCIS schema validation skipped: python3 with `jsonschema` is not installed"
+        );
+        return None;
+    }
+    let schemas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/epcis/JSON-Schema"
+    );
+    if !std::path::Path::new(schemas).is_dir() {
+        eprintln!(
+            "note: EPCIS schema validation skipped: ../shared/conformance is not beside the repository"
+        );
+        return None;
+    }
+    let mut child = std::process::Command::new("python3")
+        .args([
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/validate_epcis.py"
+            ),
+            schemas,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some(if out.status.success() {
+        String::new()
+    } else {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
+}
