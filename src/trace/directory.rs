@@ -17,16 +17,14 @@ pub struct Directory {
 }
 
 impl Directory {
-    /// The actors and receivers of `records`, and `more`.
+    /// The actors and receivers of `records`.
     pub fn load<'a>(
         conn: &mut DbConn,
         records: impl IntoIterator<Item = &'a Record>,
-        more: &[OrgId],
     ) -> QueryResult<Self> {
         let ids: BTreeSet<String> = records
             .into_iter()
             .flat_map(|r| std::iter::once(r.actor).chain(r.to))
-            .chain(more.iter().copied())
             .map(|o| o.to_string())
             .collect();
         let ids: Vec<String> = ids.into_iter().collect();
@@ -44,22 +42,6 @@ impl Directory {
             }
         }
         Ok(directory)
-    }
-
-    /// A directory built from rows at hand (tests, callers that loaded them already).
-    pub fn from_rows(orgs: Vec<OrgRow>, locations: Vec<LocationRow>) -> Self {
-        let mut directory = Self {
-            orgs: orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
-            locations: HashMap::new(),
-        };
-        for location in locations {
-            directory
-                .locations
-                .entry(location.org_id.clone())
-                .or_default()
-                .push(location);
-        }
-        directory
     }
 
     pub fn org(&self, id: OrgId) -> Option<&OrgRow> {

@@ -369,6 +369,6 @@ pub fn lot_document(
 ) -> diesel::QueryResult<Value> {
     let rows = crate::db::records::chain_of(conn, gtin, lot)?;
     let records = Stored::from_rows(&rows);
-    let directory = Directory::load(conn, records.iter().map(|s| &s.record), &[])?;
+    let directory = Directory::load(conn, records.iter().map(|s| &s.record))?;
     Ok(document(&records, &directory, public_url))
 }

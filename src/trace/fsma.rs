@@ -452,7 +452,7 @@ fn build(
     let mut all = parsed(records::at_indexes(conn, &context)?);
     all.extend(chosen.iter().cloned());
     all.sort_by_key(|(row, _)| row.log_index);
-    let directory = Directory::load(conn, all.iter().map(|(_, r)| r), &[])?;
+    let directory = Directory::load(conn, all.iter().map(|(_, r)| r))?;
     let gtins: BTreeSet<String> = all
         .iter()
         .flat_map(|(_, r)| lot_keys(r))
