@@ -7,6 +7,7 @@ pub mod cli;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod exchange;
 pub mod http;
 pub mod ledger;
 pub mod omo;

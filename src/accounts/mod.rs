@@ -4,6 +4,7 @@
 //! members' browsers hold (`devices`).
 
 pub mod admin_token;
+pub mod api_tokens;
 pub mod devices;
 pub mod hosted_keys;
 pub mod registry;

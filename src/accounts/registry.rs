@@ -1,7 +1,7 @@
 //! The administrative operations (organizations, keys, products), shared by the admin HTTP
 //! endpoints and the `truetrace admin` commands. Each validates its input and names what is wrong.
 
-use crate::db::rows::{KeyRow, OrgRow, ProductRow};
+use crate::db::rows::{KeyRow, LocationRow, OrgRow, ProductRow};
 use crate::db::{DbConn, keys, orgs, products};
 use crate::domain::{Gln, Gtin, OrgId, Roles};
 use crate::error::{AppError, AppResult};
@@ -117,6 +117,8 @@ pub fn create_org(conn: &mut DbConn, req: &NewOrgRequest) -> AppResult<OrgRow> {
         roles: roles.to_stored(),
         gln: gln.map(|g| g.to_string()),
         created_at: Utc::now().naive_utc(),
+        address: None,
+        phone: None,
     };
     if let Some(gln) = &row.gln
         && let Some(other) = orgs::find_by_gln(conn, gln)?
@@ -134,6 +136,124 @@ pub fn find_org(conn: &mut DbConn, id: &str) -> AppResult<OrgRow> {
     let not_found = || AppError::NotFound(format!("no organization with id {id}"));
     OrgId::parse(id).map_err(|_| not_found())?;
     orgs::find(conn, id)?.ok_or_else(not_found)
+}
+
+/// What `PATCH /api/v1/orgs/{id}` and `truetrace admin set-master-data` take: the fields given
+/// are replaced (an empty address or phone clears it; `locations` replaces the whole list), the
+/// others kept.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MasterDataRequest {
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub locations: Option<Vec<LocationRequest>>,
+}
+
+/// One location of an organization: a field, a packhouse, a store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationRequest {
+    pub name: String,
+    #[serde(default)]
+    pub gln: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+const MAX_ADDRESS_CHARS: usize = 500;
+const MAX_LOCATIONS: usize = 200;
+
+/// A phone number as people write it: digits with `+`, spaces, dashes, dots, parentheses and
+/// slashes; 4 to 20 digits, at most 40 characters.
+fn phone_number(value: &str) -> AppResult<String> {
+    let value = value.trim();
+    let digits = value.bytes().filter(u8::is_ascii_digit).count();
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().,/#".contains(c) || c == 'x');
+    if !allowed || !(4..=20).contains(&digits) || value.chars().count() > 40 {
+        return Err(invalid(format!(
+            "phone {value:?} must be a phone number such as \"+886 89 123 456\""
+        )));
+    }
+    Ok(value.to_owned())
+}
+
+/// Checks a list of locations: names unique within the organization, GLNs valid.
+pub fn locations(org_id: &str, list: &[LocationRequest]) -> AppResult<Vec<LocationRow>> {
+    if list.len() > MAX_LOCATIONS {
+        return Err(invalid(format!(
+            "an organization has at most {MAX_LOCATIONS} locations"
+        )));
+    }
+    let mut rows: Vec<LocationRow> = Vec::with_capacity(list.len());
+    for (i, location) in list.iter().enumerate() {
+        let name = text(
+            &format!("locations[{i}].name"),
+            &location.name,
+            MAX_NAME_CHARS,
+        )?;
+        if rows.iter().any(|r| r.name == name) {
+            return Err(invalid(format!(
+                "locations[{i}].name {name:?} is given twice; each location needs its own name"
+            )));
+        }
+        let gln = location
+            .gln
+            .as_deref()
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(|g| Gln::parse(g).map_err(|e| invalid(format!("locations[{i}].gln: {e}"))))
+            .transpose()?;
+        rows.push(LocationRow {
+            org_id: org_id.to_owned(),
+            name,
+            gln: gln.map(|g| g.to_string()),
+            address: optional_text(
+                &format!("locations[{i}].address"),
+                location.address.as_deref(),
+                MAX_ADDRESS_CHARS,
+            )?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Updates an organization's master data (address, phone, locations); answers the organization
+/// and its locations as stored.
+pub fn set_master_data(
+    conn: &mut DbConn,
+    org_id: &str,
+    req: &MasterDataRequest,
+) -> AppResult<(OrgRow, Vec<LocationRow>)> {
+    let org = find_org(conn, org_id)?;
+    let address = match &req.address {
+        Some(a) => optional_text("address", Some(a), MAX_ADDRESS_CHARS)?,
+        None => org.address.clone(),
+    };
+    let phone = match req.phone.as_deref().map(str::trim) {
+        Some("") => None,
+        Some(p) => Some(phone_number(p)?),
+        None => org.phone.clone(),
+    };
+    let new_locations = req
+        .locations
+        .as_deref()
+        .map(|list| locations(&org.id, list))
+        .transpose()?;
+    crate::db::write_transaction(conn, |conn| {
+        orgs::set_contact(conn, &org.id, address.as_deref(), phone.as_deref())?;
+        if let Some(rows) = &new_locations {
+            orgs::set_locations(conn, &org.id, rows)?;
+        }
+        Ok::<_, AppError>(())
+    })?;
+    let org = find_org(conn, &org.id)?;
+    let rows = orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+    Ok((org, rows))
 }
 
 /// Who holds a signing key's private half.
@@ -319,6 +439,37 @@ mod tests {
         ] {
             assert!(embed_origins(&[bad.into()]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn phones_and_locations() {
+        assert_eq!(
+            phone_number(" +886 89-123 456 ").unwrap(),
+            "+886 89-123 456"
+        );
+        assert_eq!(
+            phone_number("(089) 123456 x12").unwrap(),
+            "(089) 123456 x12"
+        );
+        for bad in ["12", "call me", "+886 89 123 456 <b>", &"9".repeat(21)] {
+            assert!(phone_number(bad).is_err(), "{bad}");
+        }
+        let at = |name: &str, gln: Option<&str>| LocationRequest {
+            name: name.into(),
+            gln: gln.map(Into::into),
+            address: None,
+        };
+        let rows = locations(
+            "org",
+            &[at(" Field 3 ", Some("4712345000015")), at("Shed", None)],
+        )
+        .unwrap();
+        assert_eq!(rows[0].name, "Field 3");
+        assert_eq!(rows[0].gln.as_deref(), Some("4712345000015"));
+        let twice = locations("org", &[at("Shed", None), at("Shed", None)]).unwrap_err();
+        assert!(twice.to_string().contains("locations[1].name"), "{twice}");
+        let bad = locations("org", &[at("Shed", Some("4712345000016"))]).unwrap_err();
+        assert!(bad.to_string().contains("locations[0].gln"), "{bad}");
     }
 
     #[test]

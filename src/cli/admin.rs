@@ -1,7 +1,9 @@
 //! `truetrace admin ...`: the admin endpoints' operations, run directly on the configured database.
 
 use crate::accounts::admin_token;
-use crate::accounts::registry::{self, NewOrgRequest, NewProductRequest};
+use crate::accounts::registry::{
+    self, LocationRequest, MasterDataRequest, NewOrgRequest, NewProductRequest,
+};
 use crate::db::{self, DbConn, keys, orgs};
 use crate::http::api::orgs::{KeyResponse, OrgResponse};
 use crate::http::api::products::ProductResponse;
@@ -94,6 +96,23 @@ pub enum AdminCommand {
         /// https://shop.example.com; repeat for several, or give none to allow any site.
         #[arg(long = "origin")]
         origins: Vec<String>,
+    },
+    /// Set an organization's master data (FSMA 204 location descriptions); prints it as JSON.
+    /// What is not given is kept; an empty --address or --phone clears it.
+    SetMasterData {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        phone: Option<String>,
+        /// `NAME|GLN|ADDRESS` (GLN and address may be empty); repeat for several. Replaces the
+        /// whole list of locations.
+        #[arg(long = "location")]
+        locations: Vec<String>,
+        /// Remove every location.
+        #[arg(long, conflicts_with = "locations")]
+        no_locations: bool,
     },
     /// Replace the stored admin token with a new one and print it.
     RotateToken,
@@ -200,6 +219,25 @@ pub fn run(settings: &Settings, command: AdminCommand) -> Result<(), String> {
             orgs::set_embed_origins(&mut conn, &org.id, &origins).map_err(|e| fail(e.into()))?;
             json(&serde_json::json!({"org": org.id, "origins": origins}))
         }
+        AdminCommand::SetMasterData {
+            org,
+            address,
+            phone,
+            locations,
+            no_locations,
+        } => {
+            let locations = (no_locations || !locations.is_empty())
+                .then(|| locations.iter().map(|l| location_arg(l)).collect());
+            let req = MasterDataRequest {
+                address,
+                phone,
+                locations,
+            };
+            let (org, locations) =
+                registry::set_master_data(&mut conn, &org, &req).map_err(fail)?;
+            let keys = keys::of_org(&mut conn, &org.id).map_err(|e| fail(e.into()))?;
+            json(&OrgResponse::new(org, keys).with_locations(locations))
+        }
         AdminCommand::RotateToken => {
             let token = admin_token::rotate(&mut conn).map_err(fail)?;
             format!("new admin token (shown once; restart running servers to use it): {token}")
@@ -214,9 +252,22 @@ fn list_orgs(conn: &mut DbConn) -> Result<Vec<OrgResponse>, crate::error::AppErr
         .into_iter()
         .map(|org| {
             let keys = keys::of_org(conn, &org.id)?;
-            Ok(OrgResponse::new(org, keys))
+            let locations = orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+            Ok(OrgResponse::new(org, keys).with_locations(locations))
         })
         .collect()
+}
+
+/// `NAME|GLN|ADDRESS`, the last two optional.
+fn location_arg(arg: &str) -> LocationRequest {
+    let mut parts = arg.splitn(3, '|').map(str::trim);
+    let name = parts.next().unwrap_or_default().to_owned();
+    let mut optional = || parts.next().filter(|p| !p.is_empty()).map(str::to_owned);
+    LocationRequest {
+        name,
+        gln: optional(),
+        address: optional(),
+    }
 }
 
 fn json<T: serde::Serialize>(value: &T) -> String {

@@ -8,7 +8,8 @@
 //! for FSMA 204 (a Yilan farm harvests romaine, cools it, packs it into a new lot, and ships it
 //! through the carrier to a store).
 //!
-//! The file: `orgs` (a `slug` to name each in the records, and what `POST /api/v1/orgs` takes),
+//! The file: `orgs` (a `slug` to name each in the records, what `POST /api/v1/orgs` takes, and
+//! `master_data`: address, phone and locations, as `PATCH /api/v1/orgs/{id}` takes them),
 //! `products` (what `POST /api/v1/products` takes, with `brand` a slug), `places` (record
 //! locations by name), `records` in story order, each `hours` after the story's start (`days_ago`
 //! days before the seeding, written in the `offset_hours` time zone) with `lots` (their `prev` is
@@ -17,7 +18,7 @@
 //! time; and `show`, the lots the server's banner prints.
 
 use crate::accounts::registry;
-use crate::accounts::registry::{KeyHolder, NewOrgRequest, NewProductRequest};
+use crate::accounts::registry::{KeyHolder, MasterDataRequest, NewOrgRequest, NewProductRequest};
 use crate::db::{DbConn, kv};
 use crate::domain::digital_link::{lot_path, path_segment};
 use crate::domain::{Quantity, RecordId};
@@ -127,6 +128,9 @@ struct StoryFile {
 #[derive(Deserialize)]
 struct DemoOrg {
     slug: String,
+    /// Address, phone and locations (FSMA 204 location descriptions), as `PATCH /api/v1/orgs/{id}`.
+    #[serde(default)]
+    master_data: Option<MasterDataRequest>,
     #[serde(flatten)]
     request: NewOrgRequest,
 }
@@ -430,6 +434,10 @@ fn create_org(
 ) -> Result<(String, SigningKey), String> {
     let row = registry::create_org(conn, &org.request)
         .map_err(|e| format!("demo organization {}: {e}", org.request.name))?;
+    if let Some(master) = &org.master_data {
+        registry::set_master_data(conn, &row.id, master)
+            .map_err(|e| format!("demo organization {}: {e}", org.request.name))?;
+    }
     let key = keyfile::generate()?;
     let file = KeyFile::new(&key, Some(row.id.clone()));
     registry::enroll_key(conn, &row.id, &file.public_key, KeyHolder::Organization)
@@ -473,7 +481,10 @@ mod tests {
                 }
             }
         }
-        assert_eq!(dated, 4, "three harvests and one pack carry their dates");
+        assert_eq!(
+            dated, 5,
+            "three harvests, a cooling and a pack carry their dates"
+        );
         assert!(story.show.iter().all(|shown| story.records.iter().any(|r| {
             r.new_lots
                 .iter()

@@ -2,6 +2,8 @@
 
 mod admin;
 pub mod demo;
+mod epcis;
+mod fsma;
 pub mod log;
 mod recall;
 mod serve;
@@ -164,10 +166,61 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// The FDA's electronic sortable spreadsheet (FSMA 204) of lots or a date range, from the
+    /// configured database: one row per critical tracking event with its key data elements. The
+    /// completeness report (what each event lacks) goes to stderr.
+    Fsma204 {
+        /// A lot, GTIN/LOT; repeat for several. Their trace closure both ways is included unless
+        /// --lots-only.
+        #[arg(long = "lot")]
+        lots: Vec<String>,
+        /// The first day, YYYY-MM-DD (with --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// The last day, YYYY-MM-DD (with --from).
+        #[arg(long)]
+        to: Option<String>,
+        /// Only the lots named, not what they were made from or what was made from them.
+        #[arg(long)]
+        lots_only: bool,
+        /// csv, xlsx or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file (needed for xlsx) instead of stdout.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// EPCIS 2.0: import a partner's document as signed records.
+    Epcis {
+        #[command(subcommand)]
+        command: EpcisCommand,
+    },
     /// Administration on the configured database: organizations, keys, products, the admin token.
     Admin {
         #[command(subcommand)]
         command: admin::AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EpcisCommand {
+    /// Check an EPCIS 2.0 JSON(-LD) document against the official schema, map each event to a
+    /// record of the key's organization, sign them with the key and submit them through the
+    /// batch endpoint; one line per event. Events truetrace cannot express are refused, each
+    /// named with the reason. Exits 0 when every event is stored, 1 when any is refused, 2 when
+    /// the document, the key or the server cannot be had.
+    Import {
+        /// The EPCIS document.
+        document: PathBuf,
+        /// The key file (from `truetrace keygen`) of the organization the events are by.
+        #[arg(long, short)]
+        key: PathBuf,
+        /// The organization, when the key file does not name it.
+        #[arg(long)]
+        org: Option<String>,
+        /// The server's base URL (default: the public URL setting).
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 
@@ -235,6 +288,36 @@ pub fn run(cli: Cli) -> ExitCode {
                 interval,
                 once,
             });
+        }
+        Command::Fsma204 {
+            lots,
+            from,
+            to,
+            lots_only,
+            format,
+            out,
+        } => fsma::sheet(
+            &settings,
+            fsma::SheetArgs {
+                lots,
+                from,
+                to,
+                lots_only,
+                format,
+                out,
+            },
+        ),
+        Command::Epcis {
+            command:
+                EpcisCommand::Import {
+                    document,
+                    key,
+                    org,
+                    server,
+                },
+        } => {
+            let server = server.unwrap_or_else(|| settings.public_url());
+            return epcis::import(&server, &document, &key, org.as_deref());
         }
         Command::Admin { command } => admin::run(&settings, command),
     };

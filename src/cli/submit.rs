@@ -63,7 +63,7 @@ pub fn submit(server: &str, paths: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(super) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -71,7 +71,7 @@ fn agent() -> ureq::Agent {
 }
 
 /// POSTs a JSON body: the status and the answer's text.
-fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(u16, String), String> {
+pub(super) fn post(agent: &ureq::Agent, url: &str, body: &[u8]) -> Result<(u16, String), String> {
     let mut response = agent
         .post(url)
         .content_type("application/json")
@@ -256,7 +256,11 @@ fn submit_many(base: &str, inputs: &[Input]) -> Result<Tally, String> {
 
 /// A batch's answer: one result per envelope sent. When the batch as a whole is refused (503,
 /// say), each of its envelopes has that answer.
-fn batch_results(status: u16, text: &str, sent: usize) -> Result<Vec<BatchResult>, String> {
+pub(super) fn batch_results(
+    status: u16,
+    text: &str,
+    sent: usize,
+) -> Result<Vec<BatchResult>, String> {
     if status != 200 {
         return Ok(vec![single_result(status, text)?; sent]);
     }
@@ -280,7 +284,7 @@ fn single_result(status: u16, text: &str) -> Result<BatchResult, String> {
 }
 
 /// `NAME  STATUS  ID` or `NAME  STATUS  CODE: MESSAGE`.
-fn line(name: &str, result: &BatchResult) -> String {
+pub(super) fn line(name: &str, result: &BatchResult) -> String {
     let detail = match &result.body {
         SubmitAnswer::Stored(stored) => format!("{} (log index {})", stored.id, stored.log_index),
         SubmitAnswer::Refused(refused) => match &refused.head {

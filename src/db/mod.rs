@@ -64,6 +64,7 @@ macro_rules! raw_query {
 
 pub mod accounts;
 pub mod activity;
+pub mod api_tokens;
 pub mod devices;
 pub mod hosted_keys;
 pub mod keys;

@@ -1,7 +1,7 @@
 //! Organization queries.
 
 use super::DbConn;
-use super::rows::OrgRow;
+use super::rows::{LocationRow, OrgRow};
 use super::schema::organizations::dsl::*;
 use diesel::prelude::*;
 
@@ -72,4 +72,49 @@ pub fn set_embed_origins(conn: &mut DbConn, org: &str, origins: &[String]) -> Qu
             .execute(conn)?;
     }
     Ok(())
+}
+
+/// Sets the organization's address and phone (master data); `None` clears.
+pub fn set_contact(
+    conn: &mut DbConn,
+    org: &str,
+    new_address: Option<&str>,
+    new_phone: Option<&str>,
+) -> QueryResult<()> {
+    diesel::update(organizations.find(org))
+        .set((address.eq(new_address), phone.eq(new_phone)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The locations of the given organizations, by organization and name.
+pub fn locations_of(conn: &mut DbConn, orgs: &[String]) -> QueryResult<Vec<LocationRow>> {
+    use super::schema::org_locations::dsl as l;
+    l::org_locations
+        .filter(l::org_id.eq_any(orgs))
+        .order((l::org_id.asc(), l::name.asc()))
+        .select(LocationRow::as_select())
+        .load(conn)
+}
+
+/// Replaces an organization's locations with `rows`.
+pub fn set_locations(conn: &mut DbConn, org: &str, rows: &[LocationRow]) -> QueryResult<()> {
+    use super::schema::org_locations::dsl as l;
+    diesel::delete(l::org_locations.filter(l::org_id.eq(org))).execute(conn)?;
+    for row in rows {
+        diesel::insert_into(l::org_locations)
+            .values(row)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The locations, of any organization, that a GLN names.
+pub fn locations_by_gln(conn: &mut DbConn, wanted: &str) -> QueryResult<Vec<LocationRow>> {
+    use super::schema::org_locations::dsl as l;
+    l::org_locations
+        .filter(l::gln.eq(wanted))
+        .order((l::org_id.asc(), l::name.asc()))
+        .select(LocationRow::as_select())
+        .load(conn)
 }

@@ -48,3 +48,11 @@ pub fn all(conn: &mut DbConn) -> QueryResult<Vec<ProductRow>> {
         .select(ProductRow::as_select())
         .load(conn)
 }
+
+/// The products with these GTINs.
+pub fn by_gtins(conn: &mut DbConn, wanted: &[String]) -> QueryResult<Vec<ProductRow>> {
+    products
+        .filter(gtin.eq_any(wanted))
+        .select(ProductRow::as_select())
+        .load(conn)
+}

@@ -211,3 +211,38 @@ pub fn lots_of(conn: &mut DbConn, index: i64) -> QueryResult<Vec<RecordLotRow>> 
         .select(RecordLotRow::as_select())
         .load(conn)
 }
+
+/// The log indexes of the records whose event time lies in `[from, until)`, in log order; at
+/// most `limit` (`records_by_event_time`).
+pub fn indexes_between(
+    conn: &mut DbConn,
+    from: NaiveDateTime,
+    until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    records::table
+        .filter(
+            records::event_time
+                .ge(from)
+                .and(records::event_time.lt(until)),
+        )
+        .order(records::log_index.asc())
+        .select(records::log_index)
+        .limit(limit)
+        .load(conn)
+}
+
+/// The log indexes of an organization's records, newest first, at most `limit`
+/// (`records_by_actor`).
+pub fn recent_indexes_of_actor(
+    conn: &mut DbConn,
+    actor: &str,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    records::table
+        .filter(records::actor.eq(actor))
+        .order(records::log_index.desc())
+        .select(records::log_index)
+        .limit(limit)
+        .load(conn)
+}

@@ -16,6 +16,35 @@ pub struct OrgRow {
     pub roles: String,
     pub gln: Option<String>,
     pub created_at: NaiveDateTime,
+    /// Master data (FSMA 204 location descriptions): the postal address and the phone.
+    pub address: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// One of an organization's locations: a field, a packhouse, a store.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = org_locations)]
+pub struct LocationRow {
+    pub org_id: String,
+    pub name: String,
+    pub gln: Option<String>,
+    pub address: Option<String>,
+}
+
+/// An organization API token: only its SHA-256 is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(treat_none_as_default_value = false)]
+#[diesel(table_name = api_tokens)]
+pub struct ApiTokenRow {
+    pub id: String,
+    pub org_id: String,
+    pub label: String,
+    pub token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub created_by: Option<String>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
 }
 
 impl OrgRow {

@@ -15,6 +15,30 @@ diesel::table! {
         roles -> Text,
         gln -> Nullable<Text>,
         created_at -> Timestamp,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> Text,
+        org_id -> Text,
+        label -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        created_by -> Nullable<Text>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    org_locations (org_id, name) {
+        org_id -> Text,
+        name -> Text,
+        gln -> Nullable<Text>,
+        address -> Nullable<Text>,
     }
 }
 
@@ -265,6 +289,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     reservations,
     activity_daily,
     embed_origins,
+    org_locations,
+    api_tokens,
     dashboard_daily,
     dashboard_running,
     dashboard_series,

@@ -3,6 +3,7 @@
 
 pub mod check_digit;
 pub mod digital_link;
+pub mod epcis;
 pub mod event;
 pub mod gln;
 pub mod gs1_ai;

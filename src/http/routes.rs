@@ -77,6 +77,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .route("/account", web::get().to(pages::account::account))
         .route("/account/invites", web::post().to(pages::account::invite))
         .route(
+            "/account/tokens",
+            web::post().to(pages::account::create_token),
+        )
+        .route(
+            "/account/tokens/{id}/revoke",
+            web::post().to(pages::account::revoke_token),
+        )
+        .route(
             "/account/devices/{keyid}/approve",
             web::post().to(pages::account::approve_device),
         )
@@ -106,6 +114,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             "/trace/01/{gtin}/10/{lot}",
             web::get().to(pages::trace::show),
         )
+        .route("/fsma204", web::get().to(pages::fsma::show))
+        .route("/fsma204/spreadsheet", web::get().to(pages::fsma::download))
         .route("/dashboard", web::get().to(pages::account::dashboard))
         .route("/recalls", web::get().to(pages::recall::staff_page))
         .route("/recalls", web::post().to(pages::recall::issue))

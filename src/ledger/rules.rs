@@ -32,6 +32,72 @@ pub trait LedgerView {
     fn lot(&mut self, key: &LotKey) -> Result<Option<LotState>, Self::Error>;
     fn product_exists(&mut self, gtin: &Gtin) -> Result<bool, Self::Error>;
     fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Self::Error>;
+    /// The names of an organization's locations (its master data), which `kde.tlc_source` may
+    /// name; None where master data is not at hand: the replay of the log by `truetrace verify`,
+    /// since master data changes and a record accepted under an old list stays valid.
+    fn location_names(&mut self, org: OrgId) -> Result<Option<Vec<String>>, Self::Error>;
+}
+
+/// The key data elements of DESIGN.md that hold a calendar date.
+pub const KDE_DATES: [&str; 3] = ["harvest_date", "cooling_date", "pack_date"];
+
+/// The documented `kde` keys that have a form, checked when present: dates are `YYYY-MM-DD`
+/// dates, `temperature_c` a decimal number, `tlc_source` a GLN (check digit and all) or a place
+/// name. Answers the place name that `tlc_source` gives when it is neither a GLN nor the record's
+/// own location, to be found among the actor's locations; the other keys stay free-form.
+pub fn check_kde(record: &Record) -> Result<Option<&str>, Rejection> {
+    let kde = &record.kde;
+    for key in KDE_DATES {
+        if let Some(value) = kde.get(key)
+            && !is_date(value)
+        {
+            return Err(Rejection::Invalid(format!(
+                "kde.{key} {value:?} must be a date written YYYY-MM-DD, such as 2026-11-20"
+            )));
+        }
+    }
+    if let Some(value) = kde.get("temperature_c")
+        && !is_decimal(value)
+    {
+        return Err(Rejection::Invalid(format!(
+            "kde.temperature_c {value:?} must be a number of degrees Celsius, such as 4 or -1.5"
+        )));
+    }
+    let Some(source) = kde.get("tlc_source") else {
+        return Ok(None);
+    };
+    if !source.is_empty() && source.bytes().all(|b| b.is_ascii_digit()) {
+        return match crate::domain::Gln::parse(source) {
+            Ok(_) => Ok(None),
+            Err(e) => Err(Rejection::Invalid(format!("kde.tlc_source: {e}"))),
+        };
+    }
+    let own = record.location.as_ref().and_then(|l| l.name.as_deref());
+    if own == Some(source.as_str()) {
+        return Ok(None);
+    }
+    Ok(Some(source))
+}
+
+fn unknown_tlc_source(source: &str, actor: OrgId) -> Rejection {
+    Rejection::Invalid(format!(
+        "kde.tlc_source {source:?} must be a GLN, the record's location name, or the name of one \
+         of the locations of organization {actor} (its master data)"
+    ))
+}
+
+fn is_date(value: &str) -> bool {
+    value.len() == 10 && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+}
+
+/// An optional minus sign, digits, and an optional fraction: `4`, `-1.5`, `16.50`.
+fn is_decimal(value: &str) -> bool {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    !int.is_empty()
+        && !frac.is_empty()
+        && int.len() <= 6
+        && int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
 }
 
 /// Why a well-signed record is refused. Each maps to one status and error code.
@@ -105,6 +171,14 @@ pub fn check<V: LedgerView>(
                 record.actor
             ))
         })?;
+    if let Some(source) = check_kde(record)?
+        && let Some(names) = view
+            .location_names(record.actor)
+            .map_err(CheckError::View)?
+        && !names.iter().any(|n| n == source)
+    {
+        return Err(unknown_tlc_source(source, record.actor).into());
+    }
     if let Some(to) = record.to
         && view.org_roles(to).map_err(CheckError::View)?.is_none()
     {
@@ -288,6 +362,8 @@ pub struct Replay {
     pub inputs: HashMap<LotKey, Vec<LotKey>>,
     /// The recalls in force: (issuer, lot).
     pub recalled: HashSet<(OrgId, LotKey)>,
+    /// Each organization's location names, where known (never in `truetrace verify`).
+    pub locations: Option<HashMap<OrgId, Vec<String>>>,
 }
 
 impl Replay {
@@ -346,6 +422,13 @@ impl LedgerView for Replay {
 
     fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Infallible> {
         Ok(self.orgs.get(&org).cloned())
+    }
+
+    fn location_names(&mut self, org: OrgId) -> Result<Option<Vec<String>>, Infallible> {
+        Ok(self
+            .locations
+            .as_ref()
+            .map(|all| all.get(&org).cloned().unwrap_or_default()))
     }
 }
 
@@ -462,6 +545,15 @@ mod tests {
             self.clock + Duration::days(1)
         }
 
+        /// Judges a record without keeping it.
+        fn clone_submit(&self, record: &Record) -> Result<PriorStates, Rejection> {
+            match check(record, &mut self.replay.clone(), self.now()) {
+                Ok(p) => Ok(p),
+                Err(CheckError::Rejected(r)) => Err(r),
+                Err(CheckError::View(never)) => match never {},
+            }
+        }
+
         fn submit(&mut self, record: &Record) -> Result<RecordId, Rejection> {
             let now = self.now();
             let prior = match check(record, &mut self.replay, now) {
@@ -472,6 +564,100 @@ mod tests {
             let id = RecordId::of_payload(format!("{}", self.n).as_bytes());
             self.replay.apply(next_states(record, id, &prior));
             Ok(id)
+        }
+    }
+
+    fn with_kde(mut record: Record, pairs: &[(&str, &str)]) -> Record {
+        record.kde = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        record
+    }
+
+    #[test]
+    fn documented_kde_keys_are_checked_when_present() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let harvest = w.record(EventType::Harvest, farm, &[], &["A"], None);
+        for (key, value, named) in [
+            ("harvest_date", "2026-13-01", "kde.harvest_date"),
+            ("harvest_date", "20261120", "kde.harvest_date"),
+            ("cooling_date", "2026-11-20T06:00", "kde.cooling_date"),
+            ("pack_date", "yesterday", "kde.pack_date"),
+            ("temperature_c", "cold", "kde.temperature_c"),
+            ("temperature_c", "4.", "kde.temperature_c"),
+            ("temperature_c", "1e3", "kde.temperature_c"),
+            ("tlc_source", "4712345000016", "kde.tlc_source"),
+        ] {
+            let record = with_kde(harvest.clone(), &[(key, value)]);
+            match check_kde(&record) {
+                Err(Rejection::Invalid(m)) => assert!(m.starts_with(named), "{key}={value}: {m}"),
+                other => panic!("{key}={value}: {other:?}"),
+            }
+        }
+        for (key, value) in [
+            ("harvest_date", "2026-11-20"),
+            ("temperature_c", "-1.5"),
+            ("temperature_c", "16"),
+            ("tlc_source", "4712345000015"),
+            ("variety", "anything at all"),
+        ] {
+            let record = with_kde(harvest.clone(), &[(key, value)]);
+            assert_eq!(check_kde(&record), Ok(None), "{key}={value}");
+        }
+        let mut placed = with_kde(harvest.clone(), &[("tlc_source", "Field 3")]);
+        assert_eq!(check_kde(&placed), Ok(Some("Field 3")));
+        placed.location = Some(crate::ledger::record::Location {
+            name: Some("Field 3".into()),
+            gln: None,
+            lat: None,
+            lon: None,
+        });
+        assert_eq!(check_kde(&placed), Ok(None), "the record's own place");
+    }
+
+    #[test]
+    fn a_tlc_source_by_name_must_be_one_of_the_actors_locations() {
+        let mut w = World::new();
+        let farm = w.farm;
+        let record = w.record(EventType::Harvest, farm, &[], &["A"], None);
+        let named = with_kde(record, &[("tlc_source", "Field 3")]);
+        // Without master data at hand (the replay of `verify`) the name is not looked up.
+        assert!(w.clone_submit(&named).is_ok());
+        let mut w = World::new();
+        let farm = w.farm;
+        w.replay.locations = Some(HashMap::from([(farm, vec!["Packhouse".to_owned()])]));
+        let record = w.record(EventType::Harvest, farm, &[], &["A"], None);
+        let unknown = with_kde(record.clone(), &[("tlc_source", "Field 3")]);
+        match w.submit(&unknown) {
+            Err(Rejection::Invalid(m)) => assert!(m.contains("kde.tlc_source"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let known = with_kde(record, &[("tlc_source", "Packhouse")]);
+        assert!(w.submit(&known).is_ok());
+    }
+
+    #[test]
+    fn kde_checks_keep_their_place_in_the_order_of_checks() {
+        // An unknown actor is named before a bad key data element, and a bad key data element
+        // before a stale prev, custody and role (it is one of the 422 field checks).
+        let mut w = World::new();
+        let stranger = OrgId::new();
+        let record = w.record(EventType::Harvest, stranger, &[], &["A"], None);
+        match w.submit(&with_kde(record, &[("pack_date", "soon")])) {
+            Err(Rejection::Invalid(m)) => assert!(m.contains("not a known organization"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let farm = w.farm;
+        let harvest = w.record(EventType::Harvest, farm, &[], &["A"], None);
+        w.submit(&harvest).unwrap();
+        let store = w.store;
+        let mut stale = w.record(EventType::Sell, store, &["A"], &[], None);
+        stale.lots[0].prev = RecordId::of_payload(b"stale");
+        match w.submit(&with_kde(stale, &[("temperature_c", "warm")])) {
+            Err(Rejection::Invalid(m)) => assert!(m.contains("kde.temperature_c"), "{m}"),
+            other => panic!("{other:?}"),
         }
     }
 

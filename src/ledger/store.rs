@@ -77,6 +77,7 @@ pub struct Batch {
     next_index: i64,
     keys: HashMap<String, Option<KeyRow>>,
     roles: HashMap<OrgId, Option<Roles>>,
+    locations: HashMap<OrgId, Vec<String>>,
     products: HashMap<Gtin, bool>,
     /// Record ids known to be stored, with their log index (read at the start, then appended).
     stored: HashMap<String, i64>,
@@ -114,6 +115,7 @@ impl Batch {
             next_index,
             keys: HashMap::new(),
             roles: HashMap::new(),
+            locations: HashMap::new(),
             products: HashMap::new(),
             stored,
             lots: BTreeMap::new(),
@@ -257,6 +259,18 @@ impl LedgerView for DbView<'_> {
             .transpose()?;
         self.batch.roles.insert(org, roles.clone());
         Ok(roles)
+    }
+
+    fn location_names(&mut self, org: OrgId) -> QueryResult<Option<Vec<String>>> {
+        if let Some(known) = self.batch.locations.get(&org) {
+            return Ok(Some(known.clone()));
+        }
+        let names: Vec<String> = orgs::locations_of(self.conn, &[org.to_string()])?
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        self.batch.locations.insert(org, names.clone());
+        Ok(Some(names))
     }
 }
 

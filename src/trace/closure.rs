@@ -221,6 +221,27 @@ impl Records {
     }
 }
 
+/// The lineage edges leaving a frontier in `direction`, as walked (`walk`'s `next`).
+pub fn steps(conn: &mut DbConn, frontier: &[Key], direction: Direction) -> QueryResult<Vec<Step>> {
+    let forward = direction == Direction::Forward;
+    Ok(lots::edges_at(conn, frontier, forward)?
+        .into_iter()
+        .map(|e| {
+            let (input, output) = ((e.input_gtin, e.input_lot), (e.gtin, e.lot));
+            let (from, to) = if forward {
+                (input, output)
+            } else {
+                (output, input)
+            };
+            Step {
+                from,
+                to,
+                log_index: e.log_index,
+            }
+        })
+        .collect())
+}
+
 /// The lots `offset..offset + limit` of the closure of `start`, or None when there is no such lot.
 pub fn load(
     conn: &mut DbConn,
@@ -234,24 +255,7 @@ pub fn load(
     }
     let forward = direction == Direction::Forward;
     let walked = walk(start.clone(), offset.saturating_add(limit), |frontier| {
-        Ok::<_, diesel::result::Error>(
-            lots::edges_at(conn, frontier, forward)?
-                .into_iter()
-                .map(|e| {
-                    let (input, output) = ((e.input_gtin, e.input_lot), (e.gtin, e.lot));
-                    let (from, to) = if forward {
-                        (input, output)
-                    } else {
-                        (output, input)
-                    };
-                    Step {
-                        from,
-                        to,
-                        log_index: e.log_index,
-                    }
-                })
-                .collect(),
-        )
+        steps(conn, frontier, direction)
     })?;
     let page: Vec<Reached> = walked.lots.into_iter().skip(offset).collect();
     let keys: Vec<Key> = page.iter().map(|r| r.key.clone()).collect();

@@ -36,7 +36,7 @@ pub fn backends() -> Vec<Backend> {
 pub struct TestApp {
     pub database_url: String,
     pub backend: Backend,
-    agent: ureq::Agent,
+    pub agent: ureq::Agent,
     /// Stopped when the test ends, before its database is dropped, so that its connections
     /// close with it (the suite's servers would otherwise hold PostgreSQL connections up to its
     /// limit).
@@ -231,6 +231,18 @@ impl TestApp {
         )
     }
 
+    /// An admin call with another method (PATCH, PUT) and a JSON body.
+    pub fn admin_send(&self, method: &str, path: &str, body: &Value) -> Answer {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .header("Authorization", format!("Bearer {TOKEN}"))
+            .header("Content-Type", "application/json")
+            .body(serde_json::to_vec(body).expect("serializes"))
+            .expect("request");
+        answer(self.agent.run(request))
+    }
+
     pub fn admin_delete(&self, path: &str) -> Answer {
         answer(
             self.agent
@@ -348,4 +360,47 @@ pub fn farm_with_lot(backend: Backend) -> Farm {
         farm,
         lot: "PADDY-A",
     }
+}
+
+/// The EPCIS schema's complaints about a document, through Python's `jsonschema` and the official
+/// schema beside the repository; None when either is missing here (the test says so).
+pub fn epcis_schema_errors(body: &str) -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import jsonschema, referencing"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "note: EPCIS schema validation skipped: python3 with `jsonschema` is not installed"
+        );
+        return None;
+    }
+    let schemas = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/conformance/epcis/JSON-Schema"
+    );
+    if !std::path::Path::new(schemas).is_dir() {
+        eprintln!(
+            "note: EPCIS schema validation skipped: ../shared/conformance is not beside the repository"
+        );
+        return None;
+    }
+    let mut child = std::process::Command::new("python3")
+        .args([
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/validate_epcis.py"
+            ),
+            schemas,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), body.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Some(if out.status.success() {
+        String::new()
+    } else {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    })
 }

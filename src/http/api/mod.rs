@@ -1,5 +1,7 @@
 //! The v1 JSON API (docs/api.md).
 
+pub mod epcis;
+pub mod fsma;
 pub mod log;
 pub mod lots;
 pub mod orgs;
@@ -58,6 +60,8 @@ pub fn scope() -> Scope {
         .service(products::scope())
         .service(records::scope())
         .service(lots::scope())
+        .service(fsma::scope())
+        .service(epcis::scope())
         .route("/log", web::get().to(records::log))
         .route("/log/checkpoint", web::get().to(log::checkpoint))
         .route("/log/key", web::get().to(log::key))
@@ -146,6 +150,43 @@ impl FromRequest for AdminAuth {
             None => Err(AppError::Unauthorized(
                 "this call needs the admin token: Authorization: Bearer <token>".into(),
             )),
+        })
+    }
+}
+
+/// Extractor that admits a request with `Authorization: Bearer <organization API token>`: the
+/// organization it belongs to (`accounts::api_tokens`).
+pub struct OrgToken(pub crate::db::rows::OrgRow);
+
+impl FromRequest for OrgToken {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let pool = crate::http::state::shared::<crate::db::DbPool>(req);
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_owned());
+        Box::pin(async move {
+            let pool = pool?;
+            let Some(token) = presented else {
+                return Err(AppError::Unauthorized(
+                    "this call needs an organization API token: Authorization: Bearer tt_org_..."
+                        .into(),
+                ));
+            };
+            let org = crate::db::run(&pool, move |conn| {
+                crate::accounts::api_tokens::authenticate(conn, &token)
+            })
+            .await?;
+            org.map(OrgToken).ok_or_else(|| {
+                AppError::Unauthorized(
+                    "the organization API token is not valid (unknown or revoked)".into(),
+                )
+            })
         })
     }
 }

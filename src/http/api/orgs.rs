@@ -3,10 +3,10 @@
 use super::AdminAuth;
 use super::rfc3339;
 use crate::accounts::registry;
-use crate::accounts::registry::NewOrgRequest;
+use crate::accounts::registry::{LocationRequest, MasterDataRequest, NewOrgRequest};
 use crate::db::DbPool;
 use crate::db::keys;
-use crate::db::rows::{KeyRow, OrgRow};
+use crate::db::rows::{KeyRow, LocationRow, OrgRow};
 use crate::error::AppError;
 use crate::http::page_cache::PageCache;
 use crate::http::state::HostedKeys;
@@ -19,12 +19,18 @@ use serde::{Deserialize, Serialize};
 pub fn scope() -> Scope {
     web::scope("/orgs")
         .route("", web::post().to(create))
+        .route("", web::get().to(by_gln))
         .route("/{id}", web::get().to(show))
+        .route("/{id}", web::patch().to(set_master_data))
+        .route("/{id}/locations", web::put().to(set_locations))
         .route("/{id}/keys", web::post().to(enroll))
         .route("/{id}/keys/{keyid}", web::delete().to(revoke))
         .route("/{id}/hosted-key", web::post().to(enable_hosted_key))
         .route("/{id}/invites", web::post().to(invite))
         .route("/{id}/embed-origins", web::put().to(set_embed_origins))
+        .route("/{id}/tokens", web::post().to(create_token))
+        .route("/{id}/tokens", web::get().to(list_tokens))
+        .route("/{id}/tokens/{token}", web::delete().to(revoke_token))
 }
 
 async fn create(
@@ -36,15 +42,164 @@ async fn create(
     Ok(HttpResponse::Created().json(OrgResponse::new(row, Vec::new())))
 }
 
-/// Public: an organization and its keys (with revocation times), so anyone can verify records.
+/// Public: an organization, its master data and its keys (with revocation times), so anyone
+/// can verify records.
 async fn show(pool: web::Data<DbPool>, id: web::Path<String>) -> Result<HttpResponse, AppError> {
     let org = crate::db::run(&pool, move |conn| {
         let org = registry::find_org(conn, &id)?;
         let keys = keys::of_org(conn, &org.id)?;
-        Ok(OrgResponse::new(org, keys))
+        let locations = crate::db::orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+        Ok(OrgResponse::new(org, keys).with_locations(locations))
     })
     .await?;
     Ok(HttpResponse::Ok().json(org))
+}
+
+/// Master data: the fields given are replaced (address, phone, the whole list of locations).
+async fn set_master_data(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    pages: web::Data<PageCache>,
+    id: web::Path<String>,
+    body: web::Json<MasterDataRequest>,
+) -> Result<HttpResponse, AppError> {
+    let org = crate::db::run(&pool, move |conn| {
+        let (org, locations) = registry::set_master_data(conn, &id, &body)?;
+        let keys = keys::of_org(conn, &org.id)?;
+        Ok(OrgResponse::new(org, keys).with_locations(locations))
+    })
+    .await?;
+    // Pages that show where a lot was name these places.
+    pages.clear();
+    Ok(HttpResponse::Ok().json(org))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationsRequest {
+    locations: Vec<LocationRequest>,
+}
+
+/// Replaces the organization's locations.
+async fn set_locations(
+    auth: AdminAuth,
+    pool: web::Data<DbPool>,
+    pages: web::Data<PageCache>,
+    id: web::Path<String>,
+    body: web::Json<LocationsRequest>,
+) -> Result<HttpResponse, AppError> {
+    let request = MasterDataRequest {
+        locations: Some(body.into_inner().locations),
+        ..MasterDataRequest::default()
+    };
+    set_master_data(auth, pool, pages, id, web::Json(request)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlnQuery {
+    gln: String,
+}
+
+/// Public: the organizations a GLN names, its own or one of its locations' (an EPCIS document
+/// names parties and places by GLN).
+async fn by_gln(
+    pool: web::Data<DbPool>,
+    q: web::Query<GlnQuery>,
+) -> Result<HttpResponse, AppError> {
+    let gln = crate::domain::Gln::parse(q.gln.trim()).map_err(AppError::Malformed)?;
+    let found = crate::db::run(&pool, move |conn| {
+        let mut ids: Vec<String> = crate::db::orgs::find_by_gln(conn, gln.as_str())?
+            .into_iter()
+            .map(|o| o.id)
+            .collect();
+        for location in crate::db::orgs::locations_by_gln(conn, gln.as_str())? {
+            if !ids.contains(&location.org_id) {
+                ids.push(location.org_id);
+            }
+        }
+        let mut list = Vec::new();
+        for id in ids {
+            let org = registry::find_org(conn, &id)?;
+            let keys = keys::of_org(conn, &org.id)?;
+            let locations = crate::db::orgs::locations_of(conn, std::slice::from_ref(&org.id))?;
+            list.push(OrgResponse::new(org, keys).with_locations(locations));
+        }
+        Ok(list)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "orgs": found })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    label: String,
+}
+
+/// An organization API token as listed (never the token itself, which is shown once).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    pub id: String,
+    pub label: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+impl From<crate::db::rows::ApiTokenRow> for TokenResponse {
+    fn from(row: crate::db::rows::ApiTokenRow) -> Self {
+        Self {
+            id: row.id,
+            label: row.label,
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// Makes an organization API token; the answer holds the token, this once.
+async fn create_token(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+    body: web::Json<TokenRequest>,
+) -> Result<HttpResponse, AppError> {
+    let made = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::create(conn, &id, &body.label, None)
+    })
+    .await?;
+    let mut answer =
+        serde_json::to_value(TokenResponse::from(made.row)).map_err(AppError::internal)?;
+    answer["token"] = serde_json::json!(made.token);
+    Ok(HttpResponse::Created().json(answer))
+}
+
+async fn list_tokens(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let rows = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::list(conn, &id)
+    })
+    .await?;
+    let tokens: Vec<TokenResponse> = rows.into_iter().map(TokenResponse::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "tokens": tokens })))
+}
+
+async fn revoke_token(
+    _: AdminAuth,
+    pool: web::Data<DbPool>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (id, token) = path.into_inner();
+    let row = crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::revoke(conn, &id, &token)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(row)))
 }
 
 async fn enroll(
@@ -158,8 +313,29 @@ pub struct OrgResponse {
     pub name_zh: Option<String>,
     pub roles: Vec<String>,
     pub gln: Option<String>,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub locations: Vec<LocationResponse>,
     pub created_at: String,
     pub keys: Vec<KeyResponse>,
+}
+
+/// One of an organization's locations, as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LocationResponse {
+    pub name: String,
+    pub gln: Option<String>,
+    pub address: Option<String>,
+}
+
+impl From<LocationRow> for LocationResponse {
+    fn from(row: LocationRow) -> Self {
+        Self {
+            name: row.name,
+            gln: row.gln,
+            address: row.address,
+        }
+    }
 }
 
 impl OrgResponse {
@@ -170,9 +346,18 @@ impl OrgResponse {
             name: row.name,
             name_zh: row.name_zh,
             gln: row.gln,
+            address: row.address,
+            phone: row.phone,
+            locations: Vec::new(),
             created_at: rfc3339(row.created_at),
             keys: keys.into_iter().map(KeyResponse::from).collect(),
         }
+    }
+
+    /// The organization with its locations (master data).
+    pub fn with_locations(mut self, rows: Vec<LocationRow>) -> Self {
+        self.locations = rows.into_iter().map(LocationResponse::from).collect();
+        self
     }
 }
 

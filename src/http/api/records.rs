@@ -33,7 +33,7 @@ pub async fn log(pool: web::Data<DbPool>) -> Result<HttpResponse, AppError> {
 }
 
 /// A request body's size limit, and how its refusal names the body and the limit.
-struct Limit {
+pub(super) struct Limit {
     bytes: usize,
     body: &'static str,
     spelled: &'static str,
@@ -45,14 +45,14 @@ const ENVELOPE: Limit = Limit {
     spelled: "64 KiB",
 };
 
-const BATCH: Limit = Limit {
+pub(super) const BATCH: Limit = Limit {
     bytes: MAX_BATCH_BODY_BYTES,
     body: "the batch",
     spelled: "8 MiB",
 };
 
 /// Reads the body up to the limit; past it, 413 without reading the rest.
-async fn read_limited(
+pub(super) async fn read_limited(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: &Limit,
@@ -196,7 +196,7 @@ pub enum SubmitAnswer {
 }
 
 impl BatchResult {
-    fn of(verdict: AppResult<Submitted>) -> Self {
+    pub fn of(verdict: AppResult<Submitted>) -> Self {
         match verdict {
             Ok(submitted) => {
                 let (status, body) = answered(submitted);

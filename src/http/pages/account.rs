@@ -322,12 +322,19 @@ pub async fn accept_invite(
     }
 }
 
+/// What the account page shows once, after a form: an invitation link, or a new API token.
+enum Shown {
+    Nothing,
+    Invite(String),
+    Token(String),
+}
+
 async fn account_page(
     page: &Page,
     pool: &DbPool,
     staff: &Staff,
     status: StatusCode,
-    new_invite: Option<String>,
+    shown: Shown,
     error: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     let Page { req, choice, .. } = page;
@@ -337,13 +344,22 @@ async fn account_page(
     let nav = super::StaffNav::of(page, staff)?;
     let (user, org) = (staff.user.clone(), staff.org.clone());
     let body = crate::db::run(pool, move |conn| {
-        let (staff_list, invites) = if user.is_admin {
+        let (staff_list, invites, tokens) = if user.is_admin {
             (
                 users::users_of_org(conn, &org.id)?,
                 users::open_invites_of_org(conn, &org.id, Utc::now().naive_utc())?,
+                crate::accounts::api_tokens::list(conn, &org.id)?
+                    .into_iter()
+                    .map(crate::http::api::orgs::TokenResponse::from)
+                    .collect(),
             )
         } else {
-            (Vec::new(), Vec::new())
+            (Vec::new(), Vec::new(), Vec::new())
+        };
+        let (new_invite, new_token) = match shown {
+            Shown::Nothing => (None, None),
+            Shown::Invite(url) => (Some(url), None),
+            Shown::Token(token) => (None, Some(token)),
         };
         AccountPage {
             nav,
@@ -361,6 +377,8 @@ async fn account_page(
             staff: staff_list,
             invites,
             new_invite,
+            tokens,
+            new_token,
             error,
             csrf,
         }
@@ -377,7 +395,7 @@ pub async fn account(
     pool: web::Data<DbPool>,
     staff: Staff,
 ) -> Result<HttpResponse, PageError> {
-    account_page(&page, &pool, &staff, StatusCode::OK, None, None).await
+    account_page(&page, &pool, &staff, StatusCode::OK, Shown::Nothing, None).await
 }
 
 #[derive(Deserialize)]
@@ -422,14 +440,22 @@ pub async fn invite(
                 &pool,
                 &staff,
                 StatusCode::OK,
-                Some(invitation.url),
+                Shown::Invite(invitation.url),
                 None,
             )
             .await
         }
         Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
-            account_page(&page, &pool, &staff, status, None, Some(e.to_string())).await
+            account_page(
+                &page,
+                &pool,
+                &staff,
+                status,
+                Shown::Nothing,
+                Some(e.to_string()),
+            )
+            .await
         }
         Err(e) => Err(page.fail()(e)),
     }
@@ -465,10 +491,104 @@ async fn device_action(
             .finish()),
         Err(e @ (AppError::Conflict(_) | AppError::Forbidden(_))) => {
             let status = actix_web::ResponseError::status_code(&e);
-            account_page(&page, &pool, &staff, status, None, Some(e.to_string())).await
+            account_page(
+                &page,
+                &pool,
+                &staff,
+                status,
+                Shown::Nothing,
+                Some(e.to_string()),
+            )
+            .await
         }
         Err(e) => Err(page.fail()(e)),
     }
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn admins_only(page: &Page, staff: &Staff) -> Result<(), PageError> {
+    if staff.user.is_admin {
+        Ok(())
+    } else {
+        Err(page.fail()(AppError::Forbidden(
+            "only your organization's admins can manage API tokens".into(),
+        )))
+    }
+}
+
+/// `POST /account/tokens`: an organization's admin makes an API token for a partner system
+/// (EPCIS capture); the page shows it this once.
+pub async fn create_token(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    form: web::Form<NewTokenForm>,
+) -> Result<HttpResponse, PageError> {
+    page.check_csrf(&form.csrf)?;
+    admins_only(&page, &staff)?;
+    let (org, user, label) = (
+        staff.org.id.clone(),
+        staff.user.id.clone(),
+        form.label.clone(),
+    );
+    match crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::create(conn, &org, &label, Some(&user))
+    })
+    .await
+    {
+        Ok(made) => {
+            account_page(
+                &page,
+                &pool,
+                &staff,
+                StatusCode::OK,
+                Shown::Token(made.token),
+                None,
+            )
+            .await
+        }
+        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            account_page(
+                &page,
+                &pool,
+                &staff,
+                status,
+                Shown::Nothing,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(page.fail()(e)),
+    }
+}
+
+/// `POST /account/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    page: Page,
+    pool: web::Data<DbPool>,
+    staff: Staff,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    page.check_csrf(&form.csrf)?;
+    admins_only(&page, &staff)?;
+    let org = staff.org.id.clone();
+    crate::db::run(&pool, move |conn| {
+        crate::accounts::api_tokens::revoke(conn, &org, &id)
+    })
+    .await
+    .map_err(page.fail())?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/account#tokens"))
+        .finish())
 }
 
 pub async fn approve_device(
@@ -551,6 +671,20 @@ pub async fn dashboard(
                 }
             })
             .collect();
+        // FSMA 204: the organization's latest events that lack a key data element.
+        let todo = match crate::domain::OrgId::parse(&org.id) {
+            Ok(id) => {
+                let sheet = crate::trace::fsma::for_actor(conn, id, TODO_RECORDS)?;
+                let mut rows: Vec<_> = super::fsma::EventRow::of_sheet(&sheet, zh)
+                    .into_iter()
+                    .filter(|e| !e.missing.is_empty())
+                    .collect();
+                rows.reverse();
+                rows.truncate(50);
+                rows
+            }
+            Err(_) => Vec::new(),
+        };
         let (reservations, pull) = if org.has_role(Role::Retailer) {
             let mut views = Vec::new();
             for r in reservations::of_store(conn, &org.id, 20)? {
@@ -589,6 +723,7 @@ pub async fn dashboard(
             went,
             reservations,
             pull,
+            todo,
             csrf,
         }
         .render()
@@ -733,6 +868,9 @@ pub struct AccountPage {
     pub staff: Vec<UserRow>,
     pub invites: Vec<InviteRow>,
     pub new_invite: Option<String>,
+    /// The organization's API tokens (admins only), and one just made, shown this once.
+    pub tokens: Vec<crate::http::api::orgs::TokenResponse>,
+    pub new_token: Option<String>,
     pub error: Option<String>,
     pub csrf: String,
 }
@@ -763,5 +901,10 @@ pub struct DashboardPage {
     pub reservations: Vec<ReservationView>,
     /// A store's stock under a recall in force.
     pub pull: Vec<super::recall::PullLine>,
+    /// FSMA 204 events of the organization's that lack key data elements, newest first.
+    pub todo: Vec<super::fsma::EventRow>,
     pub csrf: String,
 }
+
+/// How many of its latest records the dashboard's FSMA 204 to-do list looks at.
+const TODO_RECORDS: i64 = 200;

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod embed;
 pub mod field;
+pub mod fsma;
 pub mod home;
 pub mod lang;
 pub mod pickup;

@@ -165,6 +165,19 @@ fn refuse(
     HttpResponse::build(status).json(json!({"error": code, "message": message}))
 }
 
+/// The `linkType` of the request's query as sent (`%3A` read as `:`), whether or not the rest
+/// of the link parses.
+fn raw_link_type(req: &HttpRequest) -> Option<String> {
+    req.uri().query()?.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        (name == "linkType").then(|| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
 /// The entry point for every path holding `/01/`. Every answer, errors and redirects included,
 /// carries CORS headers and `Vary: Accept, Accept-Language`.
 pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
@@ -191,7 +204,13 @@ async fn answer(req: &HttpRequest, sources: &PageSources) -> HttpResponse {
         .ok()
         .and_then(|l| l.param("lang").map(str::to_owned));
     let choice = lang::choose(req, explicit.as_deref());
-    let wants = negotiate(req);
+    // A link type that is JSON (the EPCIS events, the linkset) is answered in JSON, errors
+    // included, even when the link is too broken to parse: read from the raw query.
+    let wants = match raw_link_type(req).as_deref() {
+        Some("gs1:epcis" | "https://gs1.org/voc/epcis") => Wants::JsonLd,
+        Some("linkset" | "all") => Wants::Linkset(LINKSET),
+        _ => negotiate(req),
+    };
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let mut refused = refuse(
             req,
@@ -292,12 +311,19 @@ async fn lot_answer(
         Ok(Some(p)) => p,
         // A lot the table does not know: its page is 404 (a made-up lot code must not look
         // like a real one), but the linkset and the other link types walk up to the GTIN.
-        Ok(None) if !wants_page => {
+        // The EPCIS events of a lot that does not exist are a 404 in JSON, not the GTIN's.
+        Ok(None) if !wants_page && wants != Wants::JsonLd => {
             return product_answer(req, pool, site, link, choice, wants).await;
         }
         Ok(None) => {
             let detail = format!("GTIN {} lot {}", link.gtin, lot);
-            let mut page = error_page(req, choice, StatusCode::NOT_FOUND, detail);
+            // The page for a person, JSON for a client that asked for JSON (EPCIS, a linkset).
+            let asked = match link_type.as_deref() {
+                Some("gs1:epcis") => Wants::JsonLd,
+                Some("linkset" | "all") => Wants::Linkset(LINKSET),
+                _ => wants,
+            };
+            let mut page = refuse(req, choice, asked, StatusCode::NOT_FOUND, detail);
             let gtin_uri = format!("{}/01/{}", site.public_url, link.gtin);
             set_header(&mut page, header::LINK, &linkset_header(&gtin_uri));
             return page;
@@ -338,8 +364,12 @@ async fn lot_answer(
             let (gtin, code, public_url) =
                 (link.gtin.clone(), lot.clone(), site.public_url.clone());
             let events = crate::db::run(pool, move |conn| {
-                let rows = crate::db::records::chain_of(conn, gtin.as_str(), code.as_str())?;
-                Ok(crate::trace::epcis::document(&rows, &public_url))
+                Ok(crate::trace::epcis::lot_document(
+                    conn,
+                    gtin.as_str(),
+                    code.as_str(),
+                    &public_url,
+                )?)
             })
             .await;
             return match events {
