@@ -6,7 +6,6 @@
 
 use crate::domain::{EventType, Gtin, LotKey, OrgId, RecordId, Role, Roles};
 use crate::error::AppError;
-use crate::ledger::recall::{Action, Notice, RecallView};
 use crate::ledger::record::Record;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
@@ -377,35 +376,6 @@ impl Replay {
         for (key, state) in transition.updated.into_iter().chain(transition.created) {
             self.lots.insert(key, state);
         }
-    }
-
-    /// What an accepted recall notice changes.
-    pub fn apply_notice(&mut self, notice: &Notice) {
-        for key in &notice.lots {
-            let pair = (notice.actor, key.clone());
-            match notice.action {
-                Action::Recall => self.recalled.insert(pair),
-                Action::Lift => self.recalled.remove(&pair),
-            };
-        }
-    }
-}
-
-impl RecallView for Replay {
-    fn creator(&mut self, key: &LotKey) -> Result<Option<OrgId>, Infallible> {
-        Ok(self.creators.get(key).copied())
-    }
-
-    fn inputs(&mut self, key: &LotKey) -> Result<Vec<LotKey>, Infallible> {
-        Ok(self.inputs.get(key).cloned().unwrap_or_default())
-    }
-
-    fn brand(&mut self, gtin: &Gtin) -> Result<Option<OrgId>, Infallible> {
-        Ok(self.brands.get(gtin).copied())
-    }
-
-    fn in_force_by(&mut self, actor: OrgId, key: &LotKey) -> Result<bool, Infallible> {
-        Ok(self.recalled.contains(&(actor, key.clone())))
     }
 }
 

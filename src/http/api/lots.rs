@@ -3,6 +3,7 @@
 use super::products::ProductResponse;
 use super::recalls::RecallResponse;
 use super::records::RecordResponse;
+pub use super::{OrgRef, parse_lot};
 use crate::db::DbPool;
 use crate::db::{DbConn, orgs, products};
 use crate::domain::digital_link::lot_uri;
@@ -28,13 +29,6 @@ pub fn scope() -> Scope {
             web::get().to(super::recalls::of_lot),
         )
         .route("/{gtin}/{lot}/bundle", web::get().to(super::log::bundle))
-}
-
-/// Parses the path; a lot code may hold `/`, sent as `%2F`.
-pub(super) fn parse_lot(path: (String, String)) -> Result<(Gtin, LotCode), AppError> {
-    let gtin = Gtin::parse(&path.0).map_err(AppError::Malformed)?;
-    let lot = LotCode::parse(&path.1).map_err(AppError::Malformed)?;
-    Ok((gtin, lot))
 }
 
 async fn show(
@@ -229,13 +223,6 @@ async fn provenance_json(
         .insert_header(("Access-Control-Allow-Origin", "*"))
         .insert_header(("Cache-Control", RECALLABLE))
         .json(body))
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct OrgRef {
-    pub id: String,
-    pub name: Option<String>,
-    pub name_zh: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

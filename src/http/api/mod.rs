@@ -196,3 +196,20 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
     t.and_utc()
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
+
+/// Parses a lot's path; a lot code may hold `/`, sent as `%2F`.
+pub fn parse_lot(
+    path: (String, String),
+) -> Result<(crate::domain::Gtin, crate::domain::LotCode), AppError> {
+    let gtin = crate::domain::Gtin::parse(&path.0).map_err(AppError::Malformed)?;
+    let lot = crate::domain::LotCode::parse(&path.1).map_err(AppError::Malformed)?;
+    Ok((gtin, lot))
+}
+
+/// An organization as the API's answers name it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrgRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub name_zh: Option<String>,
+}

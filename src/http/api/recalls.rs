@@ -3,7 +3,7 @@
 //! (`GET /api/v1/recalls`), and the `recall` member of the lot JSON. A notice itself is submitted
 //! like any envelope, to `POST /api/v1/records`.
 
-use super::lots::{OrgRef, parse_lot};
+use super::{OrgRef, parse_lot};
 use crate::db::DbPool;
 use crate::db::rows::OrgRow;
 use crate::error::AppError;

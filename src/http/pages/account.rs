@@ -762,7 +762,7 @@ impl Names {
     fn product(&self, gtin: &str, zh: bool) -> String {
         self.products
             .get(gtin)
-            .map_or_else(|| gtin.to_owned(), |p| super::shop::names(p, zh).0)
+            .map_or_else(|| gtin.to_owned(), |p| super::names(p, zh).0)
     }
 
     fn store(&self, id: &str, zh: bool) -> String {

@@ -116,7 +116,7 @@ async fn render_card(
         let body = EmbedCard {
             recalls: super::recall::RecallBanner::for_lot(&p.recalls, zh),
             zh,
-            product_name: super::shop::names(&product, zh).0,
+            product_name: super::names(&product, zh).0,
             image: product.image_url.clone(),
             price: super::shop::price_line(&product),
             buy_href: product

@@ -197,6 +197,15 @@ pub fn failing(req: &HttpRequest, choice: &Choice) -> impl Fn(AppError) -> PageE
     }
 }
 
+/// A product's name in the page's language, and its name in the other language when it has one.
+pub fn names(product: &crate::db::rows::ProductRow, zh: bool) -> (String, Option<String>) {
+    match (&product.name_zh, zh) {
+        (Some(name_zh), true) => (name_zh.clone(), Some(product.name.clone())),
+        (Some(name_zh), false) => (product.name.clone(), Some(name_zh.clone())),
+        (None, _) => (product.name.clone(), None),
+    }
+}
+
 /// A GTIN from a page's path; a malformed one is the visitor's error (400).
 pub fn path_gtin(text: &str) -> Result<crate::domain::Gtin, AppError> {
     crate::domain::Gtin::parse(text).map_err(AppError::Malformed)

@@ -3,8 +3,9 @@
 //! typed or scanned, and the handover confirmation that makes the store sign a `sell`.
 
 use super::filters;
+use super::names;
 use super::shop::StoreStock;
-use super::shop::{Visit, by_store, names};
+use super::shop::{Visit, by_store};
 use super::{Page, PageError, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ReservationRow};

@@ -162,8 +162,7 @@ pub fn pull_lines(
     for (line, recalls) in crate::trace::recall::pull_list(&covered, &stock) {
         let product = crate::db::products::find(conn, &line.lot.gtin)?;
         lines.push(PullLine {
-            product_name: product
-                .map_or_else(|| line.lot.gtin.clone(), |p| super::shop::names(&p, zh).0),
+            product_name: product.map_or_else(|| line.lot.gtin.clone(), |p| super::names(&p, zh).0),
             href: crate::domain::digital_link::lot_path(&line.lot.gtin, &line.lot.lot),
             on_hand: line.holding.describe(zh),
             recalls: recalls

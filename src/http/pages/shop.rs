@@ -4,7 +4,7 @@
 
 use super::filters;
 use super::recall::{RecallBanner, for_lots};
-use super::{Page, PageError, html_builder, path_gtin};
+use super::{Page, PageError, html_builder, names, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
 use crate::db::{DbConn, lots, products};
@@ -69,14 +69,6 @@ pub fn price_line(product: &ProductRow) -> Option<String> {
         Some("TWD") | None => format!("NT${price}"),
         Some(currency) => format!("{price} {currency}"),
     })
-}
-
-pub fn names(product: &ProductRow, zh: bool) -> (String, Option<String>) {
-    match (&product.name_zh, zh) {
-        (Some(name_zh), true) => (name_zh.clone(), Some(product.name.clone())),
-        (Some(name_zh), false) => (product.name.clone(), Some(name_zh.clone())),
-        (None, _) => (product.name.clone(), None),
-    }
 }
 
 /// A product as the shop shows it: the provenance summary comes from its most recent lot.
