@@ -329,6 +329,33 @@ enum Shown {
     Token(String),
 }
 
+/// The account page after an admin's action: what it made, shown once; or, for a field that is
+/// not valid or a clash with what exists, the refusal on the page with its status. Any other
+/// error is the error page.
+async fn after_action(
+    page: &Page,
+    pool: &DbPool,
+    staff: &Staff,
+    done: Result<Shown, AppError>,
+) -> Result<HttpResponse, PageError> {
+    match done {
+        Ok(shown) => account_page(page, pool, staff, StatusCode::OK, shown, None).await,
+        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
+            let status = actix_web::ResponseError::status_code(&e);
+            account_page(
+                page,
+                pool,
+                staff,
+                status,
+                Shown::Nothing,
+                Some(e.to_string()),
+            )
+            .await
+        }
+        Err(e) => Err(page.fail()(e)),
+    }
+}
+
 async fn account_page(
     page: &Page,
     pool: &DbPool,
@@ -435,29 +462,9 @@ pub async fn invite(
     .await
     {
         Ok(invitation) => {
-            account_page(
-                &page,
-                &pool,
-                &staff,
-                StatusCode::OK,
-                Shown::Invite(invitation.url),
-                None,
-            )
-            .await
+            after_action(&page, &pool, &staff, Ok(Shown::Invite(invitation.url))).await
         }
-        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            account_page(
-                &page,
-                &pool,
-                &staff,
-                status,
-                Shown::Nothing,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => Err(page.fail()(e)),
+        Err(e) => after_action(&page, &pool, &staff, Err(e)).await,
     }
 }
 
@@ -543,30 +550,8 @@ pub async fn create_token(
     })
     .await
     {
-        Ok(made) => {
-            account_page(
-                &page,
-                &pool,
-                &staff,
-                StatusCode::OK,
-                Shown::Token(made.token),
-                None,
-            )
-            .await
-        }
-        Err(e @ (AppError::InvalidField(_) | AppError::Conflict(_))) => {
-            let status = actix_web::ResponseError::status_code(&e);
-            account_page(
-                &page,
-                &pool,
-                &staff,
-                status,
-                Shown::Nothing,
-                Some(e.to_string()),
-            )
-            .await
-        }
-        Err(e) => Err(page.fail()(e)),
+        Ok(made) => after_action(&page, &pool, &staff, Ok(Shown::Token(made.token))).await,
+        Err(e) => after_action(&page, &pool, &staff, Err(e)).await,
     }
 }
 
