@@ -1,5 +1,11 @@
 //! What a person's text may hold, wherever it is stored or signed.
 
+/// Whether the text holds a Chinese character (CJK Unified Ideographs, basic block and extension A).
+pub fn has_han(text: &str) -> bool {
+    text.chars()
+        .any(|c| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}'))
+}
+
 /// Whether `c` may stand in stored or signed text: no control character but tab and newline, and
 /// none of the bidirectional embeddings, overrides and isolates, which can make a page show text in
 /// another order than the one signed.
@@ -24,5 +30,16 @@ mod tests {
         ] {
             assert!(!is_allowed_char(c), "{c:?}");
         }
+    }
+
+    #[test]
+    fn chinese_text_is_told_from_english() {
+        assert!(has_han("沒有這個代碼的預約"));
+        assert!(has_han("lot RICE-01 of 台梗九號"));
+        assert!(!has_han("no lot RICE-01 of GTIN 04712345000022"));
+        assert!(
+            !has_han("（）、："),
+            "CJK punctuation alone is not Chinese text"
+        );
     }
 }

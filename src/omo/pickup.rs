@@ -9,6 +9,7 @@ use crate::accounts::hosted_keys::{self, Sealer};
 use crate::db::reservations::{CANCELLED, HANDING_OVER, Holder, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{DbConn, lots, orgs, products, recalls, records, reservations, write_transaction};
+use crate::domain::time::Reader;
 use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
 use crate::ledger::Ledger;
@@ -624,13 +625,6 @@ pub fn standing_now(
     Ok(base)
 }
 
-fn recalled_reservation(row: &ReservationRow) -> AppError {
-    AppError::Conflict(format!(
-        "lot {} is under a recall in force: do not hand it over. The reservation is cancelled and nothing was changed; take the units off the shelf",
-        row.lot
-    ))
-}
-
 /// The answer when the lot asked for is recalled, in the consumer's language.
 fn recalled_lot(product: &str, lot: &str, zh: bool) -> AppError {
     AppError::Conflict(if zh {
@@ -645,70 +639,171 @@ fn recalled_lot(product: &str, lot: &str, zh: bool) -> AppError {
 }
 
 /// The answer for a code that names no reservation.
-pub fn unknown_code() -> AppError {
-    AppError::NotFound(
-        "no reservation has this code: check it and type it again (10 letters and digits)".into(),
-    )
+pub fn unknown_code(zh: bool) -> AppError {
+    AppError::NotFound(said(
+        zh,
+        "no reservation has this code: check it and type it again (10 letters and digits)",
+        "沒有這個代碼的預約：請確認後重新輸入（10 個英文字母與數字）",
+    ))
 }
 
-pub fn find(conn: &mut DbConn, code: &str) -> AppResult<ReservationRow> {
-    let code = normalize_code(code).ok_or_else(unknown_code)?;
-    reservations::find(conn, &code)?.ok_or_else(unknown_code)
+pub fn find(conn: &mut DbConn, code: &str, zh: bool) -> AppResult<ReservationRow> {
+    let code = normalize_code(code).ok_or_else(|| unknown_code(zh))?;
+    reservations::find(conn, &code)?.ok_or_else(|| unknown_code(zh))
 }
 
 /// A reservation as a store's staff may see it: only the store it is for.
-pub fn find_for_store(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
-    let row = find(conn, code)?;
+pub fn find_for_store(
+    conn: &mut DbConn,
+    code: &str,
+    store: &OrgRow,
+    zh: bool,
+) -> AppResult<ReservationRow> {
+    let row = find(conn, code, zh)?;
     if row.store_org != store.id {
-        let other = orgs::find(conn, &row.store_org)?.map_or_else(String::new, |o| o.name);
-        return Err(AppError::Forbidden(format!(
-            "this reservation is for {other}: only that store's staff can open or hand it over"
+        let other = orgs::find(conn, &row.store_org)?.map_or_else(String::new, |o| {
+            if zh {
+                o.name_zh.unwrap_or(o.name)
+            } else {
+                o.name
+            }
+        });
+        return Err(AppError::Forbidden(said(
+            zh,
+            format!(
+                "this reservation is for {other}: only that store's staff can open or hand it over"
+            ),
+            format!("這筆預約屬於{other}：只有該門市的員工可以開啟或交付"),
         )));
     }
     Ok(row)
 }
 
-/// Starts a handover: only staff of the reservation's store, only while it is reserved.
-fn begin_handover(conn: &mut DbConn, code: &str, store: &OrgRow) -> AppResult<ReservationRow> {
-    let row = find_for_store(conn, code, store)?;
-    let now = Utc::now().naive_utc();
-    match standing_now(conn, &row, now)? {
-        Standing::Recalled => Err(recalled_reservation(&row)),
-        Standing::PickedUp => Err(AppError::Conflict(format!(
-            "this reservation was already picked up ({} UTC); nothing was changed",
-            row.updated_at.format("%Y-%m-%d %H:%M")
-        ))),
-        Standing::Expired => Err(AppError::Conflict(format!(
-            "this reservation expired at {} UTC; the units are free again. Reserve anew if the customer still wants them",
-            row.expires_at.format("%Y-%m-%d %H:%M")
-        ))),
-        Standing::Cancelled => Err(cancelled_already(&row)),
-        Standing::HandingOver if now - row.updated_at < Duration::seconds(STALE_HANDOVER_SECS) => {
-            Err(AppError::Conflict(
-                "this reservation is being handed over right now at another counter".into(),
-            ))
-        }
-        from => {
-            let from = if from == Standing::HandingOver {
-                HANDING_OVER
-            } else {
-                RESERVED
-            };
-            if !reservations::transition(conn, &row.code, from, HANDING_OVER, now)? {
-                return Err(AppError::Conflict(
-                    "this reservation was just confirmed at another counter".into(),
-                ));
-            }
-            Ok(row)
-        }
-    }
+/// What the counter was asked to do with a reservation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CounterAction {
+    HandOver,
+    Cancel,
 }
 
-fn cancelled_already(row: &ReservationRow) -> AppError {
-    AppError::Conflict(format!(
-        "this reservation was cancelled ({} UTC); its units are free again and nothing was changed. Reserve anew if the customer still wants them",
-        row.updated_at.format("%Y-%m-%d %H:%M")
-    ))
+/// Why the counter cannot do it, for the staff in their page's language, with the times in
+/// the store's offset. Nothing was changed in any case.
+fn counter_refusal(
+    action: CounterAction,
+    row: &ReservationRow,
+    standing: Standing,
+    reader: &Reader,
+) -> AppError {
+    use CounterAction::{Cancel, HandOver};
+    let (lot, zh) = (&row.lot, reader.zh);
+    let (changed, expires) = (reader.time(row.updated_at), reader.time(row.expires_at));
+    AppError::Conflict(match (standing, action) {
+        (Standing::Recalled, HandOver) => said(
+            zh,
+            format!(
+                "lot {lot} is under a recall in force: do not hand it over. The reservation is cancelled and nothing was changed; take the units off the shelf"
+            ),
+            format!("批號 {lot} 回收中：請勿交付。此預約已取消，沒有任何變更；請將這批商品下架"),
+        ),
+        (Standing::Recalled, Cancel) => said(
+            zh,
+            format!(
+                "lot {lot} is under a recall in force, so this reservation is cancelled already; nothing was changed"
+            ),
+            format!("批號 {lot} 回收中，此預約已自動取消，沒有任何變更"),
+        ),
+        (Standing::PickedUp, HandOver) => said(
+            zh,
+            format!("this reservation was already picked up ({changed}); nothing was changed"),
+            format!("此預約已於 {changed} 取貨，沒有任何變更"),
+        ),
+        (Standing::PickedUp, Cancel) => said(
+            zh,
+            format!(
+                "this reservation was already picked up ({changed}) and cannot be cancelled; nothing was changed"
+            ),
+            format!("此預約已於 {changed} 取貨，無法取消，沒有任何變更"),
+        ),
+        (Standing::Expired, HandOver) => said(
+            zh,
+            format!(
+                "this reservation expired at {expires}; the units are free again. Reserve anew if the customer still wants them"
+            ),
+            format!("此預約已於 {expires} 到期，保留的商品已釋出。顧客若仍需要，請重新預約"),
+        ),
+        (Standing::Expired, Cancel) => said(
+            zh,
+            format!(
+                "this reservation expired at {expires}: its units are already free; nothing was changed"
+            ),
+            format!("此預約已於 {expires} 到期，保留的商品已釋出，沒有任何變更"),
+        ),
+        (Standing::Cancelled, _) => said(
+            zh,
+            format!(
+                "this reservation was cancelled ({changed}); its units are free again and nothing was changed. Reserve anew if the customer still wants them"
+            ),
+            format!(
+                "此預約已於 {changed} 取消，保留的商品已釋出，沒有任何變更。顧客若仍需要，請重新預約"
+            ),
+        ),
+        (Standing::HandingOver, HandOver) => said(
+            zh,
+            "this reservation is being handed over right now at another counter; nothing was changed",
+            "此預約正在另一個櫃台交付中，沒有任何變更",
+        ),
+        (Standing::HandingOver, Cancel) => said(
+            zh,
+            "this reservation is being handed over right now and cannot be cancelled; nothing was changed",
+            "此預約正在交付中，無法取消，沒有任何變更",
+        ),
+        // Another counter changed it between reading and writing.
+        (Standing::Reserved, HandOver) => said(
+            zh,
+            "this reservation was just confirmed at another counter; nothing was changed",
+            "此預約剛在另一個櫃台確認，沒有任何變更",
+        ),
+        (Standing::Reserved, Cancel) => said(
+            zh,
+            "this reservation was just handed over or cancelled at another counter; nothing was changed",
+            "此預約剛在另一個櫃台交付或取消，沒有任何變更",
+        ),
+    })
+}
+
+/// Starts a handover: only staff of the reservation's store, only while it is reserved.
+fn begin_handover(
+    conn: &mut DbConn,
+    code: &str,
+    store: &OrgRow,
+    reader: &Reader,
+) -> AppResult<ReservationRow> {
+    let row = find_for_store(conn, code, store, reader.zh)?;
+    let now = Utc::now().naive_utc();
+    let from = match standing_now(conn, &row, now)? {
+        Standing::Reserved => RESERVED,
+        // A handover that crashed mid-way may be tried again once it is stale.
+        Standing::HandingOver if now - row.updated_at >= Duration::seconds(STALE_HANDOVER_SECS) => {
+            HANDING_OVER
+        }
+        standing => {
+            return Err(counter_refusal(
+                CounterAction::HandOver,
+                &row,
+                standing,
+                reader,
+            ));
+        }
+    };
+    if !reservations::transition(conn, &row.code, from, HANDING_OVER, now)? {
+        return Err(counter_refusal(
+            CounterAction::HandOver,
+            &row,
+            Standing::Reserved,
+            reader,
+        ));
+    }
+    Ok(row)
 }
 
 /// Cancels a reservation at the store's counter: only staff of its store, only while it is
@@ -718,40 +813,18 @@ pub fn cancel(
     code: &str,
     store: &OrgRow,
     user_id: &str,
+    reader: &Reader,
 ) -> AppResult<ReservationRow> {
     write_transaction(conn, |conn| {
-        let row = find_for_store(conn, code, store)?;
+        let row = find_for_store(conn, code, store, reader.zh)?;
         let now = Utc::now().naive_utc();
-        match standing_now(conn, &row, now)? {
-            Standing::Reserved => {}
-            Standing::Recalled => {
-                return Err(AppError::Conflict(format!(
-                    "lot {} is under a recall in force, so this reservation is cancelled already; nothing was changed",
-                    row.lot
-                )));
-            }
-            Standing::Cancelled => return Err(cancelled_already(&row)),
-            Standing::PickedUp => {
-                return Err(AppError::Conflict(format!(
-                    "this reservation was already picked up ({} UTC) and cannot be cancelled; nothing was changed",
-                    row.updated_at.format("%Y-%m-%d %H:%M")
-                )));
-            }
-            Standing::Expired => {
-                return Err(AppError::Conflict(format!(
-                    "this reservation expired at {} UTC: its units are already free; nothing was changed",
-                    row.expires_at.format("%Y-%m-%d %H:%M")
-                )));
-            }
-            Standing::HandingOver => {
-                return Err(AppError::Conflict(
-                    "this reservation is being handed over right now and cannot be cancelled; nothing was changed".into(),
-                ));
-            }
-        }
-        if !reservations::cancel(conn, &row.code, user_id, now)? {
-            return Err(AppError::Conflict(
-                "this reservation was just handed over or cancelled at another counter; nothing was changed".into(),
+        let standing = standing_now(conn, &row, now)?;
+        if standing != Standing::Reserved || !reservations::cancel(conn, &row.code, user_id, now)? {
+            return Err(counter_refusal(
+                CounterAction::Cancel,
+                &row,
+                standing,
+                reader,
             ));
         }
         reservations::find(conn, &row.code)?
@@ -817,12 +890,15 @@ pub async fn confirm(
     code: &str,
     store: &OrgRow,
     user_id: &str,
+    reader: Reader,
 ) -> AppResult<ReservationRow> {
     let pool = h.ledger.pool().clone();
     let (code, store_row) = (code.to_owned(), store.clone());
     let row = tokio::task::spawn_blocking(move || -> AppResult<ReservationRow> {
         let mut conn = pool.get()?;
-        write_transaction(&mut conn, |conn| begin_handover(conn, &code, &store_row))
+        write_transaction(&mut conn, |conn| {
+            begin_handover(conn, &code, &store_row, &reader)
+        })
     })
     .await??;
     let outcome = hand_over(&h, &row).await;

@@ -93,6 +93,8 @@ pub struct Provenance {
     pub lots: Vec<(String, String)>,
     /// Every recall covering the lot, in force or lifted, oldest first.
     pub recalls: Vec<Recall>,
+    /// The organization whose brand the product bears, when it names one.
+    pub brand: Option<OrgView>,
 }
 
 impl Provenance {
@@ -249,6 +251,10 @@ pub fn load(
     }
     steps.sort_by(|a, b| a.time_iso.cmp(&b.time_iso));
     let product = products::find(conn, gtin.as_str())?;
+    let brand = match product.as_ref().and_then(|p| p.brand_org.as_deref()) {
+        Some(id) => orgs::find(conn, id)?.as_ref().map(OrgView::from),
+        None => None,
+    };
     let stores = stores_holding(conn, gtin)?;
     let lots: Vec<(String, String)> = dag
         .lots
@@ -274,6 +280,7 @@ pub fn load(
         truncated: dag.truncated,
         lots,
         recalls,
+        brand,
     }))
 }
 

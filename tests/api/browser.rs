@@ -43,12 +43,7 @@ fn headless(
 
 /// A server over the seeded demo story, in a temporary directory; and where screenshots go.
 fn demo_server() -> (tempfile::TempDir, Served, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
-    let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
-    truetrace::cli::demo::seed(&services, &dir.path().join("demo")).unwrap();
-    drop(services);
-    let base = serve(&database_url);
+    let (dir, base, _) = serve_demo();
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     (dir, base, shots)
@@ -185,20 +180,16 @@ fn the_shop_a_reservation_and_an_embedding_page_render_in_chromium() {
         &format!("{base}/shop/04712345000022/pickup?lang=zh-Hant"),
     );
 
-    // A brand's page with the one-line snippet: the script inserts the iframe and sizes it.
-    let page = dir.path().join("brand-page.html");
-    std::fs::write(
-        &page,
-        format!(
-            "<!doctype html><html><body><h1>Brand shop</h1><script src=\"{base}/static/embed.js\" data-gtin=\"04712345000022\" data-lot=\"RICE-2611-01\" data-lang=\"en\"></script></body></html>"
-        ),
-    )
-    .unwrap();
+    // A brand's page (on an origin of its own) with the one-line snippet: the script inserts
+    // the iframe and sizes it to its card, which is shorter than the fallback.
+    let shop = crate::chrome::serve_html(format!(
+        "<!doctype html><html><body><h1>Brand shop</h1><script src=\"{base}/static/embed.js\" data-gtin=\"04712345000022\" data-lot=\"RICE-2611-01\" data-lang=\"en\"></script></body></html>"
+    ));
     let out = headless(
         browser,
         &dir.path().join("profile-embed"),
         &["--dump-dom".into(), "--virtual-time-budget=5000".into()],
-        &format!("file://{}", page.display()),
+        &shop,
     );
     let embedded = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -207,8 +198,9 @@ fn the_shop_a_reservation_and_an_embedding_page_render_in_chromium() {
         )),
         "{embedded}"
     );
+    let fallback = format!("height: {}px", truetrace::http::pages::embed::CARD_HEIGHT);
     assert!(
-        !embedded.contains("height:260px") && embedded.contains("height: "),
+        !embedded.contains(&fallback) && embedded.contains("height: "),
         "the iframe was resized to its card: {embedded}"
     );
     shot(

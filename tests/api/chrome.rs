@@ -1,12 +1,15 @@
 //! Driving Debian's chromium over the DevTools protocol (headless_chrome) for the field app:
 //! a phone-sized tab, waiting on the page's own state, typing, offline, screenshots.
 
+use crate::helpers::{Served, agent, serve_demo};
 use headless_chrome::protocol::cdp::{Emulation, Network, Page};
 use headless_chrome::{Browser, LaunchOptions, Tab};
+use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use truetrace::cli::demo::Summary;
 
 pub const PHONE_WIDTH: u32 = 390;
 const PHONE_HEIGHT: u32 = 844;
@@ -79,7 +82,7 @@ pub fn desktop(tab: &Tab) {
     resize(tab, 1280, 900, false);
 }
 
-fn resize(tab: &Tab, width: u32, height: u32, mobile: bool) {
+pub fn resize(tab: &Tab, width: u32, height: u32, mobile: bool) {
     tab.call_method(Emulation::SetDeviceMetricsOverride {
         width,
         height,
@@ -379,4 +382,127 @@ impl Relay {
             }
         }
     }
+}
+
+/// The demo story on a server of its own, for a test that drives browsers over it.
+pub struct Demo {
+    pub dir: tempfile::TempDir,
+    pub base: Served,
+    pub summary: Summary,
+    pub shots: PathBuf,
+    pub binary: PathBuf,
+    pub agent: ureq::Agent,
+    /// What this test's screenshots are named with: `{prefix}-{name}.png`.
+    prefix: &'static str,
+}
+
+impl Demo {
+    pub fn start(prefix: &'static str) -> Option<Self> {
+        let Some(binary) = chromium() else {
+            eprintln!(
+                "note: {prefix} browser test skipped: no chromium on PATH (apt-get install chromium)"
+            );
+            return None;
+        };
+        let (dir, base, summary) = serve_demo();
+        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Self {
+            dir,
+            base,
+            summary,
+            shots,
+            binary,
+            agent: agent(),
+            prefix,
+        })
+    }
+
+    /// The demo login of the organization whose name contains `who`.
+    pub fn account(&self, who: &str) -> (String, String) {
+        let (_, email, password) = self
+            .summary
+            .accounts
+            .iter()
+            .find(|(org, _, _)| org.contains(who))
+            .unwrap_or_else(|| panic!("a demo account for {who}"));
+        (email.clone(), password.clone())
+    }
+
+    pub fn org_id(&self, who: &str) -> String {
+        self.summary
+            .orgs
+            .iter()
+            .find(|(name, _)| name.contains(who))
+            .map(|(_, id)| id.clone())
+            .unwrap_or_else(|| panic!("a demo organization {who}"))
+    }
+
+    /// A phone: its own browser profile, optionally a fake camera showing `camera`.
+    pub fn phone(&self, name: &str, camera: Option<&Path>) -> headless_chrome::Browser {
+        launch(
+            &self.binary,
+            &self.dir.path().join(format!("profile-{name}")),
+            camera,
+        )
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let mut response = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// The record at the head of a lot, as the API gives it.
+    pub fn head_record(&self, gtin: &str, lot: &str) -> Value {
+        let (status, found) = self.get(&format!("/api/v1/lots/{gtin}/{lot}"));
+        assert_eq!(status, 200, "lot {lot}: {found}");
+        let head = found["head"].as_str().unwrap().to_owned();
+        let (status, record) = self.get(&format!("/api/v1/records/{head}"));
+        assert_eq!(status, 200);
+        record
+    }
+
+    pub fn log_size(&self) -> i64 {
+        self.get("/api/v1/log").1["size"].as_i64().unwrap()
+    }
+
+    pub fn shot(&self, tab: &Tab, name: &str) {
+        let bytes = full_page_screenshot(tab, &self.shots, &format!("{}-{name}", self.prefix));
+        assert!(
+            bytes > 8_000,
+            "screenshot {name} is a real page ({bytes} bytes)"
+        );
+    }
+}
+
+/// Serves `html` at every path of a new local origin (another port: another origin than the
+/// truetrace server's, as a brand's shop is), for as long as the test runs; its base URL.
+pub fn serve_html(html: String) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut client in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    base
 }

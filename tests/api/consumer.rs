@@ -129,13 +129,13 @@ fn labels_mark_their_codes_and_print_the_element_strings_and_qr_codes_have_the_s
     assert_eq!(status, 200);
     assert!(tags.contains(&format!("&#38;store={}", store.id)) && tags.contains("shelf tags"));
     let farm = app.org("A farm", &["producer"]);
-    let (status, _, body) = get_with(
-        &app,
-        &format!("/labels/01/{RICE}/10/R1?store={}", farm.id),
-        &[],
-    );
+    let not_a_store = format!("/labels/01/{RICE}/10/R1?store={}", farm.id);
+    let (status, _, body) = get_with(&app, &not_a_store, &[("Accept-Language", "en")]);
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("is not a store"));
+    let (status, _, body) = get_with(&app, &format!("{not_a_store}&lang=zh-Hant"), &[]);
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("不是門市"), "{body}");
 }
 
 #[test]
@@ -255,4 +255,74 @@ fn the_shop_leaves_out_what_is_made_into_other_products() {
         &[("Accept-Language", "zh-TW")],
     );
     assert!(zh.contains("不直接販售給消費者"));
+}
+
+/// The JSON-LD a page carries, parsed.
+fn json_ld(page: &str) -> serde_json::Value {
+    let start = page
+        .find("<script type=\"application/ld+json\">")
+        .expect("the page carries JSON-LD")
+        + "<script type=\"application/ld+json\">".len();
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).unwrap()
+}
+
+#[test]
+fn shop_and_provenance_pages_describe_the_product_in_schema_org_terms() {
+    let (_dir, base, _) = serve_demo();
+    let agent = agent();
+    let get = |path: &str| {
+        let mut answer = agent.get(&format!("{base}{path}")).call().unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.body_mut().read_to_string().unwrap()
+    };
+    for path in [
+        format!("/shop/{RICE}"),
+        format!("/01/{RICE}/10/RICE-2611-01"),
+    ] {
+        let ld = json_ld(&get(&path));
+        assert_eq!(ld["@type"], "Product", "{path}: {ld}");
+        assert_eq!(ld["gtin"], RICE);
+        assert_eq!(
+            ld["image"],
+            format!("{base}/static/img/rice.svg"),
+            "{path}: absolute"
+        );
+        assert_eq!(ld["brand"]["name"], "Chishang Rice Mill", "{path}: {ld}");
+        // Sold online and held by the Xinyi and Da'an stores.
+        assert_eq!(
+            ld["offers"]["availability"], "https://schema.org/InStock",
+            "{path}: {ld}"
+        );
+        assert_eq!(ld["offers"]["price"], "380");
+        assert!(ld["url"].as_str().unwrap().starts_with(&base.to_string()));
+    }
+}
+
+#[test]
+fn a_chinese_page_names_a_missing_product_in_chinese_and_marks_an_english_detail() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let zh = [("Accept-Language", "zh-TW")];
+    let (status, _, page) = get_with(&app, "/shop/04712345000046", &zh);
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("沒有商品編號（GTIN）為 04712345000046 的產品"),
+        "{page}"
+    );
+    let (status, _, page) = get_with(&app, "/embed/01/04712345000046", &zh);
+    assert_eq!(status, 404);
+    assert!(page.contains("沒有商品編號（GTIN）為 04712345000046 的產品"));
+    let (status, _, page) = get_with(&app, &format!("/embed/01/{RICE}/10/NOPE"), &zh);
+    assert_eq!(status, 404);
+    assert!(page.contains("沒有批號 NOPE"), "{page}");
+    // A GS1 syntax rule's detail is English: said to be, after the page's own words.
+    let (status, _, page) = get_with(&app, "/01/04712345000023", &zh);
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("這個條碼連結無效") && page.contains("說明（英文）：<span lang=\"en\"><bdi>"),
+        "{page}"
+    );
+    let (_, _, page) = get_with(&app, "/01/04712345000023", &[("Accept-Language", "en")]);
+    assert!(!page.contains("說明"), "{page}");
 }

@@ -9,109 +9,10 @@ use crate::chrome::*;
 use crate::helpers::*;
 use headless_chrome::Tab;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use truetrace::cli::demo::Summary;
+use std::path::Path;
 
 const PADDY_GTIN: &str = "04712345000015";
 const RICE_GTIN: &str = "04712345000022";
-
-struct Demo {
-    dir: tempfile::TempDir,
-    base: Served,
-    summary: Summary,
-    shots: PathBuf,
-    binary: PathBuf,
-    agent: ureq::Agent,
-}
-
-impl Demo {
-    fn start() -> Option<Self> {
-        let Some(binary) = chromium() else {
-            eprintln!(
-                "note: field browser test skipped: no chromium on PATH (apt-get install chromium)"
-            );
-            return None;
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
-        let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
-        let summary = truetrace::cli::demo::seed(&services, &dir.path().join("demo")).unwrap();
-        drop(services);
-        let base = serve(&database_url);
-        let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
-        std::fs::create_dir_all(&shots).unwrap();
-        Some(Self {
-            dir,
-            base,
-            summary,
-            shots,
-            binary,
-            agent: agent(),
-        })
-    }
-
-    /// The demo login of the organization whose name contains `who`.
-    fn account(&self, who: &str) -> (String, String) {
-        let (_, email, password) = self
-            .summary
-            .accounts
-            .iter()
-            .find(|(org, _, _)| org.contains(who))
-            .unwrap_or_else(|| panic!("a demo account for {who}"));
-        (email.clone(), password.clone())
-    }
-
-    fn org_id(&self, who: &str) -> String {
-        self.summary
-            .orgs
-            .iter()
-            .find(|(name, _)| name.contains(who))
-            .map(|(_, id)| id.clone())
-            .unwrap_or_else(|| panic!("a demo organization {who}"))
-    }
-
-    /// A phone: its own browser profile, optionally a fake camera showing `camera`.
-    fn phone(&self, name: &str, camera: Option<&Path>) -> headless_chrome::Browser {
-        launch(
-            &self.binary,
-            &self.dir.path().join(format!("profile-{name}")),
-            camera,
-        )
-    }
-
-    fn get(&self, path: &str) -> (u16, Value) {
-        let mut response = self
-            .agent
-            .get(&format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        let status = response.status().as_u16();
-        let body = response.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
-    }
-
-    /// The record at the head of a lot, as the API gives it.
-    fn head_record(&self, gtin: &str, lot: &str) -> Value {
-        let (status, found) = self.get(&format!("/api/v1/lots/{gtin}/{lot}"));
-        assert_eq!(status, 200, "lot {lot}: {found}");
-        let head = found["head"].as_str().unwrap().to_owned();
-        let (status, record) = self.get(&format!("/api/v1/records/{head}"));
-        assert_eq!(status, 200);
-        record
-    }
-
-    fn log_size(&self) -> i64 {
-        self.get("/api/v1/log").1["size"].as_i64().unwrap()
-    }
-
-    fn shot(&self, tab: &Tab, name: &str) {
-        let bytes = full_page_screenshot(tab, &self.shots, &format!("field-{name}"));
-        assert!(
-            bytes > 8_000,
-            "screenshot {name} is a real page ({bytes} bytes)"
-        );
-    }
-}
 
 /// The keyid of the key this phone made for the logged-in person (from its IndexedDB).
 fn phone_keyid(tab: &Tab) -> String {
@@ -222,7 +123,9 @@ fn expect_stored(tab: &Tab, what: &str) {
 
 #[test]
 fn a_phone_enrolls_waits_for_approval_signs_a_harvest_and_is_refused_once_revoked() {
-    let Some(demo) = Demo::start() else { return };
+    let Some(demo) = Demo::start("field") else {
+        return;
+    };
     let base = demo.base.to_string();
     let (email, password) = demo.account("Chishang Farm");
 
@@ -407,7 +310,9 @@ fn lot_state(demo: &Demo, gtin: &str, lot: &str) -> Value {
 /// store's receipt and storage; and the lettuce farm's harvest, cooling and packing.
 #[test]
 fn the_demo_story_supply_side_is_done_on_phones_alone() {
-    let Some(demo) = Demo::start() else { return };
+    let Some(demo) = Demo::start("field") else {
+        return;
+    };
     let base = demo.base.to_string();
     let (mill, carrier, xinyi) = (
         demo.org_id("Rice Mill"),
@@ -682,7 +587,9 @@ fn outbox(tab: &Tab) -> Value {
 /// it again on the new head.
 #[test]
 fn records_made_offline_are_sent_on_reconnecting_and_a_stale_record_is_signed_again() {
-    let Some(demo) = Demo::start() else { return };
+    let Some(demo) = Demo::start("field") else {
+        return;
+    };
     let relay = Relay::start(&demo.base);
     let base = relay.base.clone();
     let farm_id = demo.org_id("Chishang Farm");
@@ -834,7 +741,9 @@ fn records_made_offline_are_sent_on_reconnecting_and_a_stale_record_is_signed_ag
 /// its platform-held key instead, through the same rules.
 #[test]
 fn a_browser_without_ed25519_records_with_the_hosted_key_and_says_so() {
-    let Some(demo) = Demo::start() else { return };
+    let Some(demo) = Demo::start("field") else {
+        return;
+    };
     let base = demo.base.to_string();
     let (farm_id, xinyi) = (demo.org_id("Chishang Farm"), demo.org_id("Xinyi"));
     // A lot shipped to the store by the farm's own system.
@@ -917,7 +826,9 @@ fn a_browser_without_ed25519_records_with_the_hosted_key_and_says_so() {
 /// the store's counter lists what to pull, and the lift shows. Screenshots: recall-*.png.
 #[test]
 fn a_recall_signed_on_a_phone_shows_at_the_top_of_every_page_in_both_languages() {
-    let Some(demo) = Demo::start() else { return };
+    let Some(demo) = Demo::start("field") else {
+        return;
+    };
     let rice_page = format!("{}/01/{RICE}/10/RICE-2611-01", demo.base);
     let (_farm_phone, farm) = admin_phone(&demo, "Chishang Farm", "zh-Hant", None);
     let keyid = phone_keyid(&farm);

@@ -138,6 +138,18 @@ pub fn serve_with(settings: Settings) -> Served {
     }
 }
 
+/// A server over the seeded demo story (SQLite, in a temporary directory that holds the demo's
+/// key files too).
+pub fn serve_demo() -> (tempfile::TempDir, Served, truetrace::cli::demo::Summary) {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    let services = truetrace::startup::Services::open(&settings(&database_url)).unwrap();
+    let summary = truetrace::cli::demo::seed(&services, &dir.path().join("demo")).unwrap();
+    drop(services);
+    let base = serve(&database_url);
+    (dir, base, summary)
+}
+
 pub fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {})
 }

@@ -12,6 +12,7 @@ mod chrome;
 mod cli;
 mod concurrency;
 mod consumer;
+mod consumer_browser;
 mod devices;
 mod epcis_import;
 mod field_browser;

@@ -391,9 +391,16 @@ fn a_lot_has_a_printable_label_sheet() {
         page.contains(&format!("href=\"/labels/01/{RICE}/10/R1\"")),
         "reachable from the lot's page"
     );
-    let (status, _, body) = get_with(&app, &format!("/labels/01/{RICE}/10/R1?count=1000"), &[]);
+    let too_many = format!("/labels/01/{RICE}/10/R1?count=1000");
+    let (status, _, body) = get_with(&app, &too_many, &[("Accept-Language", "en")]);
     assert_eq!(status, 422);
-    assert!(body.contains("between 1 and 210"));
+    assert!(body.contains("between 1 and 210"), "{body}");
+    let (status, _, body) = get_with(&app, &too_many, &[("Accept-Language", "zh-TW")]);
+    assert_eq!(status, 422);
+    assert!(
+        body.contains("必須介於 1 到 210 之間"),
+        "an error page in Chinese: {body}"
+    );
     assert_eq!(
         get_with(&app, &format!("/labels/01/{RICE}/10/NOPE"), &[]).0,
         404

@@ -367,7 +367,7 @@ async fn account_page(
     let Page { req, choice, .. } = page;
     let csrf = page.csrf()?.token;
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
-    let reader = super::Reader::of(page);
+    let reader = page.reader();
     let nav = super::StaffNav::of(page, staff)?;
     let (user, org) = (staff.user.clone(), staff.org.clone());
     let body = crate::db::run(pool, move |conn| {
@@ -629,7 +629,7 @@ pub async fn dashboard(
         super::lang::switch_link(req.path(), choice.zh),
         staff.org.clone(),
     );
-    let reader = super::Reader::of(&page);
+    let reader = page.reader();
     let nav = super::StaffNav::of(&page, &staff)?;
     let body = crate::db::run(&pool, move |conn| {
         let today = Utc::now().date_naive();

@@ -5,7 +5,7 @@
 //! the brand's configured origins, or allows any site when the brand has configured none.
 
 use super::filters;
-use super::{PageError, choose_lang, failing, html_builder, path_gtin};
+use super::{PageError, embed_lang, failing, html_builder, path_gtin};
 use crate::db::DbPool;
 use crate::db::{lots, orgs, products};
 use crate::domain::digital_link::{lot_uri, path_segment};
@@ -24,7 +24,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 const CARD_WIDTH: u32 = 360;
-const CARD_HEIGHT: u32 = 260;
+/// The height a card's frame has before the card says how tall it is, or where no script runs:
+/// the tallest card without a recall notice, in both languages, 240 to 360 px wide (measured in
+/// tests/api/consumer_browser.rs). static/embed.js says the same.
+pub const CARD_HEIGHT: u32 = 360;
 
 /// The `frame-ancestors` source list for a product's brand.
 pub fn frame_ancestors(origins: &[String]) -> String {
@@ -48,7 +51,7 @@ async fn card(
         pages,
         activity,
     } = sources;
-    let choice = choose_lang(&req);
+    let choice = embed_lang(&req);
     let fail = failing(&req, &choice);
     let gtin = path_gtin(&gtin).map_err(&fail)?;
     let lot = lot
@@ -92,8 +95,8 @@ async fn render_card(
 ) -> Result<crate::http::page_cache::CachedPage, AppError> {
     let (verdicts, public_url) = (verdicts.clone(), site.public_url.clone());
     crate::db::run(pool, move |conn| {
-        let product = products::find(conn, gtin.as_str())?
-            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let product =
+            products::find(conn, gtin.as_str())?.ok_or_else(|| super::no_product(&gtin, zh))?;
         // A product's card shows its latest lot, which any new record may change.
         let latest_of_product = lot.is_none();
         let lot = match lot {
@@ -102,12 +105,18 @@ async fn render_card(
                 let latest = lots::recent_of_gtin(conn, gtin.as_str(), 1)?
                     .into_iter()
                     .next()
-                    .ok_or_else(|| AppError::NotFound(format!("no lot of GTIN {gtin} yet")))?;
+                    .ok_or_else(|| {
+                        AppError::NotFound(if zh {
+                            format!("商品編號（GTIN）{gtin} 還沒有任何批號")
+                        } else {
+                            format!("no lot of GTIN {gtin} yet")
+                        })
+                    })?;
                 LotCode::parse(&latest.lot).map_err(AppError::internal)?
             }
         };
         let p = provenance::load(conn, &gtin, &lot, &verdicts)?
-            .ok_or_else(|| AppError::NotFound(format!("no lot {lot} of GTIN {gtin}")))?;
+            .ok_or_else(|| super::no_lot(&gtin, &lot, zh))?;
         let origins = match &product.brand_org {
             Some(brand) => orgs::embed_origins(conn, brand)?,
             None => Vec::new(),
@@ -239,10 +248,13 @@ pub async fn oembed(
         None => format!("{}/embed/01/{gtin}", site.public_url),
     };
     let title = format!("{} · truetrace", product.name);
+    // The script sizes the iframe to its card; where a site strips scripts the iframe keeps the
+    // fallback height.
     let html = format!(
-        "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" style=\"border:0;max-width:100%\" loading=\"lazy\" title=\"{}\"></iframe>",
+        "<iframe src=\"{}\" width=\"{width}\" height=\"{height}\" style=\"border:0;max-width:100%\" loading=\"lazy\" title=\"{}\" data-truetrace-embed></iframe><script src=\"{}/static/embed.js\" async></script>",
         escape_attr(&src),
-        escape_attr(&title)
+        escape_attr(&title),
+        escape_attr(&site.public_url),
     );
     Ok(HttpResponse::Ok()
         .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
@@ -291,6 +303,12 @@ impl EmbedCard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_script_and_the_oembed_snippet_start_from_the_same_fallback_height() {
+        let script = include_str!("../../../static/embed.js");
+        assert!(script.contains(&format!("var FALLBACK_HEIGHT = {CARD_HEIGHT};")));
+    }
 
     #[test]
     fn frame_ancestors_lists_the_brands_origins() {

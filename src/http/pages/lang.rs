@@ -40,6 +40,20 @@ pub fn choose(req: &HttpRequest, explicit: Option<&str>) -> Choice {
     if let Some(zh) = req.cookie(COOKIE).and_then(|c| parse_tag(c.value())) {
         return Choice { zh, remember: None };
     }
+    from_header(req)
+}
+
+/// For a card embedded in another site's page: `?lang=`, then `Accept-Language`; the cookie is
+/// neither read nor set, so that one card's language never changes the other cards on the page.
+pub fn choose_unremembered(req: &HttpRequest, explicit: Option<&str>) -> Choice {
+    match explicit.and_then(parse_tag) {
+        Some(zh) => Choice { zh, remember: None },
+        None => from_header(req),
+    }
+}
+
+/// `Accept-Language`, honouring q-values; Traditional Chinese when it names nothing we speak.
+fn from_header(req: &HttpRequest) -> Choice {
     let header = req
         .headers()
         .get(actix_web::http::header::ACCEPT_LANGUAGE)
@@ -115,6 +129,29 @@ mod tests {
         assert!(!choose(&req, None).zh);
         let chosen = choose(&req, Some("zh-Hant"));
         assert!(chosen.zh && chosen.remember.is_some());
+    }
+
+    #[test]
+    fn an_embedded_card_neither_reads_nor_sets_the_cookie() {
+        let req = TestRequest::default()
+            .cookie(Cookie::new(COOKIE, "en"))
+            .insert_header(("Accept-Language", "zh-TW"))
+            .to_http_request();
+        let chosen = choose_unremembered(&req, None);
+        assert!(
+            chosen.zh && chosen.remember.is_none(),
+            "the header, not the cookie"
+        );
+        let chosen = choose_unremembered(&req, Some("en"));
+        assert!(
+            !chosen.zh && chosen.remember.is_none(),
+            "asked for, not remembered"
+        );
+        let chosen = choose_unremembered(&req, Some("fr"));
+        assert!(
+            chosen.zh,
+            "a language we do not speak falls back to the header"
+        );
     }
 
     #[test]

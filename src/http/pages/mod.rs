@@ -7,6 +7,7 @@ pub mod fsma;
 pub mod home;
 pub mod lang;
 pub mod pickup;
+pub mod product_ld;
 pub mod qr;
 pub mod recall;
 pub mod resolver;
@@ -42,27 +43,7 @@ impl StaffNav {
     }
 }
 
-/// Who reads a page: their language, and the offset of their place for the times the server
-/// keeps (a reservation's deadline), shown as `2026-12-01 17:30 (UTC+08:00)`.
-#[derive(Debug, Clone, Copy)]
-pub struct Reader {
-    pub zh: bool,
-    pub offset: chrono::FixedOffset,
-}
-
-impl Reader {
-    pub fn of(page: &Page) -> Self {
-        Self {
-            zh: page.choice.zh,
-            offset: page.site.offset,
-        }
-    }
-
-    /// A time kept in UTC, in the reader's offset.
-    pub fn time(&self, utc: chrono::NaiveDateTime) -> String {
-        crate::domain::time::for_people(&utc.and_utc().with_timezone(&self.offset))
-    }
-}
+pub use crate::domain::time::Reader;
 
 /// An HTML response in the chosen language (remembering an explicit choice in a cookie).
 pub fn html_builder(status: StatusCode, choice: &Choice) -> HttpResponseBuilder {
@@ -101,12 +82,7 @@ pub fn error_page(
     status: StatusCode,
     detail: String,
 ) -> HttpResponse {
-    let page = ErrorPage {
-        zh: choice.zh,
-        lang_switch: lang::switch_link(req.path(), choice.zh),
-        status: status.as_u16(),
-        detail,
-    };
+    let page = ErrorPage::new(choice.zh, req.path(), status, detail);
     html(status, choice, page.render())
 }
 
@@ -135,12 +111,7 @@ impl ResponseError for PageError {
             tracing::error!(code = self.error.code(), %cause, "page failed");
         }
         let status = self.status_code();
-        let page = ErrorPage {
-            zh: self.zh,
-            lang_switch: lang::switch_link(&self.path, self.zh),
-            status: status.as_u16(),
-            detail: self.error.to_string(),
-        };
+        let page = ErrorPage::new(self.zh, &self.path, status, self.error.to_string());
         let choice = Choice {
             zh: self.zh,
             remember: None,
@@ -181,6 +152,14 @@ impl Page {
         crate::http::session::csrf_for(&self.req, self.site.secure_cookies).map_err(self.fail())
     }
 
+    /// Who reads this page: its language and the site's offset for times.
+    pub fn reader(&self) -> Reader {
+        Reader {
+            zh: self.choice.zh,
+            offset: self.site.offset,
+        }
+    }
+
     /// Refuses a form whose CSRF token is not the one this browser was given.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
         crate::http::session::check_csrf(&self.req, submitted).map_err(self.fail())
@@ -206,6 +185,24 @@ pub fn names(product: &crate::db::rows::ProductRow, zh: bool) -> (String, Option
     }
 }
 
+/// The answer for a GTIN no product has, in the page's language.
+pub fn no_product(gtin: &impl std::fmt::Display, zh: bool) -> AppError {
+    AppError::NotFound(if zh {
+        format!("沒有商品編號（GTIN）為 {gtin} 的產品")
+    } else {
+        format!("no product with GTIN {gtin}")
+    })
+}
+
+/// The answer for a lot code a product has no lot of, in the page's language.
+pub fn no_lot(gtin: &impl std::fmt::Display, lot: &impl std::fmt::Display, zh: bool) -> AppError {
+    AppError::NotFound(if zh {
+        format!("商品編號（GTIN）{gtin} 沒有批號 {lot}")
+    } else {
+        format!("no lot {lot} of GTIN {gtin}")
+    })
+}
+
 /// A GTIN from a page's path; a malformed one is the visitor's error (400).
 pub fn path_gtin(text: &str) -> Result<crate::domain::Gtin, AppError> {
     crate::domain::Gtin::parse(text).map_err(AppError::Malformed)
@@ -218,10 +215,19 @@ struct LangParam {
 
 /// The page language for a request, from its `?lang=`, cookie or `Accept-Language`.
 pub fn choose_lang(req: &HttpRequest) -> Choice {
-    let explicit = actix_web::web::Query::<LangParam>::from_query(req.query_string())
+    lang::choose(req, asked_lang(req).as_deref())
+}
+
+/// The `?lang=` of a request, if any.
+fn asked_lang(req: &HttpRequest) -> Option<String> {
+    actix_web::web::Query::<LangParam>::from_query(req.query_string())
         .ok()
-        .and_then(|q| q.into_inner().lang);
-    lang::choose(req, explicit.as_deref())
+        .and_then(|q| q.into_inner().lang)
+}
+
+/// The language of an embedded card: `?lang=` or `Accept-Language`, never the cookie.
+pub fn embed_lang(req: &HttpRequest) -> Choice {
+    lang::choose_unremembered(req, asked_lang(req).as_deref())
 }
 
 #[derive(Template)]
@@ -231,6 +237,21 @@ pub struct ErrorPage {
     pub lang_switch: String,
     pub status: u16,
     pub detail: String,
+    /// The detail's own language: the messages pages make are in the page's language, but a
+    /// detail from deeper down (a GS1 syntax rule) may be English only, and is marked as such.
+    pub detail_zh: bool,
+}
+
+impl ErrorPage {
+    pub fn new(zh: bool, path: &str, status: StatusCode, detail: String) -> Self {
+        Self {
+            zh,
+            lang_switch: lang::switch_link(path, zh),
+            status: status.as_u16(),
+            detail_zh: crate::domain::text::has_han(&detail),
+            detail,
+        }
+    }
 }
 
 /// Filters the templates use beside askama's own.

@@ -97,8 +97,8 @@ async fn form_page(
         .min(i64::from(limits.holder_units))
         .min(i64::from(limits.address_units));
     let body = crate::db::run(pool, move |conn| {
-        let product = products::find(conn, gtin.as_str())?
-            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let product =
+            products::find(conn, gtin.as_str())?.ok_or_else(|| super::no_product(&gtin, zh))?;
         // Stock under a recall in force is not offered.
         let covered = crate::trace::recall::Covered::load(conn)?;
         let lines: Vec<_> = stock::of_product(conn, gtin.as_str())?
@@ -214,11 +214,11 @@ pub async fn reservation(
 ) -> Result<HttpResponse, PageError> {
     let Page { req, choice, site } = &page;
     let zh = choice.zh;
-    let reader = super::Reader::of(&page);
+    let reader = page.reader();
     let switch = super::lang::switch_link(req.path(), zh);
     let public_url = site.public_url.clone();
     let body = crate::db::run(&pool, move |conn| {
-        let row = pickup::find(conn, &code)?;
+        let row = pickup::find(conn, &code, zh)?;
         let product = products::find(conn, &row.gtin)?;
         let store = orgs::find(conn, &row.store_org)?
             .ok_or_else(|| AppError::internal("a reservation's store is missing"))?;
@@ -255,12 +255,20 @@ pub async fn reservation(
 }
 
 /// The staff member's organization, when it is a store.
-fn staff_store(staff: &Staff) -> Result<OrgRow, AppError> {
+fn staff_store(staff: &Staff, zh: bool) -> Result<OrgRow, AppError> {
     if !staff.org.has_role(Role::Retailer) {
-        return Err(AppError::Forbidden(format!(
-            "{} is not a store: pickups are handed over by store staff",
-            staff.org.name
-        )));
+        let org = &staff.org;
+        return Err(AppError::Forbidden(if zh {
+            format!(
+                "{}不是門市：預約取貨由門市員工交付",
+                org.name_zh.as_deref().unwrap_or(&org.name)
+            )
+        } else {
+            format!(
+                "{} is not a store: pickups are handed over by store staff",
+                org.name
+            )
+        }));
     }
     Ok(staff.org.clone())
 }
@@ -281,15 +289,16 @@ pub async fn counter(
     let fail = page.fail();
     if let Some(code) = query.code.as_deref() {
         // The typed code, forgiving about case and dashes.
-        let code = pickup::normalize_code(code).ok_or_else(|| fail(pickup::unknown_code()))?;
+        let code =
+            pickup::normalize_code(code).ok_or_else(|| fail(pickup::unknown_code(choice.zh)))?;
         return Ok(HttpResponse::SeeOther()
             .insert_header((header::LOCATION, format!("/staff/pickups/{code}")))
             .finish());
     }
-    let store = staff_store(&staff).map_err(&fail)?;
+    let store = staff_store(&staff, page.choice.zh).map_err(&fail)?;
     let csrf = page.csrf()?.token;
     let zh = choice.zh;
-    let reader = super::Reader::of(&page);
+    let reader = page.reader();
     let nav = super::StaffNav::of(&page, &staff)?;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = crate::db::run(&pool, move |conn| {
@@ -336,14 +345,14 @@ async fn staff_page(
         Some(Err(error)) => (None, Some(error)),
         None => (None, None),
     };
-    let store = staff_store(staff).map_err(&fail)?;
+    let store = staff_store(staff, page.choice.zh).map_err(&fail)?;
     let csrf = page.csrf()?.token;
     let zh = choice.zh;
-    let reader = super::Reader::of(page);
+    let reader = page.reader();
     let nav = super::StaffNav::of(page, staff)?;
     let switch = super::lang::switch_link(req.path(), zh);
     let body = crate::db::run(pool, move |conn| {
-        let row = pickup::find_for_store(conn, &code, &store)?;
+        let row = pickup::find_for_store(conn, &code, &store, zh)?;
         let name =
             products::find(conn, &row.gtin)?.map_or_else(|| row.gtin.clone(), |p| names(&p, zh).0);
         let standing = pickup::standing_now(conn, &row, Utc::now().naive_utc())?;
@@ -401,7 +410,7 @@ pub async fn confirm(
     let pool = ledger.pool();
     let fail = page.fail();
     page.check_csrf(&form.csrf)?;
-    let store = staff_store(&staff).map_err(&fail)?;
+    let store = staff_store(&staff, page.choice.zh).map_err(&fail)?;
     let sealer = hosted.sealer().map_err(&fail)?;
     let code = code.into_inner();
     let handover = Handover {
@@ -409,29 +418,30 @@ pub async fn confirm(
         sealer: &sealer,
         activity: &activity,
     };
-    let (status, outcome) = match pickup::confirm(handover, &code, &store, &staff.user.id).await {
-        Ok(done) => {
-            let record = done.sell_record.as_deref().unwrap_or_default();
-            let record = &record[..12.min(record.len())];
-            let amount = in_words(&done.quantity.to_string(), &done.unit, page.choice.zh);
-            let message = if page.choice.zh {
-                format!("已交付：{amount}已記錄為售出（紀錄 {record}）")
-            } else {
-                format!("handed over: {amount} recorded as sold (record {record})")
-            };
-            (StatusCode::OK, Ok(message))
-        }
-        Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
-        Err(e) => {
-            if let Some(cause) = e.internal_cause() {
-                tracing::error!(%cause, "handover failed");
+    let (status, outcome) =
+        match pickup::confirm(handover, &code, &store, &staff.user.id, page.reader()).await {
+            Ok(done) => {
+                let record = done.sell_record.as_deref().unwrap_or_default();
+                let record = &record[..12.min(record.len())];
+                let amount = in_words(&done.quantity.to_string(), &done.unit, page.choice.zh);
+                let message = if page.choice.zh {
+                    format!("已交付：{amount}已記錄為售出（紀錄 {record}）")
+                } else {
+                    format!("handed over: {amount} recorded as sold (record {record})")
+                };
+                (StatusCode::OK, Ok(message))
             }
-            (
-                actix_web::ResponseError::status_code(&e),
-                Err(e.to_string()),
-            )
-        }
-    };
+            Err(e @ (AppError::NotFound(_) | AppError::Forbidden(_))) => return Err(fail(e)),
+            Err(e) => {
+                if let Some(cause) = e.internal_cause() {
+                    tracing::error!(%cause, "handover failed");
+                }
+                (
+                    actix_web::ResponseError::status_code(&e),
+                    Err(e.to_string()),
+                )
+            }
+        };
     staff_page(&page, pool, &staff, code, status, Some(outcome)).await
 }
 
@@ -525,10 +535,14 @@ pub async fn cancel(
 ) -> Result<HttpResponse, PageError> {
     let fail = page.fail();
     page.check_csrf(&form.csrf)?;
-    let store = staff_store(&staff).map_err(&fail)?;
+    let store = staff_store(&staff, page.choice.zh).map_err(&fail)?;
     let code = code.into_inner();
     let (c, s, user, zh) = (code.clone(), store, staff.user.id.clone(), page.choice.zh);
-    let cancelled = crate::db::run(&pool, move |conn| pickup::cancel(conn, &c, &s, &user)).await;
+    let reader = page.reader();
+    let cancelled = crate::db::run(&pool, move |conn| {
+        pickup::cancel(conn, &c, &s, &user, &reader)
+    })
+    .await;
     let (status, outcome) = match cancelled {
         Ok(done) => {
             let amount = in_words(&done.quantity.to_string(), &done.unit, zh);

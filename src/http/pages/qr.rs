@@ -168,33 +168,50 @@ pub struct LabelsQuery {
 }
 
 /// `/labels/01/{gtin}/10/{lot}`: a printable sheet of labels (21 per A4 page) for a lot.
+/// The page and its errors are in both languages, as the labels are.
 pub async fn labels(
+    page: super::Page,
     pool: web::Data<DbPool>,
-    site: web::Data<Site>,
     path: web::Path<(String, String)>,
     query: web::Query<LabelsQuery>,
+) -> Result<LabelsPage, super::PageError> {
+    sheet(&pool, &page.site, &path, &query, page.choice.zh)
+        .await
+        .map_err(page.fail())
+}
+
+async fn sheet(
+    pool: &DbPool,
+    site: &Site,
+    path: &(String, String),
+    query: &LabelsQuery,
+    zh: bool,
 ) -> Result<LabelsPage, AppError> {
     let gtin = Gtin::parse(&path.0).map_err(AppError::Malformed)?;
     let lot = LotCode::parse(&path.1).map_err(AppError::Malformed)?;
     let count = match query.count.unwrap_or(21) {
         c @ 1..=MAX_LABELS => c,
         c => {
-            return Err(AppError::InvalidField(format!(
-                "count {c} must be between 1 and {MAX_LABELS}"
-            )));
+            return Err(AppError::InvalidField(if zh {
+                format!("張數 {c} 必須介於 1 到 {MAX_LABELS} 之間")
+            } else {
+                format!("count {c} must be between 1 and {MAX_LABELS}")
+            }));
         }
     };
     let (g, l) = (gtin.clone(), lot.clone());
     let store = query.store.clone();
-    let product = crate::db::run(&pool, move |conn| {
+    let product = crate::db::run(pool, move |conn| {
         crate::db::lots::find(conn, g.as_str(), l.as_str())?
-            .ok_or_else(|| AppError::NotFound(format!("no lot {l} of GTIN {g}")))?;
+            .ok_or_else(|| super::no_lot(&g, &l, zh))?;
         if let Some(store) = &store {
             // Shelf tags only for a store (its scans count for it).
             crate::omo::pickup::find_store(conn, store).map_err(|_| {
-                AppError::InvalidField(format!(
-                    "store {store} is not a store: shelf tags are printed for a retailer"
-                ))
+                AppError::InvalidField(if zh {
+                    format!("{store} 不是門市：貨架標籤只為零售門市列印")
+                } else {
+                    format!("store {store} is not a store: shelf tags are printed for a retailer")
+                })
             })?;
         }
         Ok(crate::db::products::find(conn, g.as_str())?)

@@ -165,12 +165,13 @@ fn refuse(
     HttpResponse::build(status).json(json!({"error": code, "message": message}))
 }
 
-/// The `linkType` of the request's query as sent (`%3A` read as `:`), whether or not the rest
-/// of the link parses.
-fn raw_link_type(req: &HttpRequest) -> Option<String> {
+/// A parameter of the request's query as sent (`%3A` read as `:`), whether or not the rest of
+/// the link parses: the `linkType` and the `lang` of a broken link still decide how its error
+/// is answered.
+fn raw_param(req: &HttpRequest, wanted: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
-        (name == "linkType").then(|| {
+        (name == wanted).then(|| {
             percent_encoding::percent_decode_str(value)
                 .decode_utf8_lossy()
                 .into_owned()
@@ -199,14 +200,10 @@ async fn answer(req: &HttpRequest, sources: &PageSources) -> HttpResponse {
     }
     let query = req.uri().query();
     let parsed = DigitalLink::parse(req.path(), query);
-    let explicit = parsed
-        .as_ref()
-        .ok()
-        .and_then(|l| l.param("lang").map(str::to_owned));
-    let choice = lang::choose(req, explicit.as_deref());
+    let choice = lang::choose(req, raw_param(req, "lang").as_deref());
     // A link type that is JSON (the EPCIS events, the linkset) is answered in JSON, errors
     // included, even when the link is too broken to parse: read from the raw query.
-    let wants = match raw_link_type(req).as_deref() {
+    let wants = match raw_param(req, "linkType").as_deref() {
         Some("gs1:epcis" | "https://gs1.org/voc/epcis") => Wants::JsonLd,
         Some("linkset" | "all") => Wants::Linkset(LINKSET),
         _ => negotiate(req),
@@ -421,7 +418,7 @@ async fn lot_answer(
         zh: choice.zh,
         // From the canonical path: this page is cached and served for any stem before /01/.
         lang_switch: lang::switch_link(&link.uri(""), choice.zh),
-        json_ld: script_json(&schema_org(&uri, &p, &product_name)),
+        json_ld: script_json(&schema_org(&site.public_url, &uri, &p, &product_name)),
         pickup_url: format!(
             "/shop/{}/pickup?lot={}&{visit_query}",
             p.gtin,
@@ -617,28 +614,19 @@ fn product_name(p: &Provenance, zh: bool) -> String {
 }
 
 /// schema.org Product with its Digital Link, for search engines and link previews.
-fn schema_org(uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
-    let mut product = json!({
-        "@context": "https://schema.org",
-        "@type": "Product",
-        "@id": uri,
-        "name": name,
-        "gtin": p.gtin.as_str(),
-        "hasGS1DigitalLink": uri,
-        "url": uri,
-    });
-    if let Some(row) = &p.product {
-        if let Some(d) = &row.description {
-            product["description"] = json!(d);
-        }
-        if let Some(img) = &row.image_url {
-            product["image"] = json!(img);
-        }
-        if let (Some(price), Some(listing)) = (&row.price, &row.listing_url) {
-            product["offers"] = json!({"@type": "Offer", "price": price,
-                "priceCurrency": row.currency.as_deref().unwrap_or("TWD"), "url": listing});
-        }
+fn schema_org(public_url: &str, uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
+    let mut product = super::product_ld::ProductLd {
+        public_url,
+        url: uri,
+        digital_link: uri,
+        name,
+        gtin: p.gtin.as_str(),
+        product: p.product.as_ref(),
+        brand: p.brand.as_ref().map(|b| b.name.as_str()),
+        in_stores: !p.stores.is_empty(),
+        recalled: !p.recalls_in_force().is_empty(),
     }
+    .to_json();
     // schema.org has no recall property: each recall is a PropertyValue whose propertyID is our
     // documented term (docs/api.md), with the signed notice as its url.
     let recalls: Vec<serde_json::Value> = p
@@ -652,7 +640,7 @@ fn schema_org(uri: &str, p: &Provenance, name: &str) -> serde_json::Value {
                 "name": format!("Class {} recall", n.class.map_or("", |c| c.as_str())),
                 "value": if r.in_force() { "in force" } else { "lifted" },
                 "validFrom": n.time.to_rfc3339(),
-                "url": format!("/api/v1/records/{}", r.id),
+                "url": format!("{public_url}/api/v1/records/{}", r.id),
             });
             if let Some(reason) = n.reason.as_ref().or(n.reason_zh.as_ref()) {
                 value["description"] = json!(reason);

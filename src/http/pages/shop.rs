@@ -7,7 +7,7 @@ use super::recall::{RecallBanner, for_lots};
 use super::{Page, PageError, html_builder, names, path_gtin};
 use crate::db::DbPool;
 use crate::db::rows::{OrgRow, ProductRow};
-use crate::db::{DbConn, lots, products};
+use crate::db::{DbConn, lots, orgs, products};
 use crate::domain::digital_link::{lot_path, lot_uri, path_segment};
 use crate::domain::{Gtin, LotCode, OrgId};
 use crate::error::AppError;
@@ -254,16 +254,17 @@ pub async fn product(
     gtin: web::Path<String>,
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
-    let Page { choice, .. } = &page;
+    let Page { choice, site, .. } = &page;
     let gtin = path_gtin(&gtin).map_err(page.fail())?;
     let visit = visit.into_inner();
     let key = (format!("/shop/{gtin}"), visit.query(), choice.zh);
+    let public_url = site.public_url.clone();
     // From the canonical path, like the key: the page is cached for every spelling of the GTIN.
     let (zh, switch) = (choice.zh, super::lang::switch_link(&key.0, choice.zh));
     let verdicts = verdicts.clone();
     cached(&page, &pool, &pages, key, move |conn| {
-        let product = products::find(conn, gtin.as_str())?
-            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {gtin}")))?;
+        let product =
+            products::find(conn, gtin.as_str())?.ok_or_else(|| super::no_product(&gtin, zh))?;
         let covered = Covered::load(conn)?;
         let (item, lines) = shop_item(conn, &product, &verdicts, zh, &visit, &covered)?;
         if !offered(&product, !lines.is_empty() || !item.recalls.is_empty()) {
@@ -282,9 +283,28 @@ pub async fn product(
                 (l.lot, href)
             })
             .collect();
+        let brand = match &product.brand_org {
+            Some(id) => orgs::find(conn, id)?.map(|o| o.name),
+            None => None,
+        };
+        let url = format!("{public_url}/shop/{gtin}");
+        let json_ld = super::product_ld::ProductLd {
+            public_url: &public_url,
+            url: &url,
+            digital_link: &format!("{public_url}/01/{gtin}"),
+            name: &names(&product, zh).0,
+            gtin: gtin.as_str(),
+            product: Some(&product),
+            brand: brand.as_deref(),
+            // Stock under a recall is not in `lines`.
+            in_stores: !lines.is_empty(),
+            recalled: false,
+        }
+        .to_json();
         ShopProductPage {
             zh,
             lang_switch: switch,
+            json_ld: super::script_json(&json_ld),
             recalls: item.recalls.clone(),
             item,
             stores,
@@ -306,8 +326,13 @@ pub async fn store(
     let (zh, switch) = (choice.zh, super::lang::switch_link(req.path(), choice.zh));
     let id = id.into_inner();
     let rendered = crate::db::run(&pool, move |conn| {
-        let store = crate::omo::pickup::find_store(conn, &id)
-            .map_err(|_| AppError::NotFound(format!("no store {id}")))?;
+        let store = crate::omo::pickup::find_store(conn, &id).map_err(|_| {
+            AppError::NotFound(if zh {
+                format!("沒有代號為 {id} 的門市")
+            } else {
+                format!("no store {id}")
+            })
+        })?;
         let lines = stock::of_store(conn, &store)?;
         let covered = Covered::load(conn)?;
         let shown: Vec<Key> = lines
@@ -368,6 +393,7 @@ pub async fn go(
     visit: web::Query<Visit>,
 ) -> Result<HttpResponse, PageError> {
     let fail = page.fail();
+    let zh = page.choice.zh;
     let gtin = path_gtin(&gtin).map_err(&fail)?;
     let visit = visit.into_inner();
     let lot = visit
@@ -377,8 +403,7 @@ pub async fn go(
         .map(str::to_owned);
     let (g, l) = (gtin.clone(), lot.clone());
     let (product, lot_exists) = crate::db::run(&pool, move |conn| {
-        let product = products::find(conn, g.as_str())?
-            .ok_or_else(|| AppError::NotFound(format!("no product with GTIN {g}")))?;
+        let product = products::find(conn, g.as_str())?.ok_or_else(|| super::no_product(&g, zh))?;
         let lot_exists = match &l {
             Some(l) => lots::find(conn, g.as_str(), l)?.is_some(),
             None => false,
@@ -459,6 +484,8 @@ pub struct StoreStock {
 #[derive(Template)]
 #[template(path = "shop_product.html")]
 pub struct ShopProductPage {
+    /// schema.org Product JSON-LD (`product_ld`).
+    pub json_ld: String,
     pub zh: bool,
     pub lang_switch: String,
     pub item: ShopItem,
