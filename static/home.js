@@ -4,6 +4,24 @@
 import { parseScanned, startCamera } from "/static/field/scanner.js";
 
 const zh = document.documentElement.lang.startsWith("zh");
+
+// Where the scanned code was printed (`?src=qr` on a package, `?store=` on a shelf tag), kept so
+// that the scan counts for its channel on the dashboards.
+function placedMarker(text) {
+  let url;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    return "";
+  }
+  const kept = new URLSearchParams();
+  for (const name of ["src", "store"]) {
+    const value = url.searchParams.get(name);
+    if (value) kept.set(name, value);
+  }
+  const query = kept.toString();
+  return query ? `?${query}` : "";
+}
 const start = document.getElementById("scan-start");
 const video = document.getElementById("scan-video");
 const status = document.getElementById("scan-status");
@@ -18,9 +36,10 @@ if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
       camera = await startCamera(video, (text) => {
         const found = parseScanned(text);
         if (found.gtin) {
-          camera.stop();
+          // The first frame may be read before startCamera has returned the camera.
+          if (camera) camera.stop();
           const lot = encodeURIComponent(found.lot);
-          location.assign(`/01/${found.gtin}/10/${lot}`);
+          location.assign(`/01/${found.gtin}/10/${lot}${placedMarker(text)}`);
         } else {
           status.textContent = zh
             ? "這不是產品履歷的 QR 碼，請掃描包裝上的碼。"

@@ -318,3 +318,25 @@ fn embedded_cards_fit_their_content_and_the_fallback_and_keep_their_own_language
 fn urlencoding(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+#[test]
+fn the_home_page_opens_a_scanned_package_and_keeps_where_its_code_was_printed() {
+    let Some(demo) = Demo::start("consumer-scan") else {
+        return;
+    };
+    let label = format!("{}/01/{RICE}/10/RICE-2611-01?src=qr", demo.base);
+    let camera = demo.dir.path().join("label.y4m");
+    qr_video(&label, &camera);
+    let browser = demo.phone("scanner", Some(&camera));
+    let tab = phone_tab(&browser);
+    goto(&tab, &format!("{}/?lang=zh-Hant", demo.base));
+    click(&tab, "#scan-start");
+    wait_until(
+        &tab,
+        &format!("location.pathname === '/01/{RICE}/10/RICE-2611-01'"),
+        "the scanned package's page",
+    );
+    assert_eq!(eval(&tab, "return location.search;"), "?src=qr");
+    check_page(&tab, "a scanned package's page", "zh-Hant");
+    demo.shot(&tab, "scanned-zh-Hant");
+}
