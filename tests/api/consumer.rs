@@ -326,3 +326,23 @@ fn a_chinese_page_names_a_missing_product_in_chinese_and_marks_an_english_detail
     let (_, _, page) = get_with(&app, "/01/04712345000023", &[("Accept-Language", "en")]);
     assert!(!page.contains("說明"), "{page}");
 }
+
+#[test]
+fn a_forged_form_is_refused_in_the_pages_language() {
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    for (language, words) in [
+        ("zh-TW", "安全驗證碼（CSRF）遺失或不符"),
+        ("en", "security token (CSRF) is missing or wrong"),
+    ] {
+        let mut answer = agent()
+            .post(&app.url(&format!("/shop/{RICE}/pickup")))
+            .header("Accept-Language", language)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .send("store=x&quantity=1&name=A&phone=0912345678")
+            .unwrap();
+        assert_eq!(answer.status(), 403);
+        let page = answer.body_mut().read_to_string().unwrap();
+        assert!(page.contains(words), "{language}: {page}");
+    }
+}

@@ -446,9 +446,11 @@ pub async fn invite(
     let Page { site, .. } = &page;
     page.check_csrf(&form.csrf)?;
     if !staff.user.is_admin {
-        return Err(page.fail()(AppError::Forbidden(
-            "only your organization's admins can invite staff".into(),
-        )));
+        return Err(page.fail()(AppError::Forbidden(if page.choice.zh {
+            "只有貴組織的管理員可以邀請員工".into()
+        } else {
+            "only your organization's admins can invite staff".into()
+        })));
     }
     let (org, email, admin, public_url) = (
         staff.org.id.clone(),
@@ -524,9 +526,11 @@ fn admins_only(page: &Page, staff: &Staff) -> Result<(), PageError> {
     if staff.user.is_admin {
         Ok(())
     } else {
-        Err(page.fail()(AppError::Forbidden(
-            "only your organization's admins can manage API tokens".into(),
-        )))
+        Err(page.fail()(AppError::Forbidden(if page.choice.zh {
+            "只有貴組織的管理員可以管理 API 權杖".into()
+        } else {
+            "only your organization's admins can manage API tokens".into()
+        })))
     }
 }
 
@@ -601,12 +605,14 @@ pub struct DaysQuery {
     days: Option<u32>,
 }
 
-fn days(q: &DaysQuery) -> Result<u32, AppError> {
+fn days(q: &DaysQuery, zh: bool) -> Result<u32, AppError> {
     match q.days.unwrap_or(30) {
         d @ 1..=366 => Ok(d),
-        d => Err(AppError::InvalidField(format!(
-            "days={d} must be from 1 to 366"
-        ))),
+        d => Err(AppError::InvalidField(if zh {
+            format!("days={d}：天數必須介於 1 到 366 之間")
+        } else {
+            format!("days={d} must be from 1 to 366")
+        })),
     }
 }
 
@@ -619,7 +625,7 @@ pub async fn dashboard(
     q: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, PageError> {
     let Page { req, choice, .. } = &page;
-    let days = days(&q).map_err(page.fail())?;
+    let days = days(&q, page.choice.zh).map_err(page.fail())?;
     let csrf = page.csrf()?.token;
     if let Err(e) = activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the dashboard failed");
@@ -772,7 +778,7 @@ pub async fn dashboard_csv(
     staff: Staff,
     q: web::Query<DaysQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let days = days(&q).map_err(page.fail())?;
+    let days = days(&q, page.choice.zh).map_err(page.fail())?;
     if let Err(e) = activity.flush() {
         tracing::warn!(error = %e, "flushing counts before the CSV failed");
     }

@@ -162,7 +162,14 @@ impl Page {
 
     /// Refuses a form whose CSRF token is not the one this browser was given.
     pub fn check_csrf(&self, submitted: &str) -> Result<(), PageError> {
-        crate::http::session::check_csrf(&self.req, submitted).map_err(self.fail())
+        crate::http::session::check_csrf(&self.req, submitted)
+            .map_err(|e| match e {
+                AppError::Forbidden(_) if self.choice.zh => AppError::Forbidden(
+                    "表單的安全驗證碼（CSRF）遺失或不符：請重新整理頁面後再送出一次".into(),
+                ),
+                other => other,
+            })
+            .map_err(self.fail())
     }
 }
 
