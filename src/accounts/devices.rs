@@ -6,6 +6,7 @@
 use crate::accounts::registry::{self, KeyHolder};
 use crate::db::rows::{DeviceRow, UserRow};
 use crate::db::{DbConn, accounts as users, devices, keys, records, write_transaction};
+use crate::domain::text::said;
 use crate::error::{AppError, AppResult};
 use crate::ledger::envelope::{KeyId, parse_public_key};
 use base64::Engine as _;
@@ -140,51 +141,65 @@ fn activate(conn: &mut DbConn, row: &DeviceRow, by: &UserRow, at: NaiveDateTime)
 
 /// A device of the staff member's organization, or 404 (another organization's devices are not
 /// there for them).
-pub fn find(conn: &mut DbConn, user: &UserRow, keyid: &str) -> AppResult<DeviceRow> {
+pub fn find(conn: &mut DbConn, user: &UserRow, keyid: &str, zh: bool) -> AppResult<DeviceRow> {
     devices::find(conn, keyid)?
         .filter(|d| d.org_id == user.org_id)
-        .ok_or_else(|| AppError::NotFound(format!("your organization has no device {keyid}")))
+        .ok_or_else(|| {
+            AppError::NotFound(said(
+                zh,
+                format!("your organization has no device {keyid}"),
+                format!("貴組織沒有裝置 {keyid}"),
+            ))
+        })
 }
 
 /// An admin approves a pending device: its key becomes a signing key of the organization.
-/// Approving an active device again changes nothing.
-pub fn approve(conn: &mut DbConn, admin: &UserRow, keyid: &str) -> AppResult<DeviceRow> {
+/// Approving an active device again changes nothing. Refusals are said in the admin's language.
+pub fn approve(conn: &mut DbConn, admin: &UserRow, keyid: &str, zh: bool) -> AppResult<DeviceRow> {
     if !admin.is_admin {
-        return Err(AppError::Forbidden(
-            "only your organization's admins can approve devices".into(),
-        ));
+        return Err(AppError::Forbidden(said(
+            zh,
+            "only your organization's admins can approve devices",
+            "只有貴組織的管理員可以核准裝置",
+        )));
     }
     write_transaction(conn, |conn| {
-        let row = find(conn, admin, keyid)?;
+        let row = find(conn, admin, keyid, zh)?;
         match DeviceStatus::of(&row) {
             DeviceStatus::Active => {}
             DeviceStatus::Revoked => {
-                return Err(AppError::Conflict(format!(
-                    "device {} was revoked and cannot be approved; enroll it again from the phone",
-                    row.label
+                return Err(AppError::Conflict(said(
+                    zh,
+                    format!(
+                        "device {} was revoked and cannot be approved; enroll it again from the phone",
+                        row.label
+                    ),
+                    format!("裝置「{}」已撤銷，無法核准；請從手機重新登錄", row.label),
                 )));
             }
             DeviceStatus::Pending => activate(conn, &row, admin, Utc::now().naive_utc())?,
         }
-        find(conn, admin, keyid)
+        find(conn, admin, keyid, zh)
     })
 }
 
 /// Revokes a device (an admin, or the device's owner for their own): its key signs nothing
 /// from now on. Revoking twice keeps the first time.
-pub fn revoke(conn: &mut DbConn, user: &UserRow, keyid: &str) -> AppResult<DeviceRow> {
+pub fn revoke(conn: &mut DbConn, user: &UserRow, keyid: &str, zh: bool) -> AppResult<DeviceRow> {
     write_transaction(conn, |conn| {
-        let row = find(conn, user, keyid)?;
+        let row = find(conn, user, keyid, zh)?;
         if !user.is_admin && row.user_id != user.id {
-            return Err(AppError::Forbidden(
-                "only an admin or the device's owner can revoke a device".into(),
-            ));
+            return Err(AppError::Forbidden(said(
+                zh,
+                "only an admin or the device's owner can revoke a device",
+                "只有管理員或裝置的持有人可以撤銷裝置",
+            )));
         }
         if DeviceStatus::of(&row) == DeviceStatus::Active {
             registry::revoke_key(conn, &row.org_id, &row.keyid)?;
         }
         devices::revoke(conn, &row.keyid, &user.id, Utc::now().naive_utc())?;
-        find(conn, user, keyid)
+        find(conn, user, keyid, zh)
     })
 }
 

@@ -1,5 +1,10 @@
 //! What a person's text may hold, wherever it is stored or signed.
 
+/// A message in the reader's language, of the two it is written in (Traditional Chinese when `zh`).
+pub fn said(zh: bool, en: impl Into<String>, zh_text: impl Into<String>) -> String {
+    if zh { zh_text.into() } else { en.into() }
+}
+
 /// Whether the text holds a Chinese character (CJK Unified Ideographs, basic block and extension A).
 pub fn has_han(text: &str) -> bool {
     text.chars()

@@ -9,6 +9,7 @@ use crate::accounts::hosted_keys::{self, Sealer};
 use crate::db::reservations::{CANCELLED, HANDING_OVER, Holder, PICKED_UP, RESERVED};
 use crate::db::rows::{OrgRow, ReservationRow};
 use crate::db::{DbConn, lots, orgs, products, recalls, records, reservations, write_transaction};
+use crate::domain::text::said;
 use crate::domain::time::Reader;
 use crate::domain::{Gtin, OrgId, Role};
 use crate::error::{AppError, AppResult};
@@ -80,11 +81,6 @@ pub struct ReserveForm {
 
 fn invalid(message: impl Into<String>) -> AppError {
     AppError::InvalidField(message.into())
-}
-
-/// A message for the consumer, in their language.
-fn said(zh: bool, en: impl Into<String>, zh_text: impl Into<String>) -> String {
-    if zh { zh_text.into() } else { en.into() }
 }
 
 fn check_name(name: &str, zh: bool) -> AppResult<String> {

@@ -488,10 +488,10 @@ async fn device_action(
     action: DeviceAction,
 ) -> Result<HttpResponse, PageError> {
     page.check_csrf(&form.csrf)?;
-    let user = staff.user.clone();
+    let (user, zh) = (staff.user.clone(), page.choice.zh);
     let done = crate::db::run(&pool, move |conn| match action {
-        DeviceAction::Approve => devices::approve(conn, &user, &keyid),
-        DeviceAction::Revoke => devices::revoke(conn, &user, &keyid),
+        DeviceAction::Approve => devices::approve(conn, &user, &keyid, zh),
+        DeviceAction::Revoke => devices::revoke(conn, &user, &keyid, zh),
     })
     .await;
     match done {

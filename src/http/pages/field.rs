@@ -89,9 +89,11 @@ pub async fn home(page: Page, staff: Staff) -> Result<HttpResponse, PageError> {
 
 pub async fn harvest(page: Page, staff: Staff) -> Result<HttpResponse, PageError> {
     if !staff.org.has_role(Role::Producer) {
-        return Err(page.fail()(AppError::Forbidden(
-            "harvests are recorded by producers; your organization does not have that role".into(),
-        )));
+        return Err(page.fail()(AppError::Forbidden(crate::domain::text::said(
+            page.choice.zh,
+            "harvests are recorded by producers; your organization does not have that role",
+            "採收由生產者記錄；貴組織沒有生產者的角色",
+        ))));
     }
     field_page(page, staff, View::Harvest).await
 }
@@ -286,7 +288,11 @@ pub async fn device(
     keyid: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let staff = signed_in(staff)?;
-    let row = crate::db::run(&pool, move |conn| devices::find(conn, &staff.user, &keyid)).await?;
+    // A JSON answer: in English, like the API's (the field app says it in its own words).
+    let row = crate::db::run(&pool, move |conn| {
+        devices::find(conn, &staff.user, &keyid, false)
+    })
+    .await?;
     Ok(no_store_json(StatusCode::OK, &DeviceAnswer::from(row)))
 }
 
