@@ -27,6 +27,9 @@ fn check_page(tab: &Tab, what: &str, lang: &str) -> Value {
              keys: (text.match(/\b[a-z]+_[a-z_]+\b/g) || []),
              broken: shown.filter(c => !c.classList.contains('long') && c.getClientRects().length > 1).map(c => c.innerText),
              clipped: shown.filter(c => c.getBoundingClientRect().right > innerWidth + 1).map(c => c.innerText),
+             offLeft: [...document.body.querySelectorAll('*')]
+               .filter(e => e.offsetParent !== null && e.getBoundingClientRect().width > 0 && e.getBoundingClientRect().left + scrollX < -1)
+               .map(e => e.tagName + '.' + e.className),
              title: document.title,
            };"#,
     );
@@ -41,7 +44,7 @@ fn check_page(tab: &Tab, what: &str, lang: &str) -> Value {
         found["width"].as_u64() <= found["inner"].as_u64(),
         "{what}: nothing scrolls sideways: {found}"
     );
-    for list in ["units", "keys", "broken", "clipped"] {
+    for list in ["units", "keys", "broken", "clipped", "offLeft"] {
         assert_eq!(found[list], Value::Array(vec![]), "{what}: {list}: {found}");
     }
     if zh {
