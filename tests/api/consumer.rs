@@ -325,6 +325,16 @@ fn a_chinese_page_names_a_missing_product_in_chinese_and_marks_an_english_detail
     );
     let (_, _, page) = get_with(&app, "/01/04712345000023", &[("Accept-Language", "en")]);
     assert!(!page.contains("說明"), "{page}");
+    // Heading and advice fit who meets the page: a reservation's customer scanned no package.
+    let (status, _, page) = get_with(&app, "/pickup/ABCDE-FGHJK", &zh);
+    assert_eq!(status, 404);
+    assert!(
+        page.contains("找不到您要的資料")
+            && page.contains("沒有這個代碼的預約")
+            && page.contains("請回上一頁再試一次。")
+            && !page.contains("QR 碼"),
+        "{page}"
+    );
 }
 
 #[test]

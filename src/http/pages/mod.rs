@@ -247,6 +247,39 @@ pub struct ErrorPage {
     /// The detail's own language: the messages pages make are in the page's language, but a
     /// detail from deeper down (a GS1 syntax rule) may be English only, and is marked as such.
     pub detail_zh: bool,
+    pub reader: ErrorReader,
+}
+
+/// Who meets an error page, for its heading and its advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorReader {
+    /// Someone who scanned or typed a product's code (a Digital Link).
+    Scanner,
+    /// A staff member on a staff page.
+    Staff,
+    /// Anyone else: a shopper in the shop, a customer with a reservation.
+    Visitor,
+}
+
+impl ErrorReader {
+    fn of(path: &str) -> Self {
+        const STAFF: [&str; 7] = [
+            "/staff",
+            "/account",
+            "/dashboard",
+            "/recalls",
+            "/fsma204",
+            "/field",
+            "/labels",
+        ];
+        if STAFF.iter().any(|prefix| path.starts_with(prefix)) {
+            Self::Staff
+        } else if path.contains("/01/") {
+            Self::Scanner
+        } else {
+            Self::Visitor
+        }
+    }
 }
 
 impl ErrorPage {
@@ -257,7 +290,16 @@ impl ErrorPage {
             status: status.as_u16(),
             detail_zh: crate::domain::text::has_han(&detail),
             detail,
+            reader: ErrorReader::of(path),
         }
+    }
+
+    pub fn scanned(&self) -> bool {
+        self.reader == ErrorReader::Scanner
+    }
+
+    pub fn staff(&self) -> bool {
+        self.reader == ErrorReader::Staff
     }
 }
 
