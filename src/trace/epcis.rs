@@ -19,8 +19,8 @@
 use super::directory::Directory;
 use crate::db::rows::RecordRow;
 use crate::domain::epcis::{
-    CONTEXT, NAMESPACE, NOTE_STEPS, PREFIX, biz_step, biz_transaction_type, location_uri,
-    lot_class_uri, party_uri,
+    CONTEXT, EVENT_ID_KDE, NAMESPACE, NOTE_STEPS, PREFIX, biz_step, biz_transaction_type,
+    location_uri, lot_class_uri, party_uri,
 };
 use crate::domain::{EventType, LotKey, OrgId, Quantity};
 use crate::ledger::record::Record;
@@ -235,8 +235,9 @@ fn event(stored: &Stored, directory: &Directory, lots: &mut Lots, public_url: &s
         if standard {
             continue;
         }
-        // Where EPCIS allows ILMD (the event makes lots), the lots' own data goes there.
-        if record.new_lots.is_empty() {
+        // Where EPCIS allows ILMD (the event makes lots), the lots' own data goes there; the
+        // event the record is (its EPCIS eventID where it was first captured) is the event's.
+        if record.new_lots.is_empty() || key == EVENT_ID_KDE {
             extensions.insert(tt(key), json!(value));
         } else {
             ilmd.insert(tt(key), json!(value));
