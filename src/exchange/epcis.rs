@@ -16,7 +16,8 @@
 //!   actor's location with that GLN; a ship's `to` from its destination (owning party, else
 //!   possessing party, else location), which must name an organization here; a Temperature
 //!   sensor report as `temperature_c`; the first business transaction as the reference document;
-//!   `cbvmda:harvestStartDate` as `harvest_date`; every `tt:` term as the key data element of the
+//!   `cbvmda:harvestStartDate` as `harvest_date` (and a later `harvestEndDate` as
+//!   `harvest_end_date`); every `tt:` term as the key data element of the
 //!   same name; the eventID as `epcis_event_id` (a `tt:epcis_event_id` a truetrace export carries
 //!   keeps the first importer's).
 //! - An event the organization has recorded before (the same `epcis_event_id`), or met earlier in
@@ -534,8 +535,15 @@ fn map_event(
         }
     }
     if let Some(ilmd) = event["ilmd"].as_object() {
-        if let Some(date) = ilmd.get("cbvmda:harvestStartDate").and_then(Value::as_str) {
-            kde.insert("harvest_date".into(), date.chars().take(10).collect());
+        let day = |term: &str| -> Option<String> {
+            Some(ilmd.get(term)?.as_str()?.chars().take(10).collect())
+        };
+        if let Some(start) = day("cbvmda:harvestStartDate") {
+            // A range (a fishing trip's days) keeps its last day too.
+            if let Some(end) = day("cbvmda:harvestEndDate").filter(|end| *end != start) {
+                kde.insert("harvest_end_date".into(), end);
+            }
+            kde.insert("harvest_date".into(), start);
         }
         for (key, value) in own_terms(ilmd, prefixes) {
             if let Some(value) = text(value) {
