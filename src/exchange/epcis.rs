@@ -862,6 +862,37 @@ mod tests {
     }
 
     #[test]
+    fn a_harvest_date_range_keeps_its_last_day() {
+        let mut here = Here {
+            heads: HashMap::new(),
+            orgs: HashMap::new(),
+            recorded: HashMap::new(),
+        };
+        let landed = |end: &str| {
+            json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+                "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00",
+                "quantityList": [{"epcClass": "https://id.gs1.org/01/04712345000046/10/F"}],
+                "ilmd": {"cbvmda:harvestStartDate": "2026-11-01", "cbvmda:harvestEndDate": end}})
+        };
+        let mapped = map_document(
+            &document(json!([landed("2026-11-04"), landed("2026-11-01")])),
+            OrgId::new(),
+            &mut here,
+        )
+        .unwrap();
+        let range: RecordJson = serde_json::from_slice(payload(&mapped[0])).unwrap();
+        assert_eq!(
+            (
+                range.kde["harvest_date"].as_str(),
+                range.kde.get("harvest_end_date").map(String::as_str)
+            ),
+            ("2026-11-01", Some("2026-11-04"))
+        );
+        let day: RecordJson = serde_json::from_slice(payload(&mapped[1])).unwrap();
+        assert!(!day.kde.contains_key("harvest_end_date"), "one day");
+    }
+
+    #[test]
     fn what_truetrace_cannot_say_is_refused_with_the_reason() {
         let mut here = Here {
             heads: HashMap::new(),

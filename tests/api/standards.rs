@@ -739,6 +739,18 @@ fn each_event_asks_what_the_rule_asks_first_land_based_receiving_and_raw_transfo
             ],
             "{body}"
         );
+        // The EPCIS export says the trip's range in standard terms.
+        let exported = app.get(&format!("/01/{ROMAINE}/10/CATCH-1?linkType=gs1:epcis"));
+        let ilmd = &exported.body["epcisBody"]["eventList"][0]["ilmd"];
+        assert_eq!(
+            (
+                &ilmd["cbvmda:harvestStartDate"],
+                &ilmd["cbvmda:harvestEndDate"]
+            ),
+            (&json!("2026-11-01"), &json!("2026-11-04")),
+            "{exported:?}"
+        );
+        assert_eq!(ilmd["tt:landing_date"], json!(at(5)[..10]));
         // The landing date is a date.
         let mut bad = harvest(&dealer, ROMAINE, "CATCH-2", 8);
         bad["kde"] = json!({"landing_date": "4 Nov"});
