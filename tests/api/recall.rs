@@ -1031,6 +1031,11 @@ fn the_staff_page_and_the_cli_make_the_sheet_of_a_recall_in_force() {
     let sheet = inspector.get(&format!("/fsma204?recall={id}"));
     assert_eq!(sheet.status, 200, "{}", sheet.body);
     assert!(sheet.body.contains("id=\"recall-sheet\""));
+    assert!(
+        sheet.body.contains("class=\"staff-nav\"")
+            && recalls.body.contains("href=\"/fsma204\">FSMA 204"),
+        "the staff pages lead to the sheets"
+    );
     for lot in ["P1", "B1", "R1"] {
         assert!(sheet.body.contains(&format!("data-lot=\"{lot}\"")), "{lot}");
     }

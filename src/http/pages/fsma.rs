@@ -52,6 +52,7 @@ impl EventRow {
 #[derive(Template)]
 #[template(path = "fsma.html")]
 pub struct FsmaPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     /// What the form holds: the lots (one `GTIN/LOT` a line), the dates, the closure.
@@ -73,11 +74,12 @@ pub struct FsmaPage {
 pub async fn show(
     page: Page,
     pool: web::Data<DbPool>,
-    _staff: Staff,
+    staff: Staff,
 ) -> Result<HttpResponse, PageError> {
     let raw = page.req.query_string().to_owned();
     let zh = page.choice.zh;
     let mut view = FsmaPage {
+        nav: super::StaffNav::of(&page, &staff)?,
         zh,
         lang_switch: super::lang::switch_link(page.req.path(), zh),
         lots: String::new(),
