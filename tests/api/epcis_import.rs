@@ -471,7 +471,7 @@ fn a_store_from_before_the_event_table_gets_its_events_from_the_log() {
         // As a store migrated before the table existed: no table, the migration not run.
         behind_the_back(
             &app,
-            "DROP TABLE epcis_events; DELETE FROM __diesel_schema_migrations WHERE version = '20261208000001'",
+            "DROP TABLE epcis_events; DELETE FROM __diesel_schema_migrations WHERE version = '20261201000007'",
         );
         // A server starting on it runs the migration, which reads the events from the log.
         let services = truetrace::startup::Services::open(&settings(&app.database_url)).unwrap();
