@@ -1,14 +1,14 @@
 //! `truetrace epcis import DOC --key KEY`: an EPCIS 2.0 document checked against the official
 //! schema, each event mapped to a record of the key's organization (`exchange::epcis`), signed
-//! with the key, and the records submitted in one batch; one line per event. Lots and parties
-//! are looked up on the server (`GET /api/v1/lots/...`, `GET /api/v1/orgs?gln=`).
+//! with the key, and the records submitted in one batch; one line per event. Lots, parties and
+//! the events recorded before are looked up on the server (`GET /api/v1/lots/...`,
+//! `GET /api/v1/orgs?gln=`, `GET /api/v1/epcis/events`).
 
 use super::submit::{agent, batch_results, line, post};
 use crate::domain::epcis::gln_of;
 use crate::domain::{LotKey, OrgId, RecordId};
-use crate::exchange::epcis::{Lookup, MapError, check_schema, map_document};
-use crate::http::api::records::{BatchResult, SubmitAnswer};
-use crate::http::error::ErrorBody;
+use crate::exchange::epcis::{Lookup, MapError, Mapped, Recorded, check_schema, map_document};
+use crate::http::api::epcis::{EventResponse, envelopes, results};
 use crate::ledger::keyfile::KeyFile;
 use serde_json::Value;
 use std::path::Path;
@@ -88,6 +88,24 @@ impl Lookup for HttpLookup {
                 .and_then(|l| l["name"].as_str().map(str::to_owned))
         }))
     }
+
+    fn recorded(&mut self, actor: OrgId, event_id: &str) -> Result<Option<Recorded>, String> {
+        let encoded =
+            percent_encoding::utf8_percent_encode(event_id, percent_encoding::NON_ALPHANUMERIC);
+        let Some(found) = self.get(&format!(
+            "/api/v1/epcis/events?org={actor}&event_id={encoded}"
+        ))?
+        else {
+            return Ok(None);
+        };
+        let found: EventResponse = serde_json::from_value(found).map_err(|e| {
+            format!("the server's answer for event {event_id} is not an event: {e}")
+        })?;
+        Ok(Some(Recorded {
+            id: RecordId::parse(&found.record.id)?,
+            log_index: found.record.log_index,
+        }))
+    }
 }
 
 /// Exit 0 when every event is stored (or was already), 1 when any is refused (by the schema, as
@@ -122,18 +140,15 @@ fn run(server: &str, path: &Path, key: &Path, org: Option<&str>) -> Result<ExitC
         agent: agent(),
         base: base.clone(),
     };
-    let mapped = map_document(&document, actor, &mut lookup).map_err(|e| match e {
-        MapError::Document(m) | MapError::Lookup(m) => m,
-    })?;
-    let envelopes: Vec<Vec<u8>> = mapped
-        .iter()
-        .filter_map(|m| m.as_ref().ok())
-        .map(|payload| {
-            serde_json::to_vec(&crate::ledger::envelope::sign(&signing, payload).to_json())
-                .map_err(|e| e.to_string())
-        })
-        .collect::<Result<_, _>>()?;
-    let mut results = if envelopes.is_empty() {
+    let mapped = map_document(&document, actor, &mut lookup)
+        .map_err(|e| match e {
+            MapError::Document(m) | MapError::Lookup(m) => m,
+        })?
+        .into_iter()
+        .map(|m| m.signed(&signing))
+        .collect::<Result<Vec<Mapped>, String>>()?;
+    let envelopes = envelopes(&mapped);
+    let submitted = if envelopes.is_empty() {
         Vec::new()
     } else {
         let mut body = br#"{"envelopes": ["#.to_vec();
@@ -141,27 +156,15 @@ fn run(server: &str, path: &Path, key: &Path, org: Option<&str>) -> Result<ExitC
         body.extend_from_slice(b"]}");
         let (status, text) = post(&agent(), &format!("{base}/api/v1/records/batch"), &body)?;
         batch_results(status, &text, envelopes.len())?
-    }
-    .into_iter();
+    };
+    let results = results(&mapped, submitted)
+        .map_err(|_| "the server answered fewer results than events sent".to_owned())?;
     let mut refused = 0;
-    for (i, outcome) in mapped.iter().enumerate() {
-        let result = match outcome {
-            Ok(_) => results
-                .next()
-                .ok_or("the server answered fewer results than events sent")?,
-            Err(reason) => BatchResult {
-                status: 422,
-                body: SubmitAnswer::Refused(ErrorBody {
-                    error: "invalid_record".into(),
-                    message: reason.clone(),
-                    head: None,
-                }),
-            },
-        };
+    for (i, result) in results.iter().enumerate() {
         if !matches!(result.status, 200 | 201) {
             refused += 1;
         }
-        println!("{}", line(&format!("event {i}"), &result));
+        println!("{}", line(&format!("event {i}"), result));
     }
     Ok(if refused == 0 {
         ExitCode::SUCCESS

@@ -1,5 +1,6 @@
-//! `truetrace fsma204`: the FSMA 204 sortable spreadsheet from the configured database, as the
-//! API makes it (`http::api::fsma`), written to a file or printed; and the completeness report.
+//! `truetrace fsma204`: the FSMA 204 sortable spreadsheet of lots, a recall's covered set or a
+//! date range from the configured database, as the API makes it (`http::api::fsma`), written to
+//! a file or printed; and the completeness report.
 
 use crate::http::api::fsma::{Format, SheetQuery, body};
 use crate::settings::Settings;
@@ -11,6 +12,7 @@ pub struct SheetArgs {
     pub from: Option<String>,
     pub to: Option<String>,
     pub lots_only: bool,
+    pub recall: Option<String>,
     pub format: String,
     pub out: Option<PathBuf>,
 }
@@ -29,6 +31,9 @@ pub fn sheet(settings: &Settings, args: SheetArgs) -> Result<(), String> {
     if let Some(to) = &args.to {
         pairs.push(format!("to={}", encode(to)));
     }
+    if let Some(recall) = &args.recall {
+        pairs.push(format!("recall={}", encode(recall)));
+    }
     if args.lots_only {
         pairs.push("closure=none".into());
     }
@@ -38,9 +43,14 @@ pub fn sheet(settings: &Settings, args: SheetArgs) -> Result<(), String> {
     let mut conn = pool
         .get()
         .map_err(|e| format!("cannot open the database: {e}"))?;
+    // An unknown or lifted recall is the user's mistake, said as such; anything else is the
+    // database's.
     let sheet = query
-        .load(&mut conn)
-        .map_err(|e| format!("cannot read the records: {e}"))?;
+        .load(&mut conn, false)
+        .map_err(|e| match e.internal_cause() {
+            Some(cause) => format!("cannot read the records: {cause}"),
+            None => e.to_string(),
+        })?;
     let bytes = match query.format {
         Format::Csv => fsma::csv(&sheet).into_bytes(),
         Format::Xlsx => fsma::xlsx(&sheet)?,

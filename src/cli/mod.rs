@@ -166,7 +166,7 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// The FDA's electronic sortable spreadsheet (FSMA 204) of lots or a date range, from the
+    /// The FDA's electronic sortable spreadsheet (FSMA 204) of lots, a recall or a date range, from the
     /// configured database: one row per critical tracking event with its key data elements. The
     /// completeness report (what each event lacks) goes to stderr.
     Fsma204 {
@@ -183,6 +183,10 @@ pub enum Command {
         /// Only the lots named, not what they were made from or what was made from them.
         #[arg(long)]
         lots_only: bool,
+        /// A recall in force, by its notice's record id: every lot it covers (the lots it names
+        /// and every lot made from them), instead of --lot.
+        #[arg(long)]
+        recall: Option<String>,
         /// csv, xlsx or json.
         #[arg(long, default_value = "csv")]
         format: String,
@@ -294,6 +298,7 @@ pub fn run(cli: Cli) -> ExitCode {
             from,
             to,
             lots_only,
+            recall,
             format,
             out,
         } => fsma::sheet(
@@ -303,6 +308,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 from,
                 to,
                 lots_only,
+                recall,
                 format,
                 out,
             },

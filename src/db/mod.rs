@@ -66,6 +66,7 @@ pub mod accounts;
 pub mod activity;
 pub mod api_tokens;
 pub mod devices;
+pub mod epcis_events;
 pub mod hosted_keys;
 pub mod keys;
 pub mod kv;

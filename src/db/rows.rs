@@ -138,6 +138,15 @@ pub struct RecallLotRow {
     pub lifted_log_index: Option<i64>,
 }
 
+/// The record of an organization that is the EPCIS event with this eventID (`kde.epcis_event_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = epcis_events)]
+pub struct EpcisEventRow {
+    pub actor: String,
+    pub event_id: String,
+    pub log_index: i64,
+}
+
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Insertable, AsChangeset)]
 #[diesel(treat_none_as_default_value = false)]
 #[diesel(table_name = lots)]

@@ -267,7 +267,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    epcis_events (actor, event_id) {
+        actor -> Text,
+        event_id -> Text,
+        log_index -> BigInt,
+    }
+}
+
 diesel::joinable!(signing_keys -> organizations (org_id));
+diesel::joinable!(epcis_events -> records (log_index));
 diesel::joinable!(record_lots -> records (log_index));
 diesel::joinable!(sessions -> users (user_id));
 
@@ -295,6 +304,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     dashboard_running,
     dashboard_series,
     recall_lots,
+    epcis_events,
     log_tiles,
     log_checkpoint,
 );

@@ -15,6 +15,9 @@ pub const CONTEXT: &str = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-conte
 pub const NAMESPACE: &str = "https://truetrace.dev/ns/epcis/v1#";
 /// The prefix bound to `NAMESPACE` in the documents truetrace writes.
 pub const PREFIX: &str = "tt";
+/// The key data element that names the EPCIS event a record is (its eventID): an organization
+/// records each event once, so importing a document again answers the records already stored.
+pub const EVENT_ID_KDE: &str = "epcis_event_id";
 
 /// The CBV business step and disposition an event is exported with.
 pub fn biz_step(event: EventType, has_temperature: bool) -> (&'static str, &'static str) {

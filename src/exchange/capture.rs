@@ -1,12 +1,12 @@
 //! The capture of a partner's EPCIS document: checked against the official schema, mapped to
 //! records of the token's organization over the database (`DbLookup`), each signed with that
 //! organization's hosted key. The caller submits the envelopes as one batch and answers each
-//! event with its own result.
+//! event with its own result (an event recorded before with the record already stored).
 
-use super::epcis::{Lookup, MapError, check_schema, map_document};
+use super::epcis::{Lookup, MapError, Mapped, Recorded, check_schema, map_document};
 use crate::accounts::hosted_keys::{self, Sealer};
 use crate::db::rows::OrgRow;
-use crate::db::{DbConn, lots, orgs};
+use crate::db::{DbConn, epcis_events, lots, orgs};
 use crate::domain::epcis::gln_of;
 use crate::domain::{LotKey, OrgId, RecordId};
 use crate::error::{AppError, AppResult};
@@ -54,18 +54,30 @@ impl Lookup for DbLookup<'_> {
             .find(|l| l.gln.as_deref() == Some(gln))
             .map(|l| l.name))
     }
+
+    fn recorded(&mut self, actor: OrgId, event_id: &str) -> Result<Option<Recorded>, String> {
+        epcis_events::find(self.conn, &actor.to_string(), event_id)
+            .map_err(|e| e.to_string())?
+            .map(|(id, log_index)| {
+                Ok(Recorded {
+                    id: RecordId::parse(&id)?,
+                    log_index,
+                })
+            })
+            .transpose()
+    }
 }
 
 /// Checks and maps a document for `org`, and signs every mapped record with its hosted key:
-/// one entry per event, the envelope's bytes or why the event cannot be expressed. A document
-/// that fails the schema is 400 `malformed` with the schema's complaint; an organization without
-/// a hosted key is 409.
+/// one outcome per event, the envelope's bytes, the record stored before, or why the event cannot
+/// be expressed. A document that fails the schema is 400 `malformed` with the schema's complaint;
+/// an organization without a hosted key is 409.
 pub fn prepare(
     conn: &mut DbConn,
     sealer: &Sealer,
     org: &OrgRow,
     document: &Value,
-) -> AppResult<Vec<Result<Vec<u8>, String>>> {
+) -> AppResult<Vec<Mapped>> {
     check_schema(document)
         .map_err(AppError::Internal)?
         .map_err(AppError::Malformed)?;
@@ -77,14 +89,6 @@ pub fn prepare(
     })?;
     mapped
         .into_iter()
-        .map(|outcome| {
-            Ok(match outcome {
-                Ok(payload) => Ok(serde_json::to_vec(
-                    &crate::ledger::envelope::sign(&key, &payload).to_json(),
-                )
-                .map_err(AppError::internal)?),
-                Err(reason) => Err(reason),
-            })
-        })
+        .map(|outcome| outcome.signed(&key).map_err(AppError::Internal))
         .collect()
 }

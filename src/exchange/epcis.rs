@@ -16,8 +16,12 @@
 //!   actor's location with that GLN; a ship's `to` from its destination (owning party, else
 //!   possessing party, else location), which must name an organization here; a Temperature
 //!   sensor report as `temperature_c`; the first business transaction as the reference document;
-//!   `cbvmda:harvestStartDate` as `harvest_date`; every `tt:` term as the key data element of the
-//!   same name; the eventID as `epcis_event_id`.
+//!   `cbvmda:harvestStartDate` as `harvest_date` (and a later `harvestEndDate` as
+//!   `harvest_end_date`); every `tt:` term as the key data element of the
+//!   same name; the eventID as `epcis_event_id` (a `tt:epcis_event_id` a truetrace export carries
+//!   keeps the first importer's).
+//! - An event the organization has recorded before (the same `epcis_event_id`), or met earlier in
+//!   the same document, is not mapped again: it answers the record already stored.
 //!
 //! Refused, naming the event: other event types, error declarations (a record is never changed:
 //! append a note), serialised items (`epcList` and the like: truetrace records lots), classes
@@ -25,7 +29,7 @@
 //! that do not exist here.
 
 use crate::domain::epcis::{
-    NAMESPACE, NOTE_STEPS, cbv_term, gln_of, lot_of_class, transaction_number,
+    EVENT_ID_KDE, NAMESPACE, NOTE_STEPS, cbv_term, gln_of, lot_of_class, transaction_number,
 };
 use crate::domain::{EventType, LotKey, OrgId, Quantity, RecordId};
 use crate::ledger::record::{Location, LotRefJson, NewLotJson, RECORD_TYPE, RecordJson};
@@ -137,10 +141,41 @@ pub trait Lookup {
     fn org(&mut self, uri: &str) -> Result<Option<OrgId>, String>;
     /// The name of the organization's location with this GLN.
     fn location_name(&mut self, org: OrgId, gln: &str) -> Result<Option<String>, String>;
+    /// The record `actor` already has of the EPCIS event `event_id` (its `kde.epcis_event_id`).
+    fn recorded(&mut self, actor: OrgId, event_id: &str) -> Result<Option<Recorded>, String>;
 }
 
-/// One event's outcome: the record to sign (its payload bytes), or why it cannot be expressed.
-pub type Mapped = Result<Vec<u8>, String>;
+/// A record stored before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub id: RecordId,
+    pub log_index: i64,
+}
+
+/// One event's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mapped {
+    /// The record to sign: its payload bytes (once `signed`, its envelope's).
+    Record(Vec<u8>),
+    /// The organization recorded this event before, as this record: nothing to sign or send.
+    Recorded(Recorded),
+    /// Why the event cannot be expressed, naming it (`event 2 (<eventID>): ...`).
+    Refused(String),
+}
+
+impl Mapped {
+    /// The outcome with its record signed by `key`: the envelope's JSON bytes in place of the
+    /// payload, as the record endpoints take them.
+    pub fn signed(self, key: &ed25519_dalek::SigningKey) -> Result<Self, String> {
+        Ok(match self {
+            Self::Record(payload) => Self::Record(
+                serde_json::to_vec(&crate::ledger::envelope::sign(key, &payload).to_json())
+                    .map_err(|e| format!("cannot write an envelope: {e}"))?,
+            ),
+            other => other,
+        })
+    }
+}
 
 /// The events of a schema-valid document, each mapped to a record of `actor` in order: a later
 /// event on a lot names the record an earlier one maps to as its `prev`. The outer error is the
@@ -161,12 +196,33 @@ pub fn map_document(
     }
     let prefixes = namespace_prefixes(document);
     let mut heads: HashMap<LotKey, RecordId> = HashMap::new();
-    let mut mapped = Vec::with_capacity(events.len());
+    let mut mapped: Vec<Mapped> = Vec::with_capacity(events.len());
+    // Each event id met so far, with the index of its first event.
+    let mut met: HashMap<String, usize> = HashMap::new();
     for (i, event) in events.iter().enumerate() {
         let name = format!(
             "event {i} ({})",
             event["eventID"].as_str().unwrap_or("no eventID")
         );
+        let event_id = event_id(event, &prefixes);
+        if let Some(id) = &event_id {
+            // The same record again signs to the same envelope, which the ledger answers as
+            // already stored; the heads stay where the first left them.
+            if let Some(first) = met.get(id) {
+                mapped.push(match &mapped[*first] {
+                    Mapped::Refused(_) => Mapped::Refused(format!(
+                        "{name}: the same event as event {first}, which cannot be expressed"
+                    )),
+                    same => same.clone(),
+                });
+                continue;
+            }
+            met.insert(id.clone(), i);
+            if let Some(recorded) = lookup.recorded(actor, id).map_err(MapError::Lookup)? {
+                mapped.push(Mapped::Recorded(recorded));
+                continue;
+            }
+        }
         let outcome = match map_event(event, actor, &prefixes, &mut heads, lookup) {
             Ok(record) => {
                 let payload = serde_json::to_vec(&record)
@@ -178,14 +234,30 @@ pub fn map_document(
                 for lot in &record.new_lots {
                     set_head(&mut heads, &lot.gtin, &lot.lot, id);
                 }
-                Ok(payload)
+                Mapped::Record(payload)
             }
             Err(Refusal::Lookup(e)) => return Err(MapError::Lookup(e)),
-            Err(Refusal::Inexpressible(reason)) => Err(format!("{name}: {reason}")),
+            Err(Refusal::Inexpressible(reason)) => Mapped::Refused(format!("{name}: {reason}")),
         };
         mapped.push(outcome);
     }
     Ok(mapped)
+}
+
+/// The EPCIS event an event is, as its record names it in `kde.epcis_event_id`: the
+/// `tt:epcis_event_id` a truetrace export carries (the event where it was first captured; earlier
+/// exports put it in the ILMD of an event that makes lots), else its `eventID`.
+fn event_id(event: &Value, prefixes: &[String]) -> Option<String> {
+    let carried = |object: Option<&Map<String, Value>>| {
+        object.and_then(|o| {
+            own_terms(o, prefixes)
+                .get(EVENT_ID_KDE)
+                .and_then(|v| text(v))
+        })
+    };
+    carried(event.as_object())
+        .or_else(|| carried(event["ilmd"].as_object()))
+        .or_else(|| event["eventID"].as_str().map(str::to_owned))
 }
 
 /// Why a document could not be mapped at all.
@@ -463,8 +535,15 @@ fn map_event(
         }
     }
     if let Some(ilmd) = event["ilmd"].as_object() {
-        if let Some(date) = ilmd.get("cbvmda:harvestStartDate").and_then(Value::as_str) {
-            kde.insert("harvest_date".into(), date.chars().take(10).collect());
+        let day = |term: &str| -> Option<String> {
+            Some(ilmd.get(term)?.as_str()?.chars().take(10).collect())
+        };
+        if let Some(start) = day("cbvmda:harvestStartDate") {
+            // A range (a fishing trip's days) keeps its last day too.
+            if let Some(end) = day("cbvmda:harvestEndDate").filter(|end| *end != start) {
+                kde.insert("harvest_end_date".into(), end);
+            }
+            kde.insert("harvest_date".into(), start);
         }
         for (key, value) in own_terms(ilmd, prefixes) {
             if let Some(value) = text(value) {
@@ -499,10 +578,8 @@ fn map_event(
     {
         kde.insert("biz_step".into(), step.to_owned());
     }
-    if let Some(id) = event["eventID"].as_str()
-        && !own.contains_key("record")
-    {
-        kde.insert("epcis_event_id".into(), id.to_owned());
+    if let Some(id) = event_id(event, prefixes) {
+        kde.insert(EVENT_ID_KDE.into(), id);
     }
     Ok(RecordJson {
         record_type: RECORD_TYPE.into(),
@@ -609,6 +686,7 @@ mod tests {
     struct Here {
         heads: HashMap<LotKey, RecordId>,
         orgs: HashMap<String, OrgId>,
+        recorded: HashMap<(OrgId, String), Recorded>,
     }
 
     impl Lookup for Here {
@@ -621,6 +699,23 @@ mod tests {
         }
         fn location_name(&mut self, _: OrgId, gln: &str) -> Result<Option<String>, String> {
             Ok((gln == "4712345000077").then(|| "Block B".to_owned()))
+        }
+        fn recorded(&mut self, actor: OrgId, event_id: &str) -> Result<Option<Recorded>, String> {
+            Ok(self.recorded.get(&(actor, event_id.to_owned())).cloned())
+        }
+    }
+
+    fn payload(mapped: &Mapped) -> &[u8] {
+        match mapped {
+            Mapped::Record(payload) => payload,
+            other => panic!("not a record: {other:?}"),
+        }
+    }
+
+    fn refusal(mapped: &Mapped) -> &str {
+        match mapped {
+            Mapped::Refused(reason) => reason,
+            other => panic!("not refused: {other:?}"),
         }
     }
 
@@ -641,6 +736,7 @@ mod tests {
         let mut here = Here {
             heads: HashMap::from([(lot("A"), RecordId::of_payload(b"head"))]),
             orgs: HashMap::from([("4712345000053".to_owned(), store)]),
+            recorded: HashMap::new(),
         };
         let doc = document(json!([
             {"type": "ObjectEvent", "eventID": "urn:uuid:1", "action": "OBSERVE", "bizStep": "shipping",
@@ -658,7 +754,7 @@ mod tests {
              "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00"},
         ]));
         let mapped = map_document(&doc, actor, &mut here).unwrap();
-        let ship: RecordJson = serde_json::from_slice(mapped[0].as_ref().unwrap()).unwrap();
+        let ship: RecordJson = serde_json::from_slice(payload(&mapped[0])).unwrap();
         assert_eq!(ship.event, "ship");
         assert_eq!(ship.time, "2026-11-20T09:00:00.123456+08:00");
         assert_eq!(ship.to, Some(store.to_string()));
@@ -670,15 +766,15 @@ mod tests {
         assert_eq!(ship.kde["reference_document_type"], "bol");
         assert_eq!(ship.kde["vehicle"], "TPE-1");
         assert_eq!(ship.kde["epcis_event_id"], "urn:uuid:1");
-        let note: RecordJson = serde_json::from_slice(mapped[1].as_ref().unwrap()).unwrap();
+        let note: RecordJson = serde_json::from_slice(payload(&mapped[1])).unwrap();
         assert_eq!(note.event, "note");
         assert_eq!(note.kde["temperature_c"], "4");
         assert_eq!(
             note.lots[0].prev,
-            RecordId::of_payload(mapped[0].as_ref().unwrap()).to_hex(),
+            RecordId::of_payload(payload(&mapped[0])).to_hex(),
             "the second event follows the first"
         );
-        let refused = mapped[2].as_ref().unwrap_err();
+        let refused = refusal(&mapped[2]);
         assert!(
             refused.starts_with("event 2 (urn:uuid:3): AggregationEvents are not expressible"),
             "{refused}"
@@ -686,10 +782,122 @@ mod tests {
     }
 
     #[test]
+    fn an_event_recorded_before_or_met_again_is_not_mapped_twice() {
+        let actor = OrgId::new();
+        let stored = Recorded {
+            id: RecordId::of_payload(b"stored"),
+            log_index: 7,
+        };
+        let mut here = Here {
+            heads: HashMap::from([(lot("A"), RecordId::of_payload(b"head"))]),
+            orgs: HashMap::new(),
+            recorded: HashMap::from([((actor, "urn:uuid:old".to_owned()), stored.clone())]),
+        };
+        let note = |id: &str| {
+            json!({"type": "ObjectEvent", "eventID": id, "action": "OBSERVE", "bizStep": "inspecting",
+                   "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00",
+                   "quantityList": [{"epcClass": "https://id.gs1.org/01/04712345000046/10/A"}]})
+        };
+        let mut again = note("urn:uuid:new");
+        again["eventTime"] = json!("2026-11-20T03:00:00Z");
+        let mut bad = note("urn:uuid:bad");
+        bad["bizStep"] = json!("repairing");
+        let doc = document(json!([
+            note("urn:uuid:old"),
+            note("urn:uuid:new"),
+            again,
+            note("urn:uuid:next"),
+            bad.clone(),
+            bad
+        ]));
+        let mapped = map_document(&doc, actor, &mut here).unwrap();
+        assert_eq!(mapped[0], Mapped::Recorded(stored), "recorded before");
+        assert_eq!(
+            mapped[2], mapped[1],
+            "the same event again is the same record, so the same envelope once signed"
+        );
+        let first: RecordJson = serde_json::from_slice(payload(&mapped[1])).unwrap();
+        assert_eq!(first.kde[EVENT_ID_KDE], "urn:uuid:new");
+        assert_eq!(first.lots[0].prev, RecordId::of_payload(b"head").to_hex());
+        let next: RecordJson = serde_json::from_slice(payload(&mapped[3])).unwrap();
+        assert_eq!(
+            next.lots[0].prev,
+            RecordId::of_payload(payload(&mapped[1])).to_hex(),
+            "neither the event recorded before nor the repeat moved the lot's head"
+        );
+        assert!(refusal(&mapped[4]).contains("has no truetrace event"));
+        assert_eq!(
+            refusal(&mapped[5]),
+            "event 5 (urn:uuid:bad): the same event as event 4, which cannot be expressed"
+        );
+    }
+
+    #[test]
+    fn an_exported_event_keeps_the_event_id_it_was_imported_with() {
+        let mut here = Here {
+            heads: HashMap::new(),
+            orgs: HashMap::new(),
+            recorded: HashMap::new(),
+        };
+        let harvest = json!({"type": "ObjectEvent", "eventID": "https://a.example/api/v1/records/1",
+            "action": "ADD", "bizStep": "commissioning",
+            "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00",
+            "quantityList": [{"epcClass": "https://id.gs1.org/01/04712345000046/10/NEW"}],
+            "tt:record": "ab", "ilmd": {"tt:epcis_event_id": "urn:uuid:partner"}});
+        let mut written = harvest.clone();
+        written["ilmd"] = json!({});
+        let mapped = map_document(
+            &document(json!([harvest, written])),
+            OrgId::new(),
+            &mut here,
+        )
+        .unwrap();
+        let kept: RecordJson = serde_json::from_slice(payload(&mapped[0])).unwrap();
+        assert_eq!(kept.kde[EVENT_ID_KDE], "urn:uuid:partner");
+        let own: RecordJson = serde_json::from_slice(payload(&mapped[1])).unwrap();
+        assert_eq!(
+            own.kde[EVENT_ID_KDE], "https://a.example/api/v1/records/1",
+            "an event truetrace wrote is known by its eventID too"
+        );
+    }
+
+    #[test]
+    fn a_harvest_date_range_keeps_its_last_day() {
+        let mut here = Here {
+            heads: HashMap::new(),
+            orgs: HashMap::new(),
+            recorded: HashMap::new(),
+        };
+        let landed = |end: &str| {
+            json!({"type": "ObjectEvent", "action": "ADD", "bizStep": "commissioning",
+                "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00",
+                "quantityList": [{"epcClass": "https://id.gs1.org/01/04712345000046/10/F"}],
+                "ilmd": {"cbvmda:harvestStartDate": "2026-11-01", "cbvmda:harvestEndDate": end}})
+        };
+        let mapped = map_document(
+            &document(json!([landed("2026-11-04"), landed("2026-11-01")])),
+            OrgId::new(),
+            &mut here,
+        )
+        .unwrap();
+        let range: RecordJson = serde_json::from_slice(payload(&mapped[0])).unwrap();
+        assert_eq!(
+            (
+                range.kde["harvest_date"].as_str(),
+                range.kde.get("harvest_end_date").map(String::as_str)
+            ),
+            ("2026-11-01", Some("2026-11-04"))
+        );
+        let day: RecordJson = serde_json::from_slice(payload(&mapped[1])).unwrap();
+        assert!(!day.kde.contains_key("harvest_end_date"), "one day");
+    }
+
+    #[test]
     fn what_truetrace_cannot_say_is_refused_with_the_reason() {
         let mut here = Here {
             heads: HashMap::new(),
             orgs: HashMap::new(),
+            recorded: HashMap::new(),
         };
         let base = json!({"type": "ObjectEvent", "action": "OBSERVE", "bizStep": "receiving",
             "eventTime": "2026-11-20T02:00:00Z", "eventTimeZoneOffset": "+08:00",
@@ -698,7 +906,7 @@ mod tests {
             let mut event = base.clone();
             change(&mut event);
             let mapped = map_document(&document(json!([event])), OrgId::new(), &mut here).unwrap();
-            mapped[0].clone().unwrap_err()
+            refusal(&mapped[0]).to_owned()
         };
         for (change, reason) in [
             (

@@ -6,7 +6,8 @@
 use super::rules::{self, CheckError, LotState, Replay};
 use super::store::{self, key_valid_at};
 use crate::db::rows::{KeyRow, RecordLotRow, RecordRow};
-use crate::db::{DbConn, keys, lots, orgs, products, recalls, records};
+use crate::db::{DbConn, epcis_events, keys, lots, orgs, products, recalls, records};
+use crate::domain::epcis::EVENT_ID_KDE;
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::ledger::envelope::{Envelope, KeyId, PayloadType};
 use crate::ledger::recall::{self, Action, Notice};
@@ -75,6 +76,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     let mut report = Report::default();
     let mut lineage = BTreeSet::new();
     let mut recalled = RecallRows::new();
+    let mut events = EventRows::new();
     let mut tree = TreeCheck::new(checkpoint.as_ref().map(|(size, _)| *size));
     let mut next = 0i64;
     // One thread reads pages; one checker per core takes the next page whole and checks its
@@ -150,6 +152,13 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
                 tree.push(row.log_index, checked.leaf);
                 let messages = match PayloadType::of_stored_event(&row.event) {
                     PayloadType::Record => {
+                        if let Ok(record) = &checked.record
+                            && let Some(event_id) = record.kde.get(EVENT_ID_KDE)
+                        {
+                            events
+                                .entry((record.actor.to_string(), event_id.clone()))
+                                .or_insert(row.log_index);
+                        }
                         verify_record(row, lot_rows, checked, &keys, &mut replay, &mut lineage)
                     }
                     PayloadType::Recall => {
@@ -178,6 +187,7 @@ pub fn verify_store(conn: &mut DbConn, mut progress: impl FnMut(u64, u64)) -> Qu
     }
     compare_derived_state(conn, &replay, &lineage, &mut report)?;
     compare_recalls(conn, &recalled, &mut report)?;
+    compare_events(conn, &events, &mut report)?;
     let derived = |message: String| Problem {
         log_index: None,
         record_id: None,
@@ -409,18 +419,45 @@ fn compare_recalls(
         .into_iter()
         .map(|r| ((r.log_index, r.gtin, r.lot), (r.actor, r.lifted_log_index)))
         .collect();
-    let differing: BTreeSet<&(i64, String, String)> = stored
-        .iter()
-        .chain(recalled.iter())
-        .filter(|(k, v)| stored.get(*k) != Some(*v) || recalled.get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    for (log_index, gtin, lot) in differing {
+    for (log_index, gtin, lot) in differing(&stored, recalled) {
         report.problems.push(Problem {
             log_index: None,
             record_id: None,
             message: format!(
                 "the recall of lot ({gtin}, {lot}) by notice #{log_index} differs between the recall table and the log"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The keys on which a table derived from the log and its replay disagree.
+fn differing<'a, K: Ord, V: PartialEq>(
+    stored: &'a BTreeMap<K, V>,
+    replayed: &'a BTreeMap<K, V>,
+) -> BTreeSet<&'a K> {
+    stored
+        .iter()
+        .chain(replayed.iter())
+        .filter(|(k, v)| stored.get(*k) != Some(*v) || replayed.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect()
+}
+
+/// (actor, eventID) -> the log index of the actor's first record of that EPCIS event.
+type EventRows = BTreeMap<(String, String), i64>;
+
+fn compare_events(conn: &mut DbConn, recorded: &EventRows, report: &mut Report) -> QueryResult<()> {
+    let stored: EventRows = epcis_events::all(conn)?
+        .into_iter()
+        .map(|r| ((r.actor, r.event_id), r.log_index))
+        .collect();
+    for (actor, event_id) in differing(&stored, recorded) {
+        report.problems.push(Problem {
+            log_index: None,
+            record_id: None,
+            message: format!(
+                "EPCIS event {event_id} of organization {actor} differs between the event table and the log"
             ),
         });
     }

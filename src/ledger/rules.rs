@@ -37,8 +37,15 @@ pub trait LedgerView {
     fn location_names(&mut self, org: OrgId) -> Result<Option<Vec<String>>, Self::Error>;
 }
 
-/// The key data elements of DESIGN.md that hold a calendar date.
-pub const KDE_DATES: [&str; 3] = ["harvest_date", "cooling_date", "pack_date"];
+/// The key data elements that hold a calendar date: DESIGN.md's, and a fishing trip's last day
+/// of harvest and the day its catch was landed (FSMA 204 § 1.1335).
+pub const KDE_DATES: [&str; 5] = [
+    "harvest_date",
+    "harvest_end_date",
+    "cooling_date",
+    "pack_date",
+    "landing_date",
+];
 
 /// The documented `kde` keys that have a form, checked when present: dates are `YYYY-MM-DD`
 /// dates, `temperature_c` a decimal number, `tlc_source` a GLN (check digit and all) or a place

@@ -8,8 +8,11 @@
 
 use super::recall::{self, Action, Notice, RecallView};
 use super::rules::{self, CheckError, LedgerView, LotState, Rejection};
-use crate::db::rows::{KeyRow, LotInputRow, LotRow, RecallLotRow, RecordLotRow, RecordRow};
-use crate::db::{DbConn, keys, lots, orgs, products, recalls, records};
+use crate::db::rows::{
+    EpcisEventRow, KeyRow, LotInputRow, LotRow, RecallLotRow, RecordLotRow, RecordRow,
+};
+use crate::db::{DbConn, epcis_events, keys, lots, orgs, products, recalls, records};
+use crate::domain::epcis::EVENT_ID_KDE;
 use crate::domain::{Gtin, LotCode, LotKey, OrgId, RecordId, Roles};
 use crate::error::AppError;
 use crate::ledger::entry::Entry;
@@ -86,6 +89,9 @@ pub struct Batch {
     record_lots: Vec<RecordLotRow>,
     lineage: Vec<LotInputRow>,
     recalls: RecallStage,
+    /// The EPCIS events the batch's records are, by (actor, eventID): (record id, log index).
+    events: HashMap<(String, String), (String, i64)>,
+    event_rows: Vec<EpcisEventRow>,
     /// The leaf hashes of the records accepted, in log order.
     leaves: Vec<crate::ledger::merkle::Hash>,
 }
@@ -126,6 +132,8 @@ impl Batch {
                 first_index: next_index,
                 ..RecallStage::default()
             },
+            events: HashMap::new(),
+            event_rows: Vec::new(),
             leaves: Vec::new(),
         };
         for (gtin, names) in by_gtin {
@@ -193,6 +201,7 @@ impl Batch {
         lots::insert_many(conn, &created)?;
         lots::insert_inputs(conn, &self.lineage)?;
         recalls::insert_many(conn, &self.recalls.rows)?;
+        epcis_events::insert_many(conn, &self.event_rows)?;
         for (actor, key, lift_index) in &self.recalls.lifts {
             recalls::lift(
                 conn,
@@ -203,6 +212,20 @@ impl Batch {
             )?;
         }
         records::set_next_index(conn, self.next_index)
+    }
+
+    /// The record that is already `actor`'s EPCIS event `event_id`: stored, or accepted earlier
+    /// in this batch.
+    fn recorded_event(
+        &self,
+        conn: &mut DbConn,
+        actor: &str,
+        event_id: &str,
+    ) -> QueryResult<Option<(String, i64)>> {
+        match self.events.get(&(actor.to_owned(), event_id.to_owned())) {
+            Some(found) => Ok(Some(found.clone())),
+            None => epcis_events::find(conn, actor, event_id),
+        }
     }
 
     fn key(&mut self, conn: &mut DbConn, keyid: &str) -> QueryResult<Option<KeyRow>> {
@@ -414,6 +437,19 @@ pub fn append(
         Ok(Entry::Recall(notice)) => return append_notice(conn, batch, sub, notice, now),
         Err(invalid) => return Ok(Err(Rejection::from(invalid.clone()).into())),
     };
+    // An organization records an EPCIS event once: the same event again (an import retried,
+    // a document sent twice) answers the record already stored, whatever its chain says now.
+    let event_id = record.kde.get(EVENT_ID_KDE);
+    if let Some(event_id) = event_id
+        && let Some((id, log_index)) =
+            batch.recorded_event(conn, &record.actor.to_string(), event_id)?
+    {
+        return Ok(Ok(Submitted {
+            id,
+            log_index,
+            created: false,
+        }));
+    }
     let prior = match rules::check(record, &mut DbView { conn, batch }, now) {
         Ok(prior) => prior,
         Err(CheckError::Rejected(rejection)) => return Ok(Err(rejection.into())),
@@ -423,6 +459,17 @@ pub fn append(
     batch.next_index += 1;
     stage_record(batch, sub, record, &prior, log_index, now);
     batch.stored.insert(id.clone(), log_index);
+    if let Some(event_id) = event_id {
+        let actor = record.actor.to_string();
+        batch
+            .events
+            .insert((actor.clone(), event_id.clone()), (id.clone(), log_index));
+        batch.event_rows.push(EpcisEventRow {
+            actor,
+            event_id: event_id.clone(),
+            log_index,
+        });
+    }
     Ok(Ok(Submitted {
         id,
         log_index,

@@ -19,8 +19,8 @@
 use super::directory::Directory;
 use crate::db::rows::RecordRow;
 use crate::domain::epcis::{
-    CONTEXT, NAMESPACE, NOTE_STEPS, PREFIX, biz_step, biz_transaction_type, location_uri,
-    lot_class_uri, party_uri,
+    CONTEXT, EVENT_ID_KDE, NAMESPACE, NOTE_STEPS, PREFIX, biz_step, biz_transaction_type,
+    location_uri, lot_class_uri, party_uri,
 };
 use crate::domain::{EventType, LotKey, OrgId, Quantity};
 use crate::ledger::record::Record;
@@ -28,12 +28,13 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 
 /// Key data elements that become standard terms (so not `tt:` extensions).
-const STANDARD_KDES: [&str; 5] = [
+const STANDARD_KDES: [&str; 6] = [
     "biz_step",
     "temperature_c",
     "reference_document_type",
     "reference_document_number",
     "harvest_date",
+    "harvest_end_date",
 ];
 
 /// A record read back for the export, with when the ledger accepted it.
@@ -205,8 +206,9 @@ fn event(stored: &Stored, directory: &Directory, lots: &mut Lots, public_url: &s
     if !record.new_lots.is_empty()
         && let Some(date) = record.kde.get("harvest_date")
     {
+        let end = record.kde.get("harvest_end_date").unwrap_or(date);
         ilmd.insert("cbvmda:harvestStartDate".into(), json!(date));
-        ilmd.insert("cbvmda:harvestEndDate".into(), json!(date));
+        ilmd.insert("cbvmda:harvestEndDate".into(), json!(end));
     }
     let mut extensions = Map::new();
     extensions.insert(tt("record"), json!(stored.id));
@@ -231,12 +233,14 @@ fn event(stored: &Stored, directory: &Directory, lots: &mut Lots, public_url: &s
                 && kind.and_then(|k| biz_transaction_type(k)).is_none())
             && !(key == "temperature_c" && temperature.is_none())
             && !(key == "biz_step" && noted_step.is_none())
-            && !(key == "harvest_date" && record.new_lots.is_empty());
+            && !((key == "harvest_date" || key == "harvest_end_date")
+                && (record.new_lots.is_empty() || !record.kde.contains_key("harvest_date")));
         if standard {
             continue;
         }
-        // Where EPCIS allows ILMD (the event makes lots), the lots' own data goes there.
-        if record.new_lots.is_empty() {
+        // Where EPCIS allows ILMD (the event makes lots), the lots' own data goes there; the
+        // event the record is (its EPCIS eventID where it was first captured) is the event's.
+        if record.new_lots.is_empty() || key == EVENT_ID_KDE {
             extensions.insert(tt(key), json!(value));
         } else {
             ilmd.insert(tt(key), json!(value));

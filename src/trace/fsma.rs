@@ -4,11 +4,14 @@
 //! range; and the completeness report, which names every required key data element an event
 //! lacks.
 //!
-//! The required elements of each event follow the rule's text:
+//! The required elements of each event follow the rule's text (eCFR, 21 CFR part 1 subpart S):
 //! - Harvesting, § 1.1325(a)(1); cooling before initial packing, § 1.1325(b)(1);
 //! - Initial packing of a raw agricultural commodity, § 1.1330(a);
+//! - First land-based receiving of a food obtained from a fishing vessel, § 1.1335: a record
+//!   that makes lots and states the day they were landed (`kde.landing_date`);
 //! - Shipping, § 1.1340(a); receiving, § 1.1345(a);
-//! - Transformation, § 1.1350(a).
+//! - Transformation, § 1.1350(a); of a raw agricultural commodity not packed before, § 1.1350(b),
+//!   which asks for the initial packer's elements (§ 1.1330(a)).
 //!
 //! An element counts as present when a record states it or it follows from the signed records
 //! and the organizations' master data (the event's date from its time, a quantity shipped from
@@ -35,7 +38,10 @@ pub enum Cte {
     Harvesting,
     Cooling,
     InitialPacking,
+    FirstLandBasedReceiving,
     Transformation,
+    /// A transformation of a raw agricultural commodity that was not initially packed before.
+    TransformationOfRawCommodity,
     Shipping,
     Receiving,
 }
@@ -46,7 +52,8 @@ impl Cte {
             Self::Harvesting => "Harvesting",
             Self::Cooling => "Cooling",
             Self::InitialPacking => "Initial packing",
-            Self::Transformation => "Transformation",
+            Self::FirstLandBasedReceiving => "First land-based receiving",
+            Self::Transformation | Self::TransformationOfRawCommodity => "Transformation",
             Self::Shipping => "Shipping",
             Self::Receiving => "Receiving",
         }
@@ -58,7 +65,8 @@ impl Cte {
             Self::Harvesting => "採收",
             Self::Cooling => "預冷",
             Self::InitialPacking => "初次包裝",
-            Self::Transformation => "轉換",
+            Self::FirstLandBasedReceiving => "首次陸上收貨",
+            Self::Transformation | Self::TransformationOfRawCommodity => "轉換",
             Self::Shipping => "出貨",
             Self::Receiving => "收貨",
         }
@@ -70,7 +78,9 @@ impl Cte {
             Self::Harvesting => "§ 1.1325(a)",
             Self::Cooling => "§ 1.1325(b)",
             Self::InitialPacking => "§ 1.1330(a)",
+            Self::FirstLandBasedReceiving => "§ 1.1335",
             Self::Transformation => "§ 1.1350(a)",
+            Self::TransformationOfRawCommodity => "§ 1.1350(b)",
             Self::Shipping => "§ 1.1340(a)",
             Self::Receiving => "§ 1.1345(a)",
         }
@@ -84,7 +94,7 @@ impl Cte {
                 SubsequentRecipient,
                 Commodity,
                 Quantity,
-                Location,
+                Farm,
                 Field,
                 HarvestDate,
                 ReferenceDocument,
@@ -98,7 +108,8 @@ impl Cte {
                 Farm,
                 ReferenceDocument,
             ],
-            Self::InitialPacking => &[
+            // § 1.1350(b): "the information specified in § 1.1330(a)".
+            Self::InitialPacking | Self::TransformationOfRawCommodity => &[
                 Commodity,
                 DateReceived,
                 QuantityReceived,
@@ -112,6 +123,15 @@ impl Cte {
                 Quantity,
                 TlcSource,
                 EventDate,
+                ReferenceDocument,
+            ],
+            Self::FirstLandBasedReceiving => &[
+                TraceabilityLotCode,
+                ProductDescription,
+                Quantity,
+                Trip,
+                TlcSource,
+                LandingDate,
                 ReferenceDocument,
             ],
             Self::Transformation => &[
@@ -170,6 +190,9 @@ pub enum Kde {
     PreviousSource,
     SubsequentRecipient,
     InputLots,
+    /// The harvest date range and locations of a fishing trip (§ 1.1335(d)).
+    Trip,
+    LandingDate,
     ReferenceDocument,
 }
 
@@ -197,6 +220,8 @@ impl Kde {
                 "immediate subsequent recipient (other than a transporter)"
             }
             Self::InputLots => "traceability lot codes, products and quantities of the food used",
+            Self::Trip => "harvest date range and locations of the trip",
+            Self::LandingDate => "date the food was landed",
             Self::ReferenceDocument => "reference document type and number",
         }
     }
@@ -224,6 +249,8 @@ impl Kde {
             Self::PreviousSource => "前一來源（運輸業者除外）",
             Self::SubsequentRecipient => "下一收貨者（運輸業者除外）",
             Self::InputLots => "所用原料的批號、產品與數量",
+            Self::Trip => "該航次的捕撈日期範圍與海域",
+            Self::LandingDate => "卸岸日期",
             Self::ReferenceDocument => "參考單據類型與號碼",
         }
     }
@@ -236,6 +263,8 @@ fn lack_zh(lack: &str) -> &str {
         "type" => "類型",
         "number" => "號碼",
         "quantity" => "數量",
+        "dates" => "日期",
+        "locations" => "海域",
         other => other,
     }
 }
@@ -570,14 +599,11 @@ impl<'a> Ledger<'a> {
             .map(|(_, r)| r.actor)
     }
 
-    /// The harvest a lot comes from, directly (the lot itself, or an input of the record that
-    /// made it).
+    /// The harvest that made the lot, when the lot is a raw agricultural commodity as harvested
+    /// (not packed, transformed or landed from a fishing vessel since).
     fn harvest_of(&self, key: &LotKey) -> Option<&'a Record> {
-        let made = self.made(key)?;
-        if made.event == EventType::Harvest {
-            return Some(made);
-        }
-        None
+        self.made(key)
+            .filter(|made| made.event == EventType::Harvest && !landed(made))
     }
 
     fn cooling_of(&self, key: &LotKey) -> Option<&'a Record> {
@@ -606,33 +632,35 @@ impl<'a> Ledger<'a> {
     }
 }
 
+/// Whether a record that makes lots is their first land-based receiving from a fishing vessel
+/// (§ 1.1335): it states the day they were landed.
+fn landed(record: &Record) -> bool {
+    record.kde.contains_key("landing_date")
+}
+
 /// The CTE a record is, for one of its lots, or None when it is not one (or a transporter's).
 fn cte_of(record: &Record, ledger: &Ledger, directory: &Directory) -> Option<Cte> {
+    // Every lot it acts on is a raw agricultural commodity not yet packed.
+    let raw = !record.lots.is_empty()
+        && record
+            .lots
+            .iter()
+            .all(|l| ledger.harvest_of(&l.key).is_some());
     match record.event {
+        EventType::Harvest if landed(record) => Some(Cte::FirstLandBasedReceiving),
         EventType::Harvest => Some(Cte::Harvesting),
-        EventType::Cool => Some(Cte::Cooling),
-        EventType::Pack
-            if !record.new_lots.is_empty()
-                && record
-                    .lots
-                    .iter()
-                    .all(|l| ledger.harvest_of(&l.key).is_some()) =>
-        {
-            Some(Cte::InitialPacking)
+        // Cooling is an event before initial packing only (§ 1.1325(b)).
+        EventType::Cool if raw => Some(Cte::Cooling),
+        EventType::Pack if raw && !record.new_lots.is_empty() => Some(Cte::InitialPacking),
+        EventType::Transform if raw && !record.new_lots.is_empty() => {
+            Some(Cte::TransformationOfRawCommodity)
         }
         EventType::Pack | EventType::Transform if !record.new_lots.is_empty() => {
             Some(Cte::Transformation)
         }
         // Before a raw agricultural commodity is initially packed, its shipping and receiving
         // are not events (§ 1.1340(c), § 1.1345(c)): the initial packer records the harvest.
-        EventType::Ship | EventType::Receive
-            if record
-                .lots
-                .iter()
-                .all(|l| ledger.harvest_of(&l.key).is_some()) =>
-        {
-            None
-        }
+        EventType::Ship | EventType::Receive if raw => None,
         EventType::Ship if !directory.is_transporter(record.actor) => Some(Cte::Shipping),
         EventType::Receive if !directory.is_transporter(record.actor) => Some(Cte::Receiving),
         _ => None,
@@ -820,6 +848,10 @@ fn rows_of(
                     let (c, v) = commodity(Some(record), products, key);
                     put(Kde::Commodity, c);
                     put(Kde::Variety, v);
+                    put(
+                        Kde::Farm,
+                        place(directory, record.actor, record.location.as_ref()),
+                    );
                     put(Kde::Field, field(record));
                     put(Kde::HarvestDate, date_of(record, "harvest_date"));
                     put(Kde::EventDate, date_of(record, "harvest_date"));
@@ -845,36 +877,59 @@ fn rows_of(
                         party(directory, ledger.next_holder(key, row.log_index, directory)),
                     );
                 }
-                Cte::InitialPacking => {
-                    let input = record.lots.first().map(|l| &l.key);
-                    let harvest = input.and_then(|k| ledger.harvest_of(k));
-                    let (c, v) = commodity(harvest, products, key);
-                    put(Kde::Commodity, c);
-                    put(Kde::Variety, v);
+                Cte::InitialPacking | Cte::TransformationOfRawCommodity => {
+                    // Each input's elements; a row lacks one when any input does.
+                    let inputs: Vec<(&LotKey, Option<&Quantity>)> = record
+                        .lots
+                        .iter()
+                        .map(|l| (&l.key, l.quantity.as_ref()))
+                        .collect();
+                    let harvests: Vec<(&LotKey, Option<&Record>)> = inputs
+                        .iter()
+                        .map(|(k, _)| (*k, ledger.harvest_of(k)))
+                        .collect();
+                    let from_harvest = |value: &dyn Fn(&Record) -> Value| {
+                        joined(
+                            harvests
+                                .iter()
+                                .map(|(_, h)| h.map_or_else(Value::none, value)),
+                        )
+                    };
+                    let (commodities, varieties): (Vec<Value>, Vec<Value>) = harvests
+                        .iter()
+                        .map(|(k, h)| commodity(*h, products, k))
+                        .unzip();
+                    put(Kde::Commodity, joined(commodities));
+                    put(Kde::Variety, joined(varieties));
                     put(Kde::EventDate, date_of(record, "pack_date"));
                     put(
                         Kde::DateReceived,
-                        input
-                            .and_then(|k| ledger.received_by(k, record.actor))
-                            .map_or_else(Value::none, |d| Value::of(d.to_string())),
+                        joined(inputs.iter().map(|(k, _)| {
+                            ledger
+                                .received_by(k, record.actor)
+                                .map_or_else(Value::none, |d| Value::of(d.to_string()))
+                        })),
                     );
                     put(
                         Kde::QuantityReceived,
-                        quantity_text(
-                            record
-                                .lots
-                                .first()
-                                .and_then(|l| l.quantity.as_ref())
-                                .or_else(|| input.and_then(|k| ledger.made_quantity(k))),
-                        ),
+                        joined(inputs.iter().map(|(k, stated)| {
+                            quantity_text(stated.or_else(|| ledger.made_quantity(k)))
+                        })),
                     );
-                    if let Some(h) = harvest {
-                        put(Kde::Farm, place(directory, h.actor, h.location.as_ref()));
-                        put(Kde::Field, field(h));
-                        put(Kde::HarvestDate, date_of(h, "harvest_date"));
-                        let harvester = party(directory, Some(h.actor));
-                        put(
-                            Kde::Harvester,
+                    put(
+                        Kde::Farm,
+                        from_harvest(&|h| place(directory, h.actor, h.location.as_ref())),
+                    );
+                    put(Kde::Field, from_harvest(&field));
+                    put(
+                        Kde::HarvestDate,
+                        from_harvest(&|h| date_of(h, "harvest_date")),
+                    );
+                    put(
+                        Kde::Harvester,
+                        from_harvest(&|h| {
+                            // A business name and a phone: no address is asked for.
+                            let harvester = party(directory, Some(h.actor));
                             Value {
                                 lacks: harvester
                                     .lacks
@@ -883,29 +938,35 @@ fn rows_of(
                                     .filter(|l| *l == "phone")
                                     .collect(),
                                 text: harvester.text,
-                            },
-                        );
-                    }
-                    // Only when it was cooled (the rule: "if applicable").
-                    let cooled = input.and_then(|k| ledger.cooling_of(k));
+                            }
+                        }),
+                    );
+                    // Where and when it was cooled, only when it was (the rule: "if applicable").
                     put(
                         Kde::Cooling,
-                        cooled.map_or_else(
-                            || Value::of("not cooled before packing"),
-                            |c| {
-                                let at = place(directory, c.actor, c.location.as_ref());
-                                let date = date_of(c, "cooling_date").text;
-                                Value {
-                                    text: format!("{}; {date}", at.text),
-                                    lacks: at.lacks,
-                                }
-                            },
-                        ),
+                        joined(inputs.iter().map(|(k, _)| {
+                            ledger.cooling_of(k).map_or_else(
+                                || Value::of("not cooled"),
+                                |c| {
+                                    let at = place(directory, c.actor, c.location.as_ref());
+                                    let date = date_of(c, "cooling_date").text;
+                                    Value {
+                                        text: format!("{}; {date}", at.text),
+                                        lacks: at.lacks,
+                                    }
+                                },
+                            )
+                        })),
                     );
-                    put(Kde::InputLots, inputs(record, ledger, products));
+                    put(Kde::InputLots, inputs_used(record, ledger, products));
+                }
+                Cte::FirstLandBasedReceiving => {
+                    put(Kde::Trip, trip(record));
+                    put(Kde::LandingDate, date_of(record, "landing_date"));
+                    put(Kde::EventDate, date_of(record, "landing_date"));
                 }
                 Cte::Transformation => {
-                    put(Kde::InputLots, inputs(record, ledger, products));
+                    put(Kde::InputLots, inputs_used(record, ledger, products));
                 }
                 Cte::Shipping => {
                     let to = record.to.filter(|t| !directory.is_transporter(*t));
@@ -958,8 +1019,55 @@ fn field(harvest: &Record) -> Value {
         .map_or_else(Value::none, Value::of)
 }
 
+/// One value for several inputs: their texts (each once) and what any of them lacks; none when
+/// an input has none, since the rule asks for it of each.
+fn joined(values: impl IntoIterator<Item = Value>) -> Value {
+    let mut texts: Vec<String> = Vec::new();
+    let mut lacks: Vec<&'static str> = Vec::new();
+    for value in values {
+        if value.text.is_empty() {
+            return Value::none();
+        }
+        if !texts.contains(&value.text) {
+            texts.push(value.text);
+        }
+        for lack in value.lacks {
+            if !lacks.contains(&lack) {
+                lacks.push(lack);
+            }
+        }
+    }
+    Value {
+        text: texts.join(" | "),
+        lacks,
+    }
+}
+
+/// A fishing trip's harvest date range (`harvest_date` to `harvest_end_date`) and locations
+/// (`catch_area`, as a widely recognized standard names it: an FAO major fishing area, say).
+fn trip(record: &Record) -> Value {
+    let kde = |key: &str| record.kde.get(key);
+    let dates = kde("harvest_date").map(|from| match kde("harvest_end_date") {
+        Some(to) if to != from => format!("{from} to {to}"),
+        _ => from.clone(),
+    });
+    let mut lacks = Vec::new();
+    if dates.is_none() {
+        lacks.push("dates");
+    }
+    if kde("catch_area").is_none() {
+        lacks.push("locations");
+    }
+    let text = [dates, kde("catch_area").cloned()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
+    Value { text, lacks }
+}
+
 /// The food used: each input lot's code, product and quantity.
-fn inputs(record: &Record, ledger: &Ledger, products: &HashMap<String, ProductRow>) -> Value {
+fn inputs_used(record: &Record, ledger: &Ledger, products: &HashMap<String, ProductRow>) -> Value {
     let mut lacks = Vec::new();
     let parts: Vec<String> = record
         .lots
@@ -986,8 +1094,10 @@ fn inputs(record: &Record, ledger: &Ledger, products: &HashMap<String, ProductRo
     }
 }
 
-/// The sheet's columns, in order: (header, what each row shows).
-pub const COLUMNS: [&str; 29] = [
+/// The sheet's columns, in order. The key data elements are headed with the rule's own words
+/// (21 CFR 1.1325–1.1350); the rest say which event, record and business a row is, and what it
+/// lacks.
+pub const COLUMNS: [&str; 31] = [
     "Critical tracking event",
     "Event date",
     "Event time",
@@ -998,21 +1108,23 @@ pub const COLUMNS: [&str; 29] = [
     "Commodity",
     "Variety",
     "Quantity and unit of measure",
-    "Location description",
-    "Farm where harvested",
-    "Field or growing area",
-    "Harvester (business name, phone)",
-    "Harvest date",
-    "Cooling (location, date)",
-    "Date received by packer",
-    "Quantity received",
-    "Traceability lot code source",
-    "Immediate previous source",
-    "Immediate subsequent recipient",
-    "Food used (lot, product, quantity)",
+    "Location description for where the event took place",
+    "Location description for the farm where the food was harvested",
+    "Name of the field or other growing area",
+    "Business name and phone number for the harvester",
+    "Date of harvesting",
+    "Location description for where the food was cooled, and date of cooling",
+    "Date the food was received (initial packing)",
+    "Quantity and unit of measure of the food received",
+    "Location description for the traceability lot code source",
+    "Location description for the immediate previous source (other than a transporter)",
+    "Location description for the immediate subsequent recipient (other than a transporter)",
+    "Traceability lot code, product description and quantity of each food used",
+    "Harvest date range and locations for the trip",
+    "Date the food was landed",
     "Reference document type",
     "Reference document number",
-    "Business (actor)",
+    "Business",
     "Record id",
     "Rule",
     "Missing key data elements",
@@ -1047,6 +1159,8 @@ impl Row {
             v(Kde::PreviousSource),
             v(Kde::SubsequentRecipient),
             v(Kde::InputLots),
+            v(Kde::Trip),
+            v(Kde::LandingDate),
             self.reference.0.clone(),
             self.reference.1.clone(),
             self.actor_name.clone(),

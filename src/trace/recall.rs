@@ -176,6 +176,49 @@ impl Covered {
     }
 }
 
+/// What a recall notice's id names, for the sheet of the lots it covers.
+#[derive(Debug, Clone)]
+pub enum Asked {
+    /// A recall in force, with every lot it covers now (the lots it names and every lot made
+    /// from them, at any depth).
+    InForce { recall: Recall, covered: Vec<Key> },
+    /// A recall every lot of which was lifted: it covers nothing now.
+    Lifted(Recall),
+    /// A stored entry that is not a recall (a record, a lift).
+    NotARecall,
+    /// Nothing stored has this id.
+    Unknown,
+}
+
+/// The recall whose notice has record id `id`, with what it covers now (`Covered`'s walk).
+pub fn covered_set(conn: &mut DbConn, id: &str) -> QueryResult<Asked> {
+    let covered = Covered::load(conn)?;
+    if let Some(recall) = covered.recalls.iter().find(|r| r.id == id) {
+        let mut lots = covered.covered_by(recall.log_index);
+        lots.sort();
+        return Ok(Asked::InForce {
+            recall: recall.clone(),
+            covered: lots,
+        });
+    }
+    let Some(row) = records::find(conn, id)? else {
+        return Ok(Asked::Unknown);
+    };
+    let Ok(notice) = Notice::from_payload(&row.payload) else {
+        return Ok(Asked::NotARecall);
+    };
+    let named: Vec<Key> = notice
+        .lots
+        .iter()
+        .map(|k| (k.gtin.to_string(), k.lot.to_string()))
+        .collect();
+    // Only a recall (not a lift) has rows of its own; it is not in force, so it was lifted.
+    Ok(naming(conn, &named)?
+        .into_iter()
+        .find(|r| r.log_index == row.log_index)
+        .map_or(Asked::NotARecall, Asked::Lifted))
+}
+
 /// What a store must take off its shelves: its stock lines of covered lots, with the recalls.
 pub fn pull_list<'a>(
     covered: &'a Covered,

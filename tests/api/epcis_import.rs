@@ -214,6 +214,15 @@ fn round_trip(app: &TestApp, import: &dyn Fn(&Org, &Value) -> Vec<Value>) {
             .unwrap_or_else(|| panic!("{name}: record {id} is not in the export"));
         assert_equivalent(event, again);
         assert_eq!(again["tt:epcis_event_id"], event["eventID"], "{name}");
+        // The same document again (a retry, a resend): the record already stored, nothing new.
+        let size = app.log_size();
+        let again = import(&importer, &document);
+        assert_eq!(
+            (again[0]["status"].as_u64(), again[0]["id"].as_str()),
+            (Some(200), Some(id)),
+            "{name}: {again:?}"
+        );
+        assert_eq!(app.log_size(), size, "{name}: nothing stored twice");
     }
 }
 
@@ -297,6 +306,182 @@ fn official_examples_round_trip_through_the_cli() {
                 "{stdout}"
             );
         }
+    }
+}
+
+/// A note on `lot` with this eventID, `minutes` after the test's start.
+fn inspection(event_id: &str, lot: &str, minutes: i64) -> Value {
+    json!({"type": "ObjectEvent", "eventID": event_id, "action": "OBSERVE", "bizStep": "inspecting",
+           "eventTime": at(minutes), "eventTimeZoneOffset": "+08:00",
+           "quantityList": [{"epcClass": format!("https://id.gs1.org/01/04712345000046/10/{lot}")}]})
+}
+
+fn epcis_document(events: Value) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-11-20T00:00:00Z",
+        "epcisBody": {"eventList": events}}),
+    )
+    .unwrap()
+}
+
+fn statuses(answer: &Answer) -> Vec<u64> {
+    answer.body["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{:?}", answer.body))
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_event_recorded_before_answers_the_record_stored_and_is_never_stored_twice() {
+    for backend in backends() {
+        let app = spawn_app(backend);
+        let supplier = app.org("Supplier Farm", &["producer"]);
+        let (importer, token) = partner(&app);
+        let key = lot_of_class("https://id.gs1.org/01/04712345000046/10/DUP-1").unwrap();
+        supply(&app, &supplier, &importer, &key, &at(-10), true);
+        let capture = |events: Value| post_capture(&app, Some(&token), &epcis_document(events));
+        let first = capture(json!([inspection("urn:uuid:a", "DUP-1", -5)]));
+        assert_eq!(statuses(&first), [201], "{:?}", first.body);
+        let stored = first.body["results"][0].clone();
+        // Sent again, and again within one document beside a new event on the same lot: the
+        // record stored before for each copy, and the new event chains after the real head.
+        let size = app.log_size();
+        let mixed = capture(json!([
+            inspection("urn:uuid:a", "DUP-1", -5),
+            inspection("urn:uuid:b", "DUP-1", -4),
+            inspection("urn:uuid:b", "DUP-1", -4),
+            inspection("urn:uuid:a", "DUP-1", -5)
+        ]));
+        assert_eq!(statuses(&mixed), [200, 201, 200, 200], "{:?}", mixed.body);
+        let results = mixed.body["results"].as_array().unwrap();
+        assert_eq!(
+            results[0],
+            json!({"status": 200, "id": stored["id"], "log_index": stored["log_index"]})
+        );
+        assert_eq!(results[3]["id"], stored["id"]);
+        assert_eq!(results[2]["id"], results[1]["id"]);
+        assert_eq!(app.log_size(), size + 1, "only the new event is stored");
+        assert_eq!(
+            app.head("04712345000046", "DUP-1"),
+            results[1]["id"].as_str().unwrap()
+        );
+        // The lookup the CLI maps with.
+        let found = app.get(&format!(
+            "/api/v1/epcis/events?org={}&event_id=urn%3Auuid%3Aa",
+            importer.id
+        ));
+        assert_eq!(
+            (found.status, &found.body["id"], &found.body["event_id"]),
+            (200, &stored["id"], &json!("urn:uuid:a"))
+        );
+        let other = app.get(&format!(
+            "/api/v1/epcis/events?org={}&event_id=urn%3Auuid%3Aa",
+            supplier.id
+        ));
+        assert_eq!((other.status, other.code()), (404, "not_found"));
+        assert!(other.message().contains("has recorded no EPCIS event"));
+        let bad = app.get("/api/v1/epcis/events?org=nope&event_id=x");
+        assert_eq!((bad.status, bad.code()), (400, "malformed"));
+        let missing = app.get(&format!("/api/v1/epcis/events?org={}", importer.id));
+        assert_eq!(missing.status, 400);
+        // A client that signs itself meets the same rule at the ledger: the same event of the
+        // same organization is the record stored; another organization's event of that id is
+        // its own.
+        let head = app.head("04712345000046", "DUP-1");
+        let mut again = on_lot("note", &importer, "04712345000046", "DUP-1", &head, -3);
+        again["kde"] = json!({"epcis_event_id": "urn:uuid:a"});
+        let answer = app.submit(&sign(&importer.key, &again));
+        assert_eq!(
+            (answer.status, &answer.body["id"]),
+            (200, &stored["id"]),
+            "{:?}",
+            answer.body
+        );
+        assert_eq!(
+            app.head("04712345000046", "DUP-1"),
+            head,
+            "no record was added"
+        );
+        let own = harvest_as_event(&app, &supplier, "urn:uuid:a");
+        assert_eq!(own.status, 201, "{:?}", own.body);
+        // verify agrees with the event table, and names a row erased behind the server's back.
+        assert_eq!(verify(&app).status.code(), Some(0));
+        erase_events(&app);
+        let broken = verify(&app);
+        assert_eq!(broken.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&broken.stdout)
+                .contains("EPCIS event urn:uuid:a of organization"),
+            "{}",
+            String::from_utf8_lossy(&broken.stdout)
+        );
+    }
+}
+
+/// The supplier's own harvest of a new lot, naming the EPCIS event `event_id`.
+fn harvest_as_event(app: &TestApp, supplier: &Org, event_id: &str) -> Answer {
+    let mut record = harvest(supplier, "04712345000046", "DUP-2", -2);
+    record["kde"] = json!({"epcis_event_id": event_id});
+    app.submit(&sign(&supplier.key, &record))
+}
+
+fn verify(app: &TestApp) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
+        .args(["verify", "--quiet"])
+        .env("TRUETRACE_DATABASE_URL", &app.database_url)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Runs SQL on the app's database, behind the server's back.
+fn behind_the_back(app: &TestApp, sql: &str) {
+    use diesel::Connection as _;
+    use diesel::connection::SimpleConnection as _;
+    match app.backend {
+        Backend::Sqlite => {
+            let path = app.database_url.trim_start_matches("sqlite://");
+            diesel::SqliteConnection::establish(path)
+                .unwrap()
+                .batch_execute(sql)
+                .unwrap();
+        }
+        Backend::Postgres => diesel::PgConnection::establish(&app.database_url)
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap(),
+    }
+}
+
+fn erase_events(app: &TestApp) {
+    behind_the_back(app, "DELETE FROM epcis_events");
+}
+
+#[test]
+fn a_store_from_before_the_event_table_gets_its_events_from_the_log() {
+    for backend in backends() {
+        let app = spawn_app(backend);
+        app.product("04712345000046");
+        let supplier = app.org("Supplier Farm", &["producer"]);
+        let answer = harvest_as_event(&app, &supplier, "urn:uuid:old");
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        // As a store migrated before the table existed: no table, the migration not run.
+        behind_the_back(
+            &app,
+            "DROP TABLE epcis_events; DELETE FROM __diesel_schema_migrations WHERE version = '20261201000007'",
+        );
+        // A server starting on it runs the migration, which reads the events from the log.
+        let services = truetrace::startup::Services::open(&settings(&app.database_url)).unwrap();
+        drop(services);
+        assert_eq!(verify(&app).status.code(), Some(0));
+        let found = app.get(&format!(
+            "/api/v1/epcis/events?org={}&event_id=urn%3Auuid%3Aold",
+            supplier.id
+        ));
+        assert_eq!(found.status, 200, "{:?}", found.body);
     }
 }
 

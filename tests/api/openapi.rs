@@ -42,7 +42,7 @@ fn api_routes() -> BTreeSet<(String, String)> {
     let scope_fn = &api[api.find("pub fn scope()").unwrap()..];
     let scope_fn = &scope_fn[..scope_fn.find("\n}").unwrap()];
     routes.extend(routes_in(scope_fn, "/api/v1"));
-    for module in ["orgs", "products", "records", "lots"] {
+    for module in ["orgs", "products", "records", "lots", "fsma", "epcis"] {
         assert!(
             scope_fn.contains(&format!("{module}::scope()")),
             "{module} is mounted"
@@ -91,8 +91,14 @@ fn the_openapi_description_names_every_route_of_the_api_and_no_other() {
         let admin = item["security"] == json!([{"bearerAuth": []}]);
         let public = item["security"] == json!([]);
         assert!(admin || public, "{method} {path} says who may call it");
-        // Every GET is public but the admin's listings of organizations and their API tokens.
-        let admin_listing = ["/api/v1/orgs", "/api/v1/orgs/{id}/tokens"].contains(&path.as_str());
+        // Every GET is public but the admin's listings of organizations and their API tokens,
+        // and the FSMA 204 sheets (the admin's or a regulator's).
+        let admin_listing = [
+            "/api/v1/orgs",
+            "/api/v1/orgs/{id}/tokens",
+            "/api/v1/fsma204/spreadsheet",
+        ]
+        .contains(&path.as_str());
         if method == "get" && !admin_listing {
             assert!(public, "{method} {path} is public");
         }
@@ -208,6 +214,24 @@ fn real_answers_validate_against_the_openapi_schemas() {
         let batch = app.submit_batch(&[sign(&mill.key, &note), b"{}".to_vec()]);
         assert_eq!(batch.status, 200);
         checks.push(json!({"path": "/api/v1/records/batch", "method": "post", "status": 200, "body": batch.body}));
+        let no_event = app.get(&format!(
+            "/api/v1/epcis/events?org={}&event_id=urn%3Auuid%3Anone",
+            farm.id
+        ));
+        assert_eq!(no_event.status, 404);
+        checks.push(json!({"path": "/api/v1/epcis/events", "method": "get", "status": 404, "body": no_event.body}));
+        let mut sheet = app
+            .agent
+            .get(&app.url(&format!(
+                "/api/v1/fsma204/spreadsheet?lot={RICE}/R1&format=json"
+            )))
+            .header("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap();
+        assert_eq!(sheet.status().as_u16(), 200);
+        let sheet: Value =
+            serde_json::from_str(&sheet.body_mut().read_to_string().unwrap()).unwrap();
+        checks.push(json!({"path": "/api/v1/fsma204/spreadsheet", "method": "get", "status": 200, "body": sheet}));
         let doc: Value = serde_json::from_str(truetrace::http::api::OPENAPI).unwrap();
         let mut child = std::process::Command::new("python3")
             .arg(concat!(

@@ -875,3 +875,227 @@ fn the_cli_issues_and_lifts_a_recall_and_verify_names_a_tampered_recall() {
         String::from_utf8_lossy(&broken.stdout)
     );
 }
+
+/// The FSMA 204 sheet of `query` from the API with `token`: (status, body as JSON or text).
+fn sheet_with(app: &TestApp, token: Option<&str>, query: &str) -> (u16, String, String) {
+    let mut request = app
+        .agent
+        .get(&app.url(&format!("/api/v1/fsma204/spreadsheet?{query}")));
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    let mut response = request.call().unwrap();
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let status = response.status().as_u16();
+    (
+        status,
+        disposition,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// An organization API token of `org`.
+fn token_of(app: &TestApp, org: &Org) -> String {
+    let made = app.admin_post(
+        &format!("/api/v1/orgs/{}/tokens", org.id),
+        &json!({"label": "auditor's desk"}),
+    );
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    made.body["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_auditor_gets_the_spreadsheet_of_everything_a_recall_covers() {
+    for backend in backends() {
+        let s = story(backend);
+        let app = &s.app;
+        let recall = sign_notice(
+            &s.regulator,
+            &notice("recall", &s.regulator, &[(PADDY, "P1")], 200),
+        );
+        let answer = app.submit(&recall);
+        assert_eq!(answer.status, 201, "{:?}", answer.body);
+        let id = answer.body["id"].as_str().unwrap().to_owned();
+        let auditor = token_of(app, &s.regulator);
+        // The regulator's own token: every event of P1 and of all made from it, at any depth,
+        // and nothing of the other farm's lots.
+        let (status, _, text) =
+            sheet_with(app, Some(&auditor), &format!("recall={id}&format=json"));
+        assert_eq!(status, 200, "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let columns = body["columns"].as_array().unwrap();
+        let lot_column = columns.iter().position(|c| c == "Lot").unwrap();
+        let rows = body["rows"].as_array().unwrap();
+        let lots: std::collections::BTreeSet<&str> = rows
+            .iter()
+            .map(|r| r[lot_column].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            lots,
+            ["B1", "P1", "R1"].into_iter().collect(),
+            "the covered set, no more: {body}"
+        );
+        let events: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+        assert!(events.contains(&"Harvesting"), "{events:?}");
+        assert!(
+            events.contains(&"Receiving"),
+            "the store's receipt of R1: {events:?}"
+        );
+        // The same as asking for the covered lots as named.
+        let (_, _, named) = sheet_with(
+            app,
+            Some(TOKEN),
+            &format!("lot={PADDY}/P1&lot={BROWN}/B1&lot={RICE}/R1&closure=none&format=json"),
+        );
+        let named: Value = serde_json::from_str(&named).unwrap();
+        assert_eq!(named["rows"], body["rows"]);
+        // CSV and XLSX, named after the recall.
+        let (status, disposition, csv) = sheet_with(app, Some(TOKEN), &format!("recall={id}"));
+        assert_eq!(status, 200);
+        assert!(
+            disposition.contains(&format!("fsma204-recall-{}-", &id[..12]))
+                && disposition.ends_with(".csv\""),
+            "{disposition}"
+        );
+        assert_eq!(csv.lines().count(), rows.len() + 1, "{csv}");
+        let mut xlsx = app
+            .agent
+            .get(&app.url(&format!(
+                "/api/v1/fsma204/spreadsheet?recall={id}&format=xlsx"
+            )))
+            .header("Authorization", &format!("Bearer {auditor}"))
+            .call()
+            .unwrap();
+        assert_eq!(&xlsx.body_mut().read_to_vec().unwrap()[..2], b"PK");
+        // Who may not ask: no token, a token that is not one, a non-regulator's token.
+        let query = format!("recall={id}");
+        assert_eq!(sheet_with(app, None, &query).0, 401);
+        assert_eq!(sheet_with(app, Some("tt_org_nope"), &query).0, 401);
+        let (status, _, refused) = sheet_with(app, Some(&token_of(app, &s.store)), &query);
+        assert_eq!(status, 403, "{refused}");
+        assert!(refused.contains("regulator"), "{refused}");
+        // A recall that covers nothing now: unknown, not a recall, lifted; each named.
+        let not_found = |query: &str, part: &str| {
+            let (status, _, text) = sheet_with(app, Some(TOKEN), query);
+            let body: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (404, Some("not_found")),
+                "{text}"
+            );
+            assert!(
+                body["message"].as_str().unwrap().contains(part),
+                "{part}: {text}"
+            );
+        };
+        not_found(&format!("recall={}", "0".repeat(64)), "no recall notice");
+        not_found(&format!("recall={}", s.b1), "is not a recall notice");
+        let lift = sign_notice(
+            &s.regulator,
+            &notice("lift", &s.regulator, &[(PADDY, "P1")], 201),
+        );
+        assert_eq!(app.submit(&lift).status, 201);
+        not_found(&format!("recall={id}"), "was lifted");
+    }
+}
+
+#[test]
+fn the_staff_page_and_the_cli_make_the_sheet_of_a_recall_in_force() {
+    let s = story(Backend::Sqlite);
+    let app = &s.app;
+    let recall = sign_notice(&s.farm, &notice("recall", &s.farm, &[(PADDY, "P1")], 200));
+    let answer = app.submit(&recall);
+    assert_eq!(answer.status, 201, "{:?}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    // The recalls page links each recall to its sheet; the sheet page offers the recalls in force.
+    let mut inspector = staff(app, &s.regulator, "inspector@fda.example");
+    let recalls = inspector.get("/recalls");
+    assert!(
+        recalls
+            .body
+            .contains(&format!("href=\"/fsma204?recall={id}\"")),
+        "{}",
+        recalls.body
+    );
+    let form = inspector.get("/fsma204");
+    assert!(
+        form.body.contains(&format!("<option value=\"{id}\"")),
+        "{}",
+        form.body
+    );
+    let sheet = inspector.get(&format!("/fsma204?recall={id}"));
+    assert_eq!(sheet.status, 200, "{}", sheet.body);
+    assert!(sheet.body.contains("id=\"recall-sheet\""));
+    assert!(
+        sheet.body.contains("class=\"staff-nav\"")
+            && recalls.body.contains("href=\"/fsma204\">FSMA 204"),
+        "the staff pages lead to the sheets"
+    );
+    for lot in ["P1", "B1", "R1"] {
+        assert!(sheet.body.contains(&format!("data-lot=\"{lot}\"")), "{lot}");
+    }
+    assert!(!sheet.body.contains("data-lot=\"R2\""));
+    assert!(
+        sheet
+            .body
+            .contains(&format!("/fsma204/spreadsheet?recall={id}&amp;format=xlsx"))
+    );
+    let file = inspector.get(&format!("/fsma204/spreadsheet?recall={id}&format=csv"));
+    assert_eq!(file.status, 200);
+    assert!(file.body.contains(",R1,"), "{}", file.body);
+    // Asked the sheet of a recall that covers nothing: the page says so in its language.
+    let unknown = "0".repeat(64);
+    let missing = inspector.get(&format!("/fsma204?recall={unknown}"));
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing
+            .body
+            .contains(&format!("no recall notice {unknown}"))
+    );
+    let mut zh = staff(app, &s.regulator, "inspector2@fda.example").zh();
+    let missing_zh = zh.get(&format!("/fsma204?recall={unknown}&lang=zh-Hant"));
+    assert_eq!(missing_zh.status, 404);
+    assert!(
+        missing_zh
+            .body
+            .contains(&format!("找不到回收通知 {unknown}")),
+        "{}",
+        missing_zh.body
+    );
+    // The CLI, on the same database.
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
+            .args(args)
+            .env("TRUETRACE_DATABASE_URL", &app.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("the binary runs")
+    };
+    let out = run(&["fsma204", "--recall", &id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        csv.contains(",P1,") && csv.contains(",R1,") && !csv.contains(",R2,"),
+        "{csv}"
+    );
+    let lifted = sign_notice(&s.farm, &notice("lift", &s.farm, &[(PADDY, "P1")], 201));
+    assert_eq!(app.submit(&lifted).status, 201);
+    let out = run(&["fsma204", "--recall", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("recall {id} was lifted")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["fsma204", "--recall", &id, "--lots-only"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not apply to a recall"));
+}

@@ -360,7 +360,7 @@ fn the_sortable_spreadsheet_has_one_row_per_critical_tracking_event() {
         );
         let shipping = &rows[3];
         assert!(
-            shipping[col("Immediate subsequent recipient")]
+            shipping[col("Location description for the immediate subsequent recipient (other than a transporter)")]
                 .as_str()
                 .unwrap()
                 .starts_with("Green Leaf Xinyi"),
@@ -368,14 +368,16 @@ fn the_sortable_spreadsheet_has_one_row_per_critical_tracking_event() {
         );
         let receiving = &rows[4];
         assert!(
-            receiving[col("Immediate previous source")]
-                .as_str()
-                .unwrap()
-                .starts_with("Lanyang Greens")
+            receiving[col(
+                "Location description for the immediate previous source (other than a transporter)"
+            )]
+            .as_str()
+            .unwrap()
+            .starts_with("Lanyang Greens")
         );
         assert_eq!(receiving[col("Quantity and unit of measure")], "1200 H87");
         assert!(
-            receiving[col("Traceability lot code source")]
+            receiving[col("Location description for the traceability lot code source")]
                 .as_str()
                 .unwrap()
                 .contains("Block B")
@@ -437,7 +439,9 @@ fn the_completeness_report_names_what_each_event_lacks() {
     assert_eq!(incomplete[0]["cte"], "Harvesting");
     assert_eq!(incomplete[0]["rule"], "21 CFR § 1.1325(a)");
     assert!(
-        missing.contains(&"location description of where it happened (no address, no phone)"),
+        missing.contains(
+            &"location description of the farm where it was harvested (no address, no phone)"
+        ),
         "{missing:?}"
     );
     assert!(
@@ -564,5 +568,198 @@ fn the_demo_story_lacks_no_key_data_element() {
         drop(conn);
         drop(services);
         drop_database(&database_url);
+    }
+}
+
+/// The rows of a sheet as (event, rule, cells by column name).
+fn rows_by_column(body: &Value) -> Vec<std::collections::HashMap<String, String>> {
+    let columns: Vec<String> = body["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    body["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .cloned()
+                .zip(
+                    row.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c.as_str().unwrap().to_owned()),
+                )
+                .collect()
+        })
+        .collect()
+}
+
+fn missing_of<'a>(body: &'a Value, lot: &str, cte: &str) -> Vec<&'a str> {
+    body["completeness"]["incomplete"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["lot"] == lot && e["cte"] == cte)
+        .flat_map(|e| {
+            e["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_str().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn each_event_asks_what_the_rule_asks_first_land_based_receiving_and_raw_transformation_included() {
+    for backend in backends() {
+        let app = spawn_app(backend);
+        app.product(ROMAINE);
+        app.product(HEARTS);
+        let farm = app.org("North Field Farm", &["producer"]);
+        let farm2 = app.org("South Field Farm", &["producer"]);
+        let packer = app.org("Valley Packers", &["processor"]);
+        let dealer = app.org("Harbour Seafood", &["producer", "processor"]);
+        let store = app.org("Harbour Store", &["retailer"]);
+        let put = |org: &Org, record: &Value| {
+            let answer = app.submit(&sign(&org.key, record));
+            assert_eq!(answer.status, 201, "{record} -> {:?}", answer.body);
+            record_id(record)
+        };
+        // Two farms' lettuce, shipped to a packer that cuts it without packing it first:
+        // a transformation of raw commodities (§ 1.1350(b)), which asks for § 1.1330(a)'s elements
+        // of each input.
+        let mut heads = Vec::new();
+        for (org, lot, field) in [(&farm, "N-1", Some("North 2")), (&farm2, "S-1", None)] {
+            let mut h = harvest(org, ROMAINE, lot, 0);
+            if let Some(field) = field {
+                h["kde"] = json!({"field": field, "harvest_date": at(0)[..10]});
+            }
+            let harvested = put(org, &h);
+            let mut ship = on_lot("ship", org, ROMAINE, lot, &harvested, 1);
+            ship["to"] = json!(packer.id);
+            let shipped = put(org, &ship);
+            let received = put(
+                &packer,
+                &on_lot("receive", &packer, ROMAINE, lot, &shipped, 2),
+            );
+            heads.push((lot, received));
+        }
+        let cut = json!({"type": "truetrace.record/v1", "event": "transform", "actor": packer.id, "time": at(3),
+            "lots": heads.iter().map(|(lot, prev)| json!({"gtin": ROMAINE, "lot": lot, "prev": prev})).collect::<Vec<_>>(),
+            "new_lots": [{"gtin": HEARTS, "lot": "CUT-1", "quantity": {"amount": "40", "unit": "H87"}}]});
+        let cut_id = put(&packer, &cut);
+        // A cooling after packing is no event (§ 1.1325(b) is cooling before initial packing).
+        put(
+            &packer,
+            &on_lot("cool", &packer, HEARTS, "CUT-1", &cut_id, 4),
+        );
+        // Fish landed from a vessel: the dealer's first land-based receiving (§ 1.1335), then
+        // its shipping and receiving are events from the start (§ 1.1340(c) and § 1.1345(c)
+        // exempt only raw agricultural commodities not from a fishing vessel).
+        let mut landed = harvest(&dealer, ROMAINE, "CATCH-1", 5);
+        landed["kde"] = json!({"landing_date": at(5)[..10], "harvest_date": "2026-11-01",
+            "harvest_end_date": "2026-11-04", "reference_document_type": "catch certificate",
+            "reference_document_number": "CC-7"});
+        let landed_id = put(&dealer, &landed);
+        let mut ship = on_lot("ship", &dealer, ROMAINE, "CATCH-1", &landed_id, 6);
+        ship["to"] = json!(store.id);
+        let shipped = put(&dealer, &ship);
+        put(
+            &store,
+            &on_lot("receive", &store, ROMAINE, "CATCH-1", &shipped, 7),
+        );
+        let body = sheet(
+            &app,
+            &format!("lot={HEARTS}/CUT-1&lot={ROMAINE}/CATCH-1&closure=both"),
+        );
+        let rows = rows_by_column(&body);
+        let events: Vec<(&str, &str, &str)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["Critical tracking event"].as_str(),
+                    r["Rule"].as_str(),
+                    r["Lot"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            events,
+            [
+                ("Harvesting", "21 CFR § 1.1325(a)", "N-1"),
+                ("Harvesting", "21 CFR § 1.1325(a)", "S-1"),
+                ("Transformation", "21 CFR § 1.1350(b)", "CUT-1"),
+                ("First land-based receiving", "21 CFR § 1.1335", "CATCH-1"),
+                ("Shipping", "21 CFR § 1.1340(a)", "CATCH-1"),
+                ("Receiving", "21 CFR § 1.1345(a)", "CATCH-1"),
+            ],
+            "{body}"
+        );
+        let cut_row = &rows[2];
+        let farms = &cut_row["Location description for the farm where the food was harvested"];
+        assert!(
+            farms.starts_with("North Field Farm") && farms.contains(" | South Field Farm"),
+            "each input's farm: {farms}"
+        );
+        assert_eq!(
+            cut_row["Date of harvesting"],
+            format!("{} | 2026-11-20", &at(0)[..10]),
+            "each input's, in order"
+        );
+        let missing = missing_of(&body, "CUT-1", "Transformation");
+        assert!(
+            missing.contains(&"name of the field or growing area"),
+            "the south farm named no field: {missing:?}"
+        );
+        assert!(
+            missing
+                .iter()
+                .any(|m| m.starts_with("business name and phone of the harvester"))
+        );
+        assert!(
+            !missing.contains(&"date the packer received the food"),
+            "both inputs were received: {missing:?}"
+        );
+        let fish = &rows[3];
+        assert_eq!(
+            fish["Harvest date range and locations for the trip"],
+            "2026-11-01 to 2026-11-04"
+        );
+        assert_eq!(fish["Date the food was landed"], at(5)[..10]);
+        assert_eq!(
+            missing_of(&body, "CATCH-1", "First land-based receiving"),
+            [
+                "harvest date range and locations of the trip (no locations)",
+                "traceability lot code source"
+            ],
+            "{body}"
+        );
+        // The EPCIS export says the trip's range in standard terms.
+        let exported = app.get(&format!("/01/{ROMAINE}/10/CATCH-1?linkType=gs1:epcis"));
+        let ilmd = &exported.body["epcisBody"]["eventList"][0]["ilmd"];
+        assert_eq!(
+            (
+                &ilmd["cbvmda:harvestStartDate"],
+                &ilmd["cbvmda:harvestEndDate"]
+            ),
+            (&json!("2026-11-01"), &json!("2026-11-04")),
+            "{exported:?}"
+        );
+        assert_eq!(ilmd["tt:landing_date"], json!(at(5)[..10]));
+        // The landing date is a date.
+        let mut bad = harvest(&dealer, ROMAINE, "CATCH-2", 8);
+        bad["kde"] = json!({"landing_date": "4 Nov"});
+        let refused = app.submit(&sign(&dealer.key, &bad));
+        assert_eq!((refused.status, refused.code()), (422, "invalid_record"));
+        assert!(
+            refused.message().contains("kde.landing_date"),
+            "{}",
+            refused.message()
+        );
     }
 }

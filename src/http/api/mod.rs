@@ -191,6 +191,49 @@ impl FromRequest for OrgToken {
     }
 }
 
+/// Extractor that admits who may read the FSMA 204 sheets: the operator (the admin token) or a
+/// regulator (an organization API token of an organization holding the `regulator` role).
+pub struct Auditor;
+
+impl FromRequest for Auditor {
+    type Error = AppError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bearer = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer "));
+        if !bearer {
+            return Box::pin(ready(Err(AppError::Unauthorized(
+                "this call needs the admin token or a regulator's organization API token: Authorization: Bearer <token>"
+                    .into(),
+            ))));
+        }
+        if AdminAuth::from_request(req, payload).into_inner().is_ok() {
+            return Box::pin(ready(Ok(Auditor)));
+        }
+        let org = OrgToken::from_request(req, payload);
+        Box::pin(async move {
+            let OrgToken(org) = org.await.map_err(|_| {
+                AppError::Unauthorized(
+                    "the token is neither the admin token nor a valid organization API token"
+                        .into(),
+                )
+            })?;
+            if org.has_role(crate::domain::Role::Regulator) {
+                Ok(Auditor)
+            } else {
+                Err(AppError::Forbidden(format!(
+                    "organization {} does not hold the regulator role: only a regulator's token (or the admin token) reads the FSMA 204 sheets",
+                    org.id
+                )))
+            }
+        })
+    }
+}
+
 /// RFC 3339 in UTC, as every time in a response is written.
 pub fn rfc3339(t: NaiveDateTime) -> String {
     t.and_utc()

@@ -1,14 +1,17 @@
-//! The staff page of the FSMA 204 sortable spreadsheet: ask for a set of lots or a date range,
-//! see the completeness report (every event and what it lacks), download the sheet as CSV or
-//! XLSX. The sheet is `trace::fsma`'s, the query and the files the API's
-//! (`http::api::fsma`).
+//! The staff page of the FSMA 204 sortable spreadsheet: ask for a set of lots, a recall in force
+//! (every lot it covers) or a date range, see the completeness report (every event and what it
+//! lacks), download the sheet as CSV or XLSX. The sheet is `trace::fsma`'s, the query and the
+//! files the API's (`http::api::fsma`); the recalls on offer are `trace::recall`'s.
 
+use super::filters;
+use super::recall::RecallBanner;
 use super::{Page, PageError};
 use crate::db::DbPool;
 use crate::domain::digital_link::lot_path;
 use crate::http::api::fsma::{SheetQuery, respond};
 use crate::http::session::Staff;
 use crate::trace::fsma::Sheet;
+use crate::trace::recall::Covered;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -49,6 +52,7 @@ impl EventRow {
 #[derive(Template)]
 #[template(path = "fsma.html")]
 pub struct FsmaPage {
+    pub nav: super::StaffNav,
     pub zh: bool,
     pub lang_switch: String,
     /// What the form holds: the lots (one `GTIN/LOT` a line), the dates, the closure.
@@ -56,6 +60,9 @@ pub struct FsmaPage {
     pub from: String,
     pub to: String,
     pub closure: bool,
+    /// The recalls in force, to ask for the sheet of one; and the one asked for, if any.
+    pub recalls: Vec<RecallBanner>,
+    pub recall: String,
     /// The query as asked, without a format (for the download links); empty before asking.
     pub query: String,
     pub events: Vec<EventRow>,
@@ -63,29 +70,41 @@ pub struct FsmaPage {
     pub truncated: bool,
 }
 
-/// `GET /fsma204?lots=...&from=&to=&closure=both|none`, for staff.
+/// `GET /fsma204?lots=...&from=&to=&closure=both|none` or `?recall=<notice id>`, for staff.
 pub async fn show(
     page: Page,
     pool: web::Data<DbPool>,
-    _staff: Staff,
+    staff: Staff,
 ) -> Result<HttpResponse, PageError> {
     let raw = page.req.query_string().to_owned();
     let zh = page.choice.zh;
     let mut view = FsmaPage {
+        nav: super::StaffNav::of(&page, &staff)?,
         zh,
         lang_switch: super::lang::switch_link(page.req.path(), zh),
         lots: String::new(),
         from: String::new(),
         to: String::new(),
         closure: true,
+        recalls: Vec::new(),
+        recall: String::new(),
         query: String::new(),
         events: Vec::new(),
         incomplete: 0,
         truncated: false,
     };
+    let recalls = crate::db::run(&pool, |conn| Ok(Covered::load(conn)?.recalls))
+        .await
+        .map_err(page.fail())?;
+    view.recalls = recalls
+        .iter()
+        .rev()
+        .map(|r| RecallBanner::of(r, zh, r.via.iter().map(|(_, l)| l.clone()).collect()))
+        .collect();
     let asked = without(&raw, &["lang", "format"]);
     if !asked.is_empty() {
         let query = SheetQuery::parse(&asked).map_err(page.fail())?;
+        view.recall = query.recall.map(|r| r.to_hex()).unwrap_or_default();
         view.lots = query
             .lots
             .iter()
@@ -97,7 +116,7 @@ pub async fn show(
         }
         view.closure = query.closure == crate::trace::fsma::Closure::Both;
         view.query = asked;
-        let sheet = crate::db::run(&pool, move |conn| Ok(query.load(conn)?))
+        let sheet = crate::db::run(&pool, move |conn| query.load(conn, zh))
             .await
             .map_err(page.fail())?;
         view.events = EventRow::of_sheet(&sheet, zh);
@@ -115,11 +134,11 @@ pub async fn download(
 ) -> Result<HttpResponse, PageError> {
     let query =
         SheetQuery::parse(&without(page.req.query_string(), &["lang"])).map_err(page.fail())?;
-    let format = query.format;
-    let sheet = crate::db::run(&pool, move |conn| Ok(query.load(conn)?))
+    let (format, stem, zh) = (query.format, query.file_stem(), page.choice.zh);
+    let sheet = crate::db::run(&pool, move |conn| query.load(conn, zh))
         .await
         .map_err(page.fail())?;
-    respond(&sheet, format).map_err(page.fail())
+    respond(&sheet, format, &stem).map_err(page.fail())
 }
 
 /// The query without the parameters named (the page's language is not part of the sheet).

@@ -1,0 +1,1 @@
+DROP TABLE epcis_events;
