@@ -6,6 +6,8 @@
 //! - wrk, 1 thread and 32 connections, against `GET /health` and against the page;
 //! - their ratio (target: the page at >= 50% of the static handler), the page's p99 latency, and
 //!   the time of one uncached render;
+//! - the floor under that ratio: the page's own bytes from a bare actix-web handler (HTTP and
+//!   wrk alone, nothing of truetrace's);
 //! - the same for the embed card and the storefront listing (`/shop`);
 //! - `/health` and the page again while unrelated harvests arrive at INGEST_PER_SECOND (200)
 //!   through the HTTP API: the page must stay cached (target: >= 50% of `/health` in that run).
@@ -262,7 +264,22 @@ fn main() {
         cold.elapsed().as_secs_f64() * 1e3
     );
 
+    // The floor: the same page's bytes (as wrk asks for it, in Chinese) from a bare actix-web
+    // handler with as many workers, so that HTTP and wrk alone set the pace.
+    let zh_body = c
+        .agent
+        .get(&page)
+        .header("Accept-Language", "zh-TW,zh;q=0.9")
+        .call()
+        .expect("page")
+        .body_mut()
+        .read_to_vec()
+        .expect("body");
+    let page_bytes = zh_body.len();
+    let bare = bare_server(zh_body);
+
     let hello = wrk(&format!("{}/health", c.base));
+    let floor = wrk(&bare);
     let provenance = wrk(&page);
     let embed = wrk(&format!("{}/embed/01/{RICE}/10/R1", c.base));
     let shop = wrk(&format!("{}/shop", c.base));
@@ -282,6 +299,10 @@ fn main() {
         "storefront listing (/shop):    {:>9.0} req/s  p99 {}",
         shop.0, shop.1
     );
+    println!(
+        "the page's {page_bytes} bytes from a bare actix-web handler: {:>9.0} req/s  p99 {}",
+        floor.0, floor.1
+    );
     for (name, rate) in [
         ("page", provenance.0),
         ("embed card", embed.0),
@@ -292,6 +313,11 @@ fn main() {
             100.0 * rate / hello.0
         );
     }
+    println!(
+        "floor: the bare handler of the page's bytes / static: {:.0}%; the page / that floor: {:.0}%",
+        100.0 * floor.0 / hello.0,
+        100.0 * provenance.0 / floor.0
+    );
 
     // Unrelated harvests arriving while the page is read: they must not drop it from the cache.
     let per_second: u32 = std::env::var("INGEST_PER_SECOND")
@@ -350,6 +376,32 @@ fn main() {
         "page / static under ingest: {:.0}% (target >= 50%)",
         100.0 * busy_page.0 / busy_hello.0
     );
+}
+
+/// A bare actix-web server answering `body` to every GET, with one worker per core like the
+/// server under test; its URL.
+fn bare_server(body: Vec<u8>) -> String {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let body = web::Bytes::from(body);
+    let workers = std::thread::available_parallelism().map_or(2, usize::from);
+    let server = HttpServer::new(move || {
+        let body = body.clone();
+        App::new().default_service(web::get().to(move || {
+            let body = body.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("text/html; charset=utf-8")
+                    .body(body)
+            }
+        }))
+    })
+    .workers(workers)
+    .bind(("127.0.0.1", 0))
+    .expect("the bare server listens");
+    let port = server.addrs()[0].port();
+    let server = server.run();
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(server));
+    format!("http://127.0.0.1:{port}/")
 }
 
 /// Requests per second and the p99 latency line from one wrk run.

@@ -11,6 +11,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
         .app_data(api::query_config())
         .app_data(api::path_config())
         .route("/health", web::get().to(health))
+        // A scanned code's path, first: actix tries the routes in order and most patterns are
+        // regexes, so the most asked-for page should not wait for all of them to fail (a scope's
+        // static prefix is matched without one). Digital Links with a stem before /01/ still
+        // reach the resolver through `fallback`.
+        .service(web::scope("/01").default_service(web::to(pages::resolver::resolve)))
         .route(
             "/.well-known/gs1resolver",
             web::route().to(pages::resolver::well_known),
