@@ -429,12 +429,7 @@ fn harvest_as_event(app: &TestApp, supplier: &Org, event_id: &str) -> Answer {
 }
 
 fn verify(app: &TestApp) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-        .args(["verify", "--quiet"])
-        .env("TRUETRACE_DATABASE_URL", &app.database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+    verify_store(&app.database_url)
 }
 
 /// Runs SQL on the app's database, behind the server's back.

@@ -150,6 +150,19 @@ pub fn serve_demo() -> (tempfile::TempDir, Served, truetrace::cli::demo::Summary
     (dir, base, summary)
 }
 
+/// `truetrace verify --quiet` over a test's database. The checkpoints are checked with the test
+/// servers' log key, never with a key file the working directory may hold (the README's demo
+/// leaves one there).
+pub fn verify_store(database_url: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
+        .args(["verify", "--quiet"])
+        .env("TRUETRACE_DATABASE_URL", database_url)
+        .env("TRUETRACE_LOG_KEY", crate::spawn::TEST_LOG_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run truetrace verify")
+}
+
 pub fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {})
 }

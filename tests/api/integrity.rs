@@ -33,13 +33,7 @@ fn sign_text(key: &ed25519_dalek::SigningKey, payload: &str) -> Vec<u8> {
 }
 
 fn verify(database_url: &str) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-        .args(["verify", "--quiet"])
-        .env("TRUETRACE_DATABASE_URL", database_url)
-        .env("TRUETRACE_LOG_KEY", crate::spawn::TEST_LOG_KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run truetrace verify")
+    verify_store(database_url)
 }
 
 fn stdout(o: &Output) -> String {

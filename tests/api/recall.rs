@@ -352,12 +352,7 @@ fn a_recall_is_issued_by_a_creator_upstream_the_brand_or_a_regulator_and_refused
 }
 
 fn verify(database_url: &str) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-        .args(["verify", "--quiet"])
-        .env("TRUETRACE_DATABASE_URL", database_url)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run truetrace verify")
+    verify_store(database_url)
 }
 
 fn page(app: &TestApp, path: &str) -> String {
