@@ -14,8 +14,9 @@
 //!
 //! 5. the transparency log's cost: ingest with the Merkle tree, tiles and checkpoints against
 //!    ingest without them (`--without-log-tree`), on two servers of one engine in alternated
-//!    rounds. Target: with the log >= 95% of without. `BENCH_ONLY=log` runs this part alone;
-//!    BENCH_LOG_RECORDS sets the envelopes of each round.
+//!    rounds. Target: with the log >= 95% of without. Then how long a record waits for a
+//!    signed checkpoint covering it, sent when the signer has just signed (its worst case).
+//!    `BENCH_ONLY=log` runs this part alone; BENCH_LOG_RECORDS sets the envelopes of each round.
 //!
 //! Then floors, measured in the same run, that say how much of a record's cost storage may take
 //! at most: HTTP alone (an actix-web server that reads each envelope and answers a fixed 201), the
@@ -288,11 +289,63 @@ fn log_cost(engine: &str, with_url: &str, without_url: &str, workers: usize, cli
             }
         }
     }
+    checkpoint_delays(engine, &with);
     let (with_median, without_median) = (median(with_rates.clone()), median(without_rates.clone()));
     let ratio = 100.0 * with_median / without_median;
     println!(
         "  {engine}: with the log {with_median:.0} /s {with_rates:.0?}, without {without_median:.0} /s {without_rates:.0?}: {ratio:.1}% (target >= 95%: {})",
         if ratio >= 95.0 { "met" } else { "NOT met" }
+    );
+}
+
+/// Records sent one at a time on `base`, each just after the checkpoint covering the one before
+/// (the signer's worst case: it signed a moment ago, so it waits out `CHECKPOINT_EVERY`): how
+/// long each waited, from its answer to the first checkpoint covering it.
+fn checkpoint_delays(engine: &str, (base, org_id): &(String, String)) {
+    const SENT: usize = 8;
+    let workload = Workload::sign(org_id, SENT, WhenSent::Fail, 1);
+    let agent = ureq::Agent::new_with_defaults();
+    let latest_size = || -> u64 {
+        let mut answer = agent
+            .get(&format!("{base}/api/v1/log/checkpoint"))
+            .call()
+            .expect("checkpoint");
+        let note = answer.body_mut().read_to_string().expect("note");
+        // A C2SP checkpoint: origin, then the tree size, then the root.
+        note.lines()
+            .nth(1)
+            .and_then(|size| size.parse().ok())
+            .expect("a checkpoint's size")
+    };
+    let mut delays: Vec<f64> = (0..SENT)
+        .map(|i| {
+            let body = serde_json::to_vec(&workload.envelopes[i].to_json()).expect("envelope");
+            let mut answer = agent
+                .post(&format!("{base}/api/v1/records"))
+                .content_type("application/json")
+                .send(&body[..])
+                .expect("record stored");
+            let acknowledged = Instant::now();
+            let stored: serde_json::Value =
+                serde_json::from_str(&answer.body_mut().read_to_string().expect("answer"))
+                    .expect("json");
+            let index = stored["log_index"].as_u64().expect("log index");
+            while latest_size() <= index {
+                assert!(
+                    acknowledged.elapsed().as_secs() < 30,
+                    "no checkpoint of record {index} in 30 s"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            acknowledged.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    println!(
+        "  {engine}: a record sent just after a checkpoint waited {:.0} ms (median of {SENT}), {:.0} ms at most, for the next (signed at most every {} ms)",
+        median(delays.clone()),
+        delays[SENT - 1],
+        truetrace::ledger::tlog::CHECKPOINT_EVERY.as_millis()
     );
 }
 
