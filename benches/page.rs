@@ -3,7 +3,8 @@
 //!
 //! - a lot with a realistic upstream: 3 farms, 2 transforms, 29 events;
 //! - 100,000 other lots in the store (BENCH_OTHER_LOTS);
-//! - wrk, 1 thread and 32 connections, against `GET /health` and against the page;
+//! - wrk, 1 thread and 32 connections, against `GET /health` and against the page, asking as a
+//!   phone's browser does (gzip), then asking for no compression;
 //! - their ratio (target: the page at >= 50% of the static handler), the page's p99 latency, and
 //!   the time of one uncached render;
 //! - the floor under that ratio: the page's own bytes from a bare actix-web handler (HTTP and
@@ -264,60 +265,62 @@ fn main() {
         cold.elapsed().as_secs_f64() * 1e3
     );
 
-    // The floor: the same page's bytes (as wrk asks for it, in Chinese) from a bare actix-web
-    // handler with as many workers, so that HTTP and wrk alone set the pace.
-    let zh_body = c
-        .agent
-        .get(&page)
-        .header("Accept-Language", "zh-TW,zh;q=0.9")
-        .call()
-        .expect("page")
-        .body_mut()
-        .read_to_vec()
-        .expect("body");
-    let page_bytes = zh_body.len();
-    let bare = bare_server(zh_body);
-
-    let hello = wrk(&format!("{}/health", c.base));
-    let floor = wrk(&bare);
-    let provenance = wrk(&page);
-    let embed = wrk(&format!("{}/embed/01/{RICE}/10/R1", c.base));
-    let shop = wrk(&format!("{}/shop", c.base));
-    println!(
-        "static handler (GET /health):  {:>9.0} req/s  p99 {}",
-        hello.0, hello.1
-    );
-    println!(
-        "provenance page:               {:>9.0} req/s  p99 {}",
-        provenance.0, provenance.1
-    );
-    println!(
-        "embed card:                    {:>9.0} req/s  p99 {}",
-        embed.0, embed.1
-    );
-    println!(
-        "storefront listing (/shop):    {:>9.0} req/s  p99 {}",
-        shop.0, shop.1
-    );
-    println!(
-        "the page's {page_bytes} bytes from a bare actix-web handler: {:>9.0} req/s  p99 {}",
-        floor.0, floor.1
-    );
-    for (name, rate) in [
-        ("page", provenance.0),
-        ("embed card", embed.0),
-        ("shop", shop.0),
+    let embed_url = format!("{}/embed/01/{RICE}/10/R1", c.base);
+    let shop_url = format!("{}/shop", c.base);
+    for (asked, headers) in [
+        ("as a phone's browser asks (gzip)", BROWSER),
+        ("asking for no compression", UNCOMPRESSED),
     ] {
+        // The floor: the same page's bytes, as wrk asks for it, from a bare actix-web handler
+        // with as many workers, so that HTTP and wrk alone set the pace.
+        let mut bytes = c.agent.get(&page);
+        for header in headers {
+            let (name, value) = header.split_once(": ").expect("a header");
+            bytes = bytes.header(name, value);
+        }
+        let mut bytes = bytes.call().expect("page");
+        let gzip = bytes
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|e| e == "gzip");
+        let body = bytes.body_mut().read_to_vec().expect("body");
+        let page_bytes = body.len();
+        let bare = bare_server(body, gzip);
+
+        let hello = wrk(&format!("{}/health", c.base), headers);
+        let floor = wrk(&bare, headers);
+        let provenance = wrk(&page, headers);
+        let embed = wrk(&embed_url, headers);
+        let shop = wrk(&shop_url, headers);
+        println!("{asked}:");
+        for (name, (rate, p99)) in [
+            ("static handler (GET /health)", &hello),
+            ("provenance page", &provenance),
+            ("embed card", &embed),
+            ("storefront listing (/shop)", &shop),
+            (
+                &format!("the page's {page_bytes} bytes from a bare handler") as &str,
+                &floor,
+            ),
+        ] {
+            println!("  {name:<48}{rate:>9.0} req/s  p99 {p99}");
+        }
+        for (name, rate) in [
+            ("page", provenance.0),
+            ("embed card", embed.0),
+            ("shop", shop.0),
+        ] {
+            println!(
+                "  {name} / static: {:.0}% (target >= 50%)",
+                100.0 * rate / hello.0
+            );
+        }
         println!(
-            "{name} / static: {:.0}% (target >= 50%)",
-            100.0 * rate / hello.0
+            "  floor: the bare handler of the page's bytes / static: {:.0}%; the page / that floor: {:.0}%",
+            100.0 * floor.0 / hello.0,
+            100.0 * provenance.0 / floor.0
         );
     }
-    println!(
-        "floor: the bare handler of the page's bytes / static: {:.0}%; the page / that floor: {:.0}%",
-        100.0 * floor.0 / hello.0,
-        100.0 * provenance.0 / floor.0
-    );
 
     // Unrelated harvests arriving while the page is read: they must not drop it from the cache.
     let per_second: u32 = std::env::var("INGEST_PER_SECOND")
@@ -359,8 +362,8 @@ fn main() {
         })
     };
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let busy_hello = wrk(&format!("{}/health", c.base));
-    let busy_page = wrk(&page);
+    let busy_hello = wrk(&format!("{}/health", c.base), BROWSER);
+    let busy_page = wrk(&page, BROWSER);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let rate = feeder.join().expect("the feeder");
     println!("while unrelated harvests arrive ({rate:.0} records/s through the API):");
@@ -378,9 +381,9 @@ fn main() {
     );
 }
 
-/// A bare actix-web server answering `body` to every GET, with one worker per core like the
-/// server under test; its URL.
-fn bare_server(body: Vec<u8>) -> String {
+/// A bare actix-web server answering `body` (gzipped or not) to every GET, with one worker per
+/// core like the server under test; its URL.
+fn bare_server(body: Vec<u8>, gzip: bool) -> String {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let body = web::Bytes::from(body);
     let workers = std::thread::available_parallelism().map_or(2, usize::from);
@@ -389,9 +392,12 @@ fn bare_server(body: Vec<u8>) -> String {
         App::new().default_service(web::get().to(move || {
             let body = body.clone();
             async move {
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(body)
+                let mut answer = HttpResponse::Ok();
+                answer.content_type("text/html; charset=utf-8");
+                if gzip {
+                    answer.insert_header(("Content-Encoding", "gzip"));
+                }
+                answer.body(body)
             }
         }))
     })
@@ -404,20 +410,22 @@ fn bare_server(body: Vec<u8>) -> String {
     format!("http://127.0.0.1:{port}/")
 }
 
-/// Requests per second and the p99 latency line from one wrk run.
-fn wrk(url: &str) -> (f64, String) {
-    let out = Command::new("wrk")
-        .args([
-            "-t1",
-            "-c32",
-            "-d5s",
-            "--latency",
-            "-H",
-            "Accept-Language: zh-TW,zh;q=0.9",
-            url,
-        ])
-        .output()
-        .expect("wrk runs");
+/// A phone's browser in Taiwan: every browser asks for compressed answers.
+const BROWSER: &[&str] = &[
+    "Accept-Language: zh-TW,zh;q=0.9",
+    "Accept-Encoding: gzip, deflate, br, zstd",
+];
+/// The same without compression (wrk's default, and the benchmark's only case before).
+const UNCOMPRESSED: &[&str] = &["Accept-Language: zh-TW,zh;q=0.9"];
+
+/// Requests per second and the p99 latency line from one wrk run sending `headers`.
+fn wrk(url: &str, headers: &[&str]) -> (f64, String) {
+    let mut args = vec!["-t1", "-c32", "-d5s", "--latency"];
+    for header in headers {
+        args.extend(["-H", header]);
+    }
+    args.push(url);
+    let out = Command::new("wrk").args(&args).output().expect("wrk runs");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         !text.contains("Non-2xx"),

@@ -12,7 +12,9 @@ use ureq::http::HeaderMap;
 struct Raw {
     status: u16,
     headers: HeaderMap,
+    /// The body as text (empty when it is not UTF-8, as a gzipped one is), and as sent.
     body: String,
+    bytes: Vec<u8>,
 }
 
 impl Raw {
@@ -45,10 +47,12 @@ fn call(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)]) -> Ra
     }
     let request = request.body(()).unwrap();
     let mut response = no_redirects().run(request).expect("the server answers");
+    let bytes = response.body_mut().read_to_vec().unwrap_or_default();
     Raw {
         status: response.status().as_u16(),
         headers: response.headers().clone(),
-        body: response.body_mut().read_to_string().unwrap_or_default(),
+        body: String::from_utf8(bytes.clone()).unwrap_or_default(),
+        bytes,
     }
 }
 
@@ -660,6 +664,56 @@ fn public_json_carries_an_etag_answers_304_and_recallable_answers_are_public_no_
             }
         }
     }
+}
+
+/// Pages travel gzipped to the browsers that ask (every phone browser does), compressed once
+/// when rendered; clients that do not ask, or refuse gzip, get them as rendered. Each encoding
+/// is its own representation: its own strong ETag, and `Vary: Accept-Encoding`.
+#[test]
+fn cached_pages_travel_gzipped_to_browsers_that_ask() {
+    use std::io::Read as _;
+    let app = spawn_app(Backend::Sqlite);
+    milled(&app);
+    let browser = [("Accept-Encoding", "gzip, deflate, br, zstd")];
+    for path in [LOT, &format!("/embed{LOT}"), "/shop"] {
+        let plain = get(&app, path, &[]);
+        assert_eq!(plain.status, 200, "{path}");
+        assert_eq!(plain.header("content-encoding"), "", "{path}");
+        let refused = get(&app, path, &[("Accept-Encoding", "gzip;q=0, br")]);
+        assert_eq!(refused.header("content-encoding"), "", "{path}");
+        assert_eq!(refused.body, plain.body, "{path}");
+        let zipped = get(&app, path, &browser);
+        assert_eq!(zipped.status, 200, "{path}");
+        assert_eq!(zipped.header("content-encoding"), "gzip", "{path}");
+        let vary: Vec<&str> = zipped
+            .headers
+            .get_all("vary")
+            .iter()
+            .flat_map(|v| v.to_str().unwrap().split(','))
+            .map(str::trim)
+            .collect();
+        assert!(vary.contains(&"Accept-Encoding"), "{path}: {vary:?}");
+        let mut unzipped = String::new();
+        flate2::read::GzDecoder::new(&zipped.bytes[..])
+            .read_to_string(&mut unzipped)
+            .unwrap();
+        assert_eq!(unzipped, plain.body, "{path}");
+        assert!(
+            zipped.bytes.len() < plain.bytes.len(),
+            "{path}: {} bytes gzipped of {}",
+            zipped.bytes.len(),
+            plain.bytes.len()
+        );
+    }
+    let (plain, zipped) = (get(&app, LOT, &[]), get(&app, LOT, &browser));
+    let (plain_tag, zipped_tag) = (plain.header("etag"), zipped.header("etag"));
+    assert_ne!(plain_tag, zipped_tag);
+    let kept = [browser[0], ("If-None-Match", zipped_tag)];
+    assert_eq!(get(&app, LOT, &kept).status, 304);
+    // A client holding the gzip copy that now asks for the page as rendered gets it whole.
+    let switched = get(&app, LOT, &[("If-None-Match", zipped_tag)]);
+    assert_eq!(switched.status, 200);
+    assert_eq!(switched.body, plain.body);
 }
 
 #[test]

@@ -74,13 +74,14 @@ async fn card(
         &page.etag,
         "",
     );
-    Ok(html_builder(StatusCode::OK, &choice)
+    let mut builder = html_builder(StatusCode::OK, &choice);
+    builder
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            page.csp.unwrap_or_default(),
+            page.csp.clone().unwrap_or_default(),
         ))
-        .insert_header((header::CACHE_CONTROL, super::RECALLABLE))
-        .body(page.body))
+        .insert_header((header::CACHE_CONTROL, super::RECALLABLE));
+    Ok(page.encoded_for(&req).respond(builder))
 }
 
 /// Renders the card of a lot (the product's latest when none is named), with the brand's
@@ -143,13 +144,12 @@ async fn render_card(
         if latest_of_product {
             shows.push(Shows::Ledger);
         }
-        Ok(crate::http::page_cache::CachedPage {
-            rendered: std::time::Instant::now(),
-            etag: lot.to_string(),
-            csp: Some(frame_ancestors(&origins)),
-            body: web::Bytes::from(body),
-            shows: std::sync::Arc::new(shows),
-        })
+        Ok(crate::http::page_cache::CachedPage::new(
+            lot.to_string(),
+            Some(frame_ancestors(&origins)),
+            body,
+            shows,
+        ))
     })
     .await
 }

@@ -19,7 +19,6 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use askama::Template;
 use serde_json::json;
 use sha2::Digest as _;
-use std::sync::Arc;
 
 const LINKSET: &str = "application/linkset+json";
 
@@ -187,7 +186,7 @@ pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
     for (name, value) in [
         (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         (header::ACCESS_CONTROL_EXPOSE_HEADERS, EXPOSED),
-        (header::VARY, "Accept, Accept-Language"),
+        (header::VARY, "Accept, Accept-Language, Accept-Encoding"),
     ] {
         headers.insert(name, header::HeaderValue::from_static(value));
     }
@@ -277,54 +276,37 @@ async fn lot_answer(
         lot: None,
     };
     let visit_query = visit.query();
-    if wants_page && req.method() == Method::GET {
-        visit.count(
-            activity,
-            crate::omo::activity::Kind::Scan,
-            link.gtin.as_str(),
-            lot.as_str(),
+    if wants_page {
+        if req.method() == Method::GET {
+            visit.count(
+                activity,
+                crate::omo::activity::Kind::Scan,
+                link.gtin.as_str(),
+                lot.as_str(),
+            );
+        }
+        // The canonical path, never the request's: a stem before /01/ must not get a page of
+        // its own (nor put its own links into the one everybody is served).
+        let cache_key = (
+            lot_path(link.gtin.as_str(), lot.as_str()),
+            visit_query.clone(),
+            choice.zh,
         );
+        let render = render_page(req, sources, link, &lot, choice, wants, &uri, visit_query);
+        return match pages.get_or_render(cache_key, render).await {
+            Ok(page) => page_response(req, choice, &page, &linkset_link),
+            Err(refusal) => refusal,
+        };
     }
-    // The canonical path, never the request's: a stem before /01/ must not get a page of its own
-    // (nor put its own links into the one everybody is served).
-    let cache_key = (
-        lot_path(link.gtin.as_str(), lot.as_str()),
-        visit_query.clone(),
-        choice.zh,
-    );
-    // Taken before loading, so that a record stored meanwhile on what the page shows makes this
-    // render stale at once.
-    let ticket = pages.ticket();
-    if wants_page && let Some(cached) = pages.get(&cache_key) {
-        return page_response(req, choice, &cached.etag, cached.body, &linkset_link);
-    }
-    let (gtin, code) = (link.gtin.clone(), lot.clone());
-    let verdicts = verdicts.clone();
-    let loaded = crate::db::run(pool, move |conn| {
-        Ok(provenance::load(conn, &gtin, &code, &verdicts)?)
-    })
-    .await;
+    let loaded = load(pool, verdicts, &link.gtin, &lot).await;
     let p = match loaded {
         Ok(Some(p)) => p,
-        // A lot the table does not know: its page is 404 (a made-up lot code must not look
-        // like a real one), but the linkset and the other link types walk up to the GTIN.
-        // The EPCIS events of a lot that does not exist are a 404 in JSON, not the GTIN's.
-        Ok(None) if !wants_page && wants != Wants::JsonLd => {
+        // A lot the table does not know: the linkset and the other link types walk up to the
+        // GTIN. The EPCIS events of a lot that does not exist are a 404 in JSON, not the GTIN's.
+        Ok(None) if wants != Wants::JsonLd => {
             return product_answer(req, pool, site, link, choice, wants).await;
         }
-        Ok(None) => {
-            let detail = format!("GTIN {} lot {}", link.gtin, lot);
-            // The page for a person, JSON for a client that asked for JSON (EPCIS, a linkset).
-            let asked = match link_type.as_deref() {
-                Some("gs1:epcis") => Wants::JsonLd,
-                Some("linkset" | "all") => Wants::Linkset(LINKSET),
-                _ => wants,
-            };
-            let mut page = refuse(req, choice, asked, StatusCode::NOT_FOUND, detail);
-            let gtin_uri = format!("{}/01/{}", site.public_url, link.gtin);
-            set_header(&mut page, header::LINK, &linkset_header(&gtin_uri));
-            return page;
-        }
+        Ok(None) => return no_lot(req, site, link, &lot, choice, wants),
         Err(e) => {
             return refuse(
                 req,
@@ -335,18 +317,7 @@ async fn lot_answer(
             );
         }
     };
-    let listing = p
-        .product
-        .as_ref()
-        .and_then(|product| product.listing_url.clone());
-    let buy_url = listing.map(|url| {
-        let sep = if url.contains('?') { '&' } else { '?' };
-        format!(
-            "{url}{sep}gtin={}&lot={}&utm_source=truetrace&utm_medium=qr",
-            p.gtin,
-            path_segment(lot.as_str())
-        )
-    });
+    let buy_url = buy_url(&p, &lot);
     let links = LotLinks::new(&site.public_url, &uri, &p, buy_url.as_deref());
     let serve_linkset = |content_type: &str| {
         with_cors(&mut HttpResponse::Ok())
@@ -355,8 +326,8 @@ async fn lot_answer(
             .body(links.linkset().to_string())
     };
     match (link_type.as_deref(), wants) {
-        (Some("linkset"), _) => return serve_linkset(LINKSET),
-        (None, Wants::Linkset(content_type)) => return serve_linkset(content_type),
+        (Some("linkset"), _) => serve_linkset(LINKSET),
+        (None, Wants::Linkset(content_type)) => serve_linkset(content_type),
         (Some("gs1:epcis"), _) | (None, Wants::JsonLd) => {
             let (gtin, code, public_url) =
                 (link.gtin.clone(), lot.clone(), site.public_url.clone());
@@ -369,7 +340,7 @@ async fn lot_answer(
                 )?)
             })
             .await;
-            return match events {
+            match events {
                 Ok(document) => with_cors(&mut HttpResponse::Ok())
                     .content_type("application/ld+json")
                     .insert_header((header::LINK, linkset_link))
@@ -381,12 +352,10 @@ async fn lot_answer(
                     StatusCode::SERVICE_UNAVAILABLE,
                     e.to_string(),
                 ),
-            };
+            }
         }
-        (Some("gs1:recallStatus"), _) => {
-            return redirect(req, &links.recall_status, &linkset_link);
-        }
-        (Some("gs1:masterData"), _) => return redirect(req, &links.master_data, &linkset_link),
+        (Some("gs1:recallStatus"), _) => redirect(req, &links.recall_status, &linkset_link),
+        (Some("gs1:masterData"), _) => redirect(req, &links.master_data, &linkset_link),
         (Some("gs1:pip"), _) => {
             let Some(url) = &buy_url else {
                 // No listing for the lot's product: walk up, where a listing would be.
@@ -398,12 +367,91 @@ async fn lot_answer(
                 link.gtin.as_str(),
                 lot.as_str(),
             );
-            return redirect(req, url, &linkset_link);
+            redirect(req, url, &linkset_link)
         }
-        (Some("gs1:defaultLink" | "gs1:traceability"), _) | (None, _) => {}
         // Not a link type of the lot: the GTIN level may have it (walking up), or nobody does.
-        (Some(_), _) => return product_answer(req, pool, site, link, choice, wants).await,
+        _ => product_answer(req, pool, site, link, choice, wants).await,
     }
+}
+
+/// A lot's provenance, every record verified, read off the async workers.
+async fn load(
+    pool: &DbPool,
+    verdicts: &web::Data<provenance::VerdictCache>,
+    gtin: &crate::domain::Gtin,
+    lot: &LotCode,
+) -> Result<Option<Provenance>, crate::error::AppError> {
+    let (gtin, lot, verdicts) = (gtin.clone(), lot.clone(), verdicts.clone());
+    crate::db::run(pool, move |conn| {
+        Ok(provenance::load(conn, &gtin, &lot, &verdicts)?)
+    })
+    .await
+}
+
+/// A lot the table does not know: a 404 (a made-up lot code must not look like a real one), as
+/// a page for a person and in JSON for a client that asked for JSON (EPCIS, a linkset), with the
+/// GTIN's linkset in its `Link`.
+fn no_lot(
+    req: &HttpRequest,
+    site: &Site,
+    link: &DigitalLink,
+    lot: &LotCode,
+    choice: &Choice,
+    wants: Wants,
+) -> HttpResponse {
+    let asked = match link.link_type().as_deref() {
+        Some("gs1:epcis") => Wants::JsonLd,
+        Some("linkset" | "all") => Wants::Linkset(LINKSET),
+        _ => wants,
+    };
+    let detail = format!("GTIN {} lot {}", link.gtin, lot);
+    let mut page = refuse(req, choice, asked, StatusCode::NOT_FOUND, detail);
+    let gtin_uri = format!("{}/01/{}", site.public_url, link.gtin);
+    set_header(&mut page, header::LINK, &linkset_header(&gtin_uri));
+    page
+}
+
+/// The product's online listing for this lot, marked as reached by a scanned code.
+fn buy_url(p: &Provenance, lot: &LotCode) -> Option<String> {
+    let url = p.product.as_ref()?.listing_url.as_ref()?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!(
+        "{url}{sep}gtin={}&lot={}&utm_source=truetrace&utm_medium=qr",
+        p.gtin,
+        path_segment(lot.as_str())
+    ))
+}
+
+/// Renders a lot's provenance page for the cache; a lot nobody recorded, or a store that cannot
+/// answer, is the refusal to send instead.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the request's parts, each read once"
+)]
+async fn render_page(
+    req: &HttpRequest,
+    sources: &PageSources,
+    link: &DigitalLink,
+    lot: &LotCode,
+    choice: &Choice,
+    wants: Wants,
+    uri: &str,
+    visit_query: String,
+) -> Result<CachedPage, HttpResponse> {
+    let site = &sources.site;
+    let p = match load(&sources.pool, &sources.verdicts, &link.gtin, lot).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return Err(no_lot(req, site, link, lot, choice, wants)),
+        Err(e) => {
+            return Err(refuse(
+                req,
+                choice,
+                wants,
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.to_string(),
+            ));
+        }
+    };
     // One version per language and channel (the links differ).
     let etag = format!(
         "{}-{}-{}\"",
@@ -418,42 +466,23 @@ async fn lot_answer(
         zh: choice.zh,
         // From the canonical path: this page is cached and served for any stem before /01/.
         lang_switch: lang::switch_link(&link.uri(""), choice.zh),
-        json_ld: script_json(&schema_org(&site.public_url, &uri, &p, &product_name)),
-        pickup_url: format!(
-            "/shop/{}/pickup?lot={}&{visit_query}",
-            p.gtin,
-            path_segment(lot.as_str())
-        ),
+        json_ld: script_json(&schema_org(&site.public_url, uri, &p, &product_name)),
+        pickup_url: format!("/shop/{}/pickup?lot={lot_path}&{visit_query}", p.gtin),
         oembed_url: format!(
             "{}/oembed?url={}",
             site.public_url,
-            percent_encoding::utf8_percent_encode(&uri, percent_encoding::NON_ALPHANUMERIC)
+            percent_encoding::utf8_percent_encode(uri, percent_encoding::NON_ALPHANUMERIC)
         ),
         product_name,
-        uri,
+        uri: uri.to_owned(),
+        buy_url: buy_url(&p, lot).map(|_| format!("/go/{}?lot={lot_path}&{visit_query}", p.gtin)),
         lot_path,
-        buy_url: buy_url.as_ref().map(|_| {
-            format!(
-                "/go/{}?lot={}&{visit_query}",
-                p.gtin,
-                path_segment(lot.as_str())
-            )
-        }),
         p: &p,
     };
-    let body = match page.render() {
-        Ok(body) => web::Bytes::from(body),
-        Err(e) => return html(StatusCode::INTERNAL_SERVER_ERROR, choice, Err(e)),
-    };
-    let cached = CachedPage {
-        rendered: std::time::Instant::now(),
-        etag: etag.clone(),
-        csp: None,
-        body: body.clone(),
-        shows: Arc::new(provenance_shows(&p)),
-    };
-    pages.put(cache_key, cached, ticket);
-    page_response(req, choice, &etag, body, &linkset_link)
+    let body = page
+        .render()
+        .map_err(|e| html(StatusCode::INTERNAL_SERVER_ERROR, choice, Err(e)))?;
+    Ok(CachedPage::new(etag, None, body, provenance_shows(&p)))
 }
 
 /// What a provenance page (or a lot's embed card) shows: the chains of the lot and its upstream,
@@ -466,14 +495,15 @@ pub fn provenance_shows(p: &Provenance) -> Vec<Shows> {
         .collect()
 }
 
-/// The provenance page as HTML, or 304 when the client holds this version.
+/// The provenance page as HTML (gzip when accepted), or 304 when the client holds this version.
 fn page_response(
     req: &HttpRequest,
     choice: &Choice,
-    etag: &str,
-    body: web::Bytes,
+    page: &CachedPage,
     linkset_link: &str,
 ) -> HttpResponse {
+    let encoded = page.encoded_for(req);
+    let etag = encoded.etag(&page.etag);
     let fresh = req
         .headers()
         .get(header::IF_NONE_MATCH)
@@ -482,11 +512,11 @@ fn page_response(
     let mut response = if fresh {
         HttpResponse::NotModified().finish()
     } else {
-        html_builder(StatusCode::OK, choice).body(body)
+        encoded.respond(html_builder(StatusCode::OK, choice))
     };
     let headers = response.headers_mut();
     for (name, value) in [
-        (header::ETAG, etag),
+        (header::ETAG, etag.as_str()),
         (header::CACHE_CONTROL, super::RECALLABLE),
         (header::LINK, linkset_link),
     ] {

@@ -192,26 +192,24 @@ async fn cached(
     key: (String, String, bool),
     render: impl FnOnce(&mut DbConn) -> Result<String, AppError> + Send + 'static,
 ) -> Result<HttpResponse, PageError> {
-    let Page { choice, .. } = page;
+    let Page { req, choice, .. } = page;
     let render = async {
         let body = crate::db::run(pool, render).await?;
-        Ok(CachedPage {
-            rendered: std::time::Instant::now(),
-            etag: String::new(),
-            csp: None,
-            body: web::Bytes::from(body),
-            // Listings of products, stores and their recent lots: any record may change them.
-            shows: std::sync::Arc::new(vec![Shows::Ledger]),
-        })
+        // Listings of products, stores and their recent lots: any record may change them.
+        Ok(CachedPage::new(
+            String::new(),
+            None,
+            body,
+            vec![Shows::Ledger],
+        ))
     };
-    let body = pages
+    let cached = pages
         .get_or_render(key, render)
         .await
-        .map_err(page.fail())?
-        .body;
-    Ok(html_builder(StatusCode::OK, choice)
-        .insert_header((header::CACHE_CONTROL, super::RECALLABLE))
-        .body(body))
+        .map_err(page.fail())?;
+    let mut builder = html_builder(StatusCode::OK, choice);
+    builder.insert_header((header::CACHE_CONTROL, super::RECALLABLE));
+    Ok(cached.encoded_for(req).respond(builder))
 }
 
 pub async fn list(
