@@ -165,8 +165,8 @@ fn refuse(
 }
 
 /// A parameter of the request's query as sent (`%3A` read as `:`), whether or not the rest of
-/// the link parses: the `linkType` and the `lang` of a broken link still decide how its error
-/// is answered.
+/// the link parses: the `linkType` of a broken link still decides how its error is answered
+/// (its `lang` is read from the raw query too, by `choose_lang`).
 fn raw_param(req: &HttpRequest, wanted: &str) -> Option<String> {
     req.uri().query()?.split('&').find_map(|pair| {
         let (name, value) = pair.split_once('=')?;
@@ -179,7 +179,7 @@ fn raw_param(req: &HttpRequest, wanted: &str) -> Option<String> {
 }
 
 /// The entry point for every path holding `/01/`. Every answer, errors and redirects included,
-/// carries CORS headers and `Vary: Accept, Accept-Language`.
+/// carries CORS headers and `Vary: Accept, Accept-Language, Accept-Encoding`.
 pub async fn resolve(req: HttpRequest, sources: PageSources) -> HttpResponse {
     let mut response = answer(&req, &sources).await;
     let headers = response.headers_mut();
@@ -199,7 +199,7 @@ async fn answer(req: &HttpRequest, sources: &PageSources) -> HttpResponse {
     }
     let query = req.uri().query();
     let parsed = DigitalLink::parse(req.path(), query);
-    let choice = lang::choose(req, raw_param(req, "lang").as_deref());
+    let choice = super::choose_lang(req);
     // A link type that is JSON (the EPCIS events, the linkset) is answered in JSON, errors
     // included, even when the link is too broken to parse: read from the raw query.
     let wants = match raw_param(req, "linkType").as_deref() {
