@@ -29,7 +29,7 @@ use ed25519_dalek::VerifyingKey;
 use replay::LogReplay;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-const PAGE: i64 = 2000;
+const PAGE: i64 = 500;
 /// The most lot states the replay holds at once (a few hundred bytes each); past it, the state
 /// needed furthest ahead is let go, and re-derived from the log when its record comes.
 pub const HELD_LOTS: usize = 32_768;

@@ -437,3 +437,92 @@ fn a_lot_let_go_past_the_cap_is_judged_by_its_rules_when_named_again() {
         }
     }
 }
+
+/// Each derived table compared with the log: an edit behind the server's back, alone in an
+/// otherwise intact store, is named (some show only as a table holding more rows than the log
+/// implies), and the store verifies again once it is undone.
+#[test]
+fn verify_names_each_edit_of_a_derived_table() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let (app, farm) = (&f.app, &f.farm);
+        let mill = app.org("Kuanshan Mill", &["processor"]);
+        let mut b = harvest(farm, PADDY, "PADDY-B", 1);
+        b["kde"] = json!({"epcis_event_id": "urn:uuid:b"});
+        let transform = json!({"type": "truetrace.record/v1", "event": "transform", "actor": farm.id, "time": at(2),
+            "lots": [{"gtin": PADDY, "lot": f.lot, "prev": f.head}, {"gtin": PADDY, "lot": "PADDY-B", "prev": record_id(&b)}],
+            "new_lots": [{"gtin": PADDY, "lot": "MIX-R", "quantity": {"amount": "200", "unit": "KGM"}}]});
+        for record in [&b, &transform] {
+            let answer = app.submit(&sign(&farm.key, record));
+            assert_eq!(answer.status, 201, "{:?}", answer.body);
+        }
+        assert_eq!(verify(&app.database_url).status.code(), Some(0));
+        let ghost = "INSERT INTO lots (gtin, lot, custodian, head, head_time, shipped_to, created_log_index) \
+             SELECT gtin, 'GHOST', custodian, head, head_time, shipped_to, created_log_index FROM lots WHERE lot = 'MIX-R'";
+        let edits = [
+            (
+                "DELETE FROM lot_inputs WHERE input_lot = 'PADDY-B'".to_owned(),
+                format!(
+                    "INSERT INTO lot_inputs (gtin, lot, input_gtin, input_lot, log_index) VALUES ('{PADDY}', 'MIX-R', '{PADDY}', 'PADDY-B', 2)"
+                ),
+                format!("lineage ({PADDY}, MIX-R) <- ({PADDY}, PADDY-B) at #2 differs"),
+            ),
+            (
+                format!(
+                    "INSERT INTO lot_inputs (gtin, lot, input_gtin, input_lot, log_index) VALUES ('{PADDY}', 'PADDY-B', '{PADDY}', 'PADDY-A', 1)"
+                ),
+                "DELETE FROM lot_inputs WHERE lot = 'PADDY-B'".to_owned(),
+                format!("lineage ({PADDY}, PADDY-B) <- ({PADDY}, PADDY-A) at #1 differs"),
+            ),
+            (
+                ghost.to_owned(),
+                "DELETE FROM lots WHERE lot = 'GHOST'".to_owned(),
+                format!("lot (01){PADDY}(10)GHOST is stored but no record created it"),
+            ),
+            (
+                "UPDATE lots SET lot = 'PADDY-Z' WHERE lot = 'PADDY-B'".to_owned(),
+                "UPDATE lots SET lot = 'PADDY-B' WHERE lot = 'PADDY-Z'".to_owned(),
+                "1 lots created by records are missing from the lot table".to_owned(),
+            ),
+            (
+                format!(
+                    "UPDATE lots SET custodian = '{}' WHERE lot = 'PADDY-A'",
+                    mill.id
+                ),
+                format!(
+                    "UPDATE lots SET custodian = '{}' WHERE lot = 'PADDY-A'",
+                    farm.id
+                ),
+                format!(
+                    "lot (01){PADDY}(10)PADDY-A: the stored head, custodian or shipment differs"
+                ),
+            ),
+            (
+                "UPDATE epcis_events SET log_index = 0".to_owned(),
+                "UPDATE epcis_events SET log_index = 1".to_owned(),
+                "EPCIS event urn:uuid:b of organization".to_owned(),
+            ),
+            (
+                "DELETE FROM epcis_events".to_owned(),
+                format!(
+                    "INSERT INTO epcis_events (actor, event_id, log_index) VALUES ('{}', 'urn:uuid:b', 1)",
+                    farm.id
+                ),
+                "EPCIS event urn:uuid:b of organization".to_owned(),
+            ),
+        ];
+        for (edit, undo, named) in edits {
+            tamper(app, &edit, &edit);
+            let broken = verify(&app.database_url);
+            assert_eq!(broken.status.code(), Some(1), "{edit}: {}", stdout(&broken));
+            assert!(
+                stdout(&broken).contains(&named),
+                "{edit}: {}",
+                stdout(&broken)
+            );
+            tamper(app, &undo, &undo);
+            let intact = verify(&app.database_url);
+            assert_eq!(intact.status.code(), Some(0), "{undo}: {}", stdout(&intact));
+        }
+    }
+}

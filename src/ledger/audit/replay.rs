@@ -14,8 +14,7 @@
 
 use crate::db::records::{self, NamedLot};
 use crate::db::{DbConn, orgs, products};
-use crate::domain::RecordId;
-use crate::domain::{Gtin, LotKey, OrgId, Roles};
+use crate::domain::{Gtin, LotKey, OrgId, RecordId, Roles};
 use crate::ledger::envelope::PayloadType;
 use crate::ledger::recall::{Action, Notice, RecallView};
 use crate::ledger::record::{LotRef, Record};
