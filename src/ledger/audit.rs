@@ -412,15 +412,11 @@ fn notice_columns(
     key_owner: Option<&str>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(owner) = key_owner
-        && owner != notice.actor.to_string()
-    {
-        problems.push(format!(
-            "its actor {} does not own key {}",
-            notice.actor, row.keyid
-        ));
+    let actor = notice.actor.to_string();
+    if key_owner.is_some_and(|owner| owner != actor) {
+        problems.push(format!("its actor {actor} does not own key {}", row.keyid));
     }
-    if row.event != notice.action.as_str() || row.actor != notice.actor.to_string() {
+    if row.event != notice.action.as_str() || row.actor != actor {
         problems.push("its stored action or actor column differs from its signed payload".into());
     }
     if row.event_time != notice.time.naive_utc() {
@@ -716,15 +712,11 @@ fn record_columns(
     key_owner: Option<&str>,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    if let Some(owner) = key_owner
-        && owner != record.actor.to_string()
-    {
-        problems.push(format!(
-            "its actor {} does not own key {}",
-            record.actor, row.keyid
-        ));
+    let actor = record.actor.to_string();
+    if key_owner.is_some_and(|owner| owner != actor) {
+        problems.push(format!("its actor {actor} does not own key {}", row.keyid));
     }
-    if row.event != record.event.as_str() || row.actor != record.actor.to_string() {
+    if row.event != record.event.as_str() || row.actor != actor {
         problems.push("its stored event or actor column differs from its signed payload".into());
     }
     if row.event_time != record.time.naive_utc() {
