@@ -86,11 +86,15 @@ impl LogReplay {
     ) -> QueryResult<HashMap<LotKey, LotState>> {
         let mut restored = HashMap::new();
         let named = record.lots.iter().map(|l| &l.key);
-        for key in named.chain(record.new_lots.iter().map(|l| &l.key)) {
+        for (position, key) in named
+            .chain(record.new_lots.iter().map(|l| &l.key))
+            .enumerate()
+        {
             if self.held.contains_key(key) || restored.contains_key(key) {
                 continue;
             }
-            let named_before = row_of(lot_rows, key).is_none_or(|l| l.named_before.is_some());
+            let named_before =
+                row_of(lot_rows, position, key).is_none_or(|l| l.named_before.is_some());
             if named_before && let Some(state) = history(conn, key, index)?.state {
                 restored.insert(key.clone(), state);
             }
@@ -124,13 +128,16 @@ impl LogReplay {
             updated, created, ..
         } = transition;
         // A lot both named and created keeps the created state, as ingest stores it.
+        let named = updated.len();
         let updated = updated
             .into_iter()
-            .filter(|(key, _)| !created.iter().any(|(new, _)| new == key))
+            .enumerate()
+            .filter(|(_, (key, _))| !created.iter().any(|(new, _)| new == key))
             .collect::<Vec<_>>();
-        for (key, state) in updated.into_iter().chain(created) {
+        let created = created.into_iter().enumerate().map(|(i, c)| (named + i, c));
+        for (position, (key, state)) in updated.into_iter().chain(created) {
             self.let_go(&key);
-            match row_of(lot_rows, &key).map(|l| l.named_next) {
+            match row_of(lot_rows, position, &key).map(|l| l.named_next) {
                 Some(None) => self.finished.push((key, state)),
                 Some(Some(next)) => self.hold(key, state, next),
                 None => self.hold(key, state, NEXT_UNKNOWN),
@@ -175,10 +182,14 @@ impl LogReplay {
     }
 }
 
-fn row_of<'r>(lot_rows: &'r [NamedLot], key: &LotKey) -> Option<&'r NamedLot> {
+/// The row of the lot a record names at `position` (its lots, then its new lots): the row at
+/// that position when the rows are as the payload says, which the checkers compare.
+fn row_of<'r>(lot_rows: &'r [NamedLot], position: usize, key: &LotKey) -> Option<&'r NamedLot> {
+    let names = |l: &&NamedLot| l.gtin == key.gtin.as_str() && l.lot == key.lot.as_str();
     lot_rows
-        .iter()
-        .find(|l| l.gtin == key.gtin.as_str() && l.lot == key.lot.as_str())
+        .get(position)
+        .filter(names)
+        .or_else(|| lot_rows.iter().find(names))
 }
 
 /// The state a record claims a lot had before it (its prev, and its actor as custodian): what
