@@ -25,10 +25,41 @@ pub fn find(conn: &mut DbConn, actor: &str, event_id: &str) -> QueryResult<Optio
     })
 }
 
-/// Every row, for `truetrace verify`.
-pub fn all(conn: &mut DbConn) -> QueryResult<Vec<EpcisEventRow>> {
-    epcis_events::table
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    epcis_events::table.count().get_result(conn)
+}
+
+/// The stored rows among `keys` (actor, eventID): one primary-key lookup each.
+pub fn find_keys(conn: &mut DbConn, keys: &[(String, String)]) -> QueryResult<Vec<EpcisEventRow>> {
+    let mut found = Vec::new();
+    for (actor, event_id) in keys {
+        let stored = epcis_events::table
+            .find((actor, event_id))
+            .select(EpcisEventRow::as_select())
+            .get_result(conn)
+            .optional()?;
+        found.extend(stored);
+    }
+    Ok(found)
+}
+
+/// At most `limit` rows after `after` in (actor, eventID) order, for `truetrace verify`.
+pub fn page_after(
+    conn: &mut DbConn,
+    after: Option<&(String, String)>,
+    limit: i64,
+) -> QueryResult<Vec<EpcisEventRow>> {
+    let mut query = epcis_events::table
         .order((epcis_events::actor.asc(), epcis_events::event_id.asc()))
+        .limit(limit)
         .select(EpcisEventRow::as_select())
-        .load(conn)
+        .into_boxed();
+    if let Some((actor, event_id)) = after {
+        query = query.filter(
+            epcis_events::actor.gt(actor.clone()).or(epcis_events::actor
+                .eq(actor.clone())
+                .and(epcis_events::event_id.gt(event_id.clone()))),
+        );
+    }
+    query.load(conn)
 }

@@ -241,14 +241,45 @@ pub fn custodians_of_gtin(conn: &mut DbConn, gtin: &str) -> QueryResult<Vec<Stri
         .load(conn)
 }
 
-pub fn all(conn: &mut DbConn) -> QueryResult<Vec<LotRow>> {
-    lots::table.select(LotRow::as_select()).load(conn)
+pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    lots::table.count().get_result(conn)
 }
 
-pub fn all_inputs(conn: &mut DbConn) -> QueryResult<Vec<LotInputRow>> {
-    lot_inputs::table
-        .select(LotInputRow::as_select())
+pub fn count_inputs(conn: &mut DbConn) -> QueryResult<i64> {
+    lot_inputs::table.count().get_result(conn)
+}
+
+/// The stored lots that no record names (`record_lots_by_lot`), for `truetrace verify`.
+pub fn named_by_no_record(conn: &mut DbConn) -> QueryResult<Vec<(String, String)>> {
+    use super::schema::record_lots;
+    lots::table
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            record_lots::table.filter(
+                record_lots::gtin
+                    .eq(lots::gtin)
+                    .and(record_lots::lot.eq(lots::lot)),
+            ),
+        )))
+        .order((lots::gtin.asc(), lots::lot.asc()))
+        .select((lots::gtin, lots::lot))
         .load(conn)
+}
+
+/// The lineage edges no record implies: none of the record's lots was created (`prev` NULL)
+/// as the edge's output while it named the edge's input as an existing lot (by primary key of
+/// `record_lots`), for `truetrace verify`.
+pub fn inputs_no_record_implies(conn: &mut DbConn) -> QueryResult<Vec<LotInputRow>> {
+    raw_query!(
+        conn,
+        "SELECT e.gtin, e.lot, e.input_gtin, e.input_lot, e.log_index FROM lot_inputs e
+         WHERE NOT EXISTS (
+             SELECT 1 FROM record_lots o JOIN record_lots i ON i.log_index = o.log_index
+             WHERE o.log_index = e.log_index AND o.gtin = e.gtin AND o.lot = e.lot
+               AND o.prev IS NULL
+               AND i.gtin = e.input_gtin AND i.lot = e.input_lot AND i.prev IS NOT NULL)
+         ORDER BY e.gtin, e.lot, e.input_gtin, e.input_lot",
+        LotInputRow,
+    )
 }
 
 /// The lots of a product held by any of these organizations.

@@ -5,7 +5,7 @@ use super::schema::{record_lots, records};
 use super::{DbConn, lots};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text};
 
 /// The log indexes of those of `ids` that are stored.
 pub fn log_indexes_of(conn: &mut DbConn, ids: &[String]) -> QueryResult<Vec<(String, i64)>> {
@@ -86,12 +86,30 @@ pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     records::table.count().get_result(conn)
 }
 
-/// A page of the log in order, with the lots each record names.
+/// A lot a record names (its row of `record_lots`), with the log indexes of the records that
+/// name the same lot just before and just after it (`record_lots_by_lot`): what lets `truetrace
+/// verify` hold a lot's state only from one record naming it to the next.
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = record_lots)]
+pub struct NamedLot {
+    pub log_index: i64,
+    pub position: i32,
+    pub gtin: String,
+    pub lot: String,
+    pub prev: Option<String>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub named_before: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub named_next: Option<i64>,
+}
+
+/// A page of the log in order, with the lots each record names. A lot row whose record is not
+/// stored is left out (verify names the missing record).
 pub fn page(
     conn: &mut DbConn,
     from: i64,
     limit: i64,
-) -> QueryResult<Vec<(RecordRow, Vec<RecordLotRow>)>> {
+) -> QueryResult<Vec<(RecordRow, Vec<NamedLot>)>> {
     let rows: Vec<RecordRow> = records::table
         .filter(records::log_index.ge(from))
         .order(records::log_index.asc())
@@ -101,15 +119,26 @@ pub fn page(
     let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
         return Ok(Vec::new());
     };
-    let lots: Vec<RecordLotRow> = record_lots::table
-        .filter(record_lots::log_index.between(first.log_index, last.log_index))
-        .order((record_lots::log_index.asc(), record_lots::position.asc()))
-        .select(RecordLotRow::as_select())
-        .load(conn)?;
+    let lots = raw_query!(
+        conn,
+        "SELECT r.log_index, r.position, r.gtin, r.lot, r.prev,
+                (SELECT b.log_index FROM record_lots b
+                 WHERE b.gtin = r.gtin AND b.lot = r.lot AND b.log_index < r.log_index
+                 ORDER BY b.log_index DESC LIMIT 1) AS named_before,
+                (SELECT a.log_index FROM record_lots a
+                 WHERE a.gtin = r.gtin AND a.lot = r.lot AND a.log_index > r.log_index
+                 ORDER BY a.log_index LIMIT 1) AS named_next
+         FROM record_lots r WHERE r.log_index BETWEEN $1 AND $2
+         ORDER BY r.log_index, r.position",
+        NamedLot,
+        BigInt => first.log_index,
+        BigInt => last.log_index,
+    )?;
     let mut lots = lots.into_iter().peekable();
     Ok(rows
         .into_iter()
         .map(|row| {
+            while lots.next_if(|l| l.log_index < row.log_index).is_some() {}
             let mut mine = Vec::new();
             while let Some(l) = lots.next_if(|l| l.log_index == row.log_index) {
                 mine.push(l);

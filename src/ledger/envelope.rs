@@ -119,6 +119,22 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `Envelope::verify` over an envelope's parts where they are stored apart (a record row), so
+/// that the payload need not be copied into an `Envelope` first.
+pub fn verify_parts(
+    payload_type: PayloadType,
+    payload: &[u8],
+    keyid: &KeyId,
+    signature: &[u8; 64],
+    key: &VerifyingKey,
+) -> Result<(), String> {
+    key.verify_strict(
+        &pae(payload_type.as_str(), payload),
+        &Signature::from_bytes(signature),
+    )
+    .map_err(|_| format!("the signature does not verify with key {keyid}"))
+}
+
 impl Envelope {
     /// Parses the JSON envelope. Every error names the problem; all of them are "malformed" (400).
     pub fn parse(body: &[u8]) -> Result<Self, String> {
@@ -157,9 +173,13 @@ impl Envelope {
 
     /// Strict Ed25519 verification over the PAE: refuses non-canonical signatures and small-order keys.
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), String> {
-        let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&pae(self.payload_type.as_str(), &self.payload), &signature)
-            .map_err(|_| format!("the signature does not verify with key {}", self.keyid))
+        verify_parts(
+            self.payload_type,
+            &self.payload,
+            &self.keyid,
+            &self.signature,
+            key,
+        )
     }
 
     pub fn to_json(&self) -> EnvelopeJson {

@@ -8,7 +8,7 @@
 //! the notice is covered too.
 
 use super::record::{Invalid, MAX_LOTS, check_strings, parse_time};
-use super::rules::{CheckError, LedgerView, MAX_CLOCK_AHEAD, Rejection, Replay};
+use super::rules::{CheckError, LedgerView, MAX_CLOCK_AHEAD, Rejection};
 use crate::domain::{Gtin, LotKey, OrgId, Role};
 use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
@@ -323,41 +323,6 @@ fn may_recall<V: RecallView>(view: &mut V, actor: OrgId, key: &LotKey) -> Result
         }
     }
     Ok(false)
-}
-
-impl Replay {
-    /// What an accepted recall notice changes.
-    pub fn apply_notice(&mut self, notice: &Notice) {
-        for key in &notice.lots {
-            let pair = (notice.actor, key.clone());
-            match notice.action {
-                Action::Recall => self.recalled.insert(pair),
-                Action::Lift => self.recalled.remove(&pair),
-            };
-        }
-    }
-}
-
-impl RecallView for Replay {
-    fn creator(&mut self, key: &LotKey) -> Result<Option<OrgId>, std::convert::Infallible> {
-        Ok(self.creators.get(key).copied())
-    }
-
-    fn inputs(&mut self, key: &LotKey) -> Result<Vec<LotKey>, std::convert::Infallible> {
-        Ok(self.inputs.get(key).cloned().unwrap_or_default())
-    }
-
-    fn brand(&mut self, gtin: &Gtin) -> Result<Option<OrgId>, std::convert::Infallible> {
-        Ok(self.brands.get(gtin).copied())
-    }
-
-    fn in_force_by(
-        &mut self,
-        actor: OrgId,
-        key: &LotKey,
-    ) -> Result<bool, std::convert::Infallible> {
-        Ok(self.recalled.contains(&(actor, key.clone())))
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,13 @@
 //! The rules a record must meet against the ledger's state, as pure functions.
 //!
 //! `check` decides; `next_states` says what an accepted record changes. Both are used by ingest
-//! (over the database, inside the append transaction) and by `truetrace verify` (over an in-memory
-//! replay of the log), so the server and the auditor apply one set of rules.
+//! (over the database, inside the append transaction) and by `truetrace verify` (over the lot
+//! states its replay of the log holds), so the server and the auditor apply one set of rules.
 
 use crate::domain::{EventType, Gtin, LotKey, OrgId, RecordId, Role, Roles};
 use crate::error::AppError;
 use crate::ledger::record::Record;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 
 /// How far ahead of the server's clock a record's time may be.
 pub const MAX_CLOCK_AHEAD: Duration = Duration::minutes(5);
@@ -93,7 +91,14 @@ fn unknown_tlc_source(source: &str, actor: OrgId) -> Rejection {
 }
 
 fn is_date(value: &str) -> bool {
-    value.len() == 10 && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok()
+    // `NaiveDate::parse_from_str(value, "%Y-%m-%d")` with the format read once: reading it was
+    // most of this check's time, which `truetrace verify` spends on every harvest.
+    static ITEMS: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
+        std::sync::LazyLock::new(|| chrono::format::StrftimeItems::new("%Y-%m-%d").collect());
+    let mut parsed = chrono::format::Parsed::new();
+    value.len() == 10
+        && chrono::format::parse(&mut parsed, value, ITEMS.iter()).is_ok()
+        && parsed.to_naive_date().is_ok()
 }
 
 /// An optional minus sign, digits, and an optional fraction: `4`, `-1.5`, `16.50`.
@@ -304,39 +309,44 @@ pub struct Transition {
     pub lineage: Vec<(LotKey, LotKey)>,
 }
 
+impl LotState {
+    /// The state of a lot `record` creates (one of its `new_lots`).
+    pub fn created(record: &Record, id: RecordId) -> Self {
+        Self {
+            custodian: record.actor,
+            head: id,
+            head_time: record.time.with_timezone(&Utc),
+            shipped_to: None,
+        }
+    }
+
+    /// The state of a lot that `record` names among its `lots`, moved on from `before`.
+    pub fn after(record: &Record, id: RecordId, before: &LotState) -> Self {
+        let (custodian, shipped_to) = match record.event {
+            EventType::Receive => (record.actor, None),
+            EventType::Ship => (before.custodian, record.to),
+            _ => (before.custodian, before.shipped_to),
+        };
+        Self {
+            custodian,
+            head: id,
+            head_time: record.time.with_timezone(&Utc),
+            shipped_to,
+        }
+    }
+}
+
 pub fn next_states(record: &Record, id: RecordId, prior: &[LotState]) -> Transition {
-    let head_time = record.time.with_timezone(&Utc);
     let updated = record
         .lots
         .iter()
         .zip(prior)
-        .map(|(lot, before)| {
-            let (custodian, shipped_to) = match record.event {
-                EventType::Receive => (record.actor, None),
-                EventType::Ship => (before.custodian, record.to),
-                _ => (before.custodian, before.shipped_to),
-            };
-            let state = LotState {
-                custodian,
-                head: id,
-                head_time,
-                shipped_to,
-            };
-            (lot.key.clone(), state)
-        })
+        .map(|(lot, before)| (lot.key.clone(), LotState::after(record, id, before)))
         .collect();
     let created = record
         .new_lots
         .iter()
-        .map(|new| {
-            let state = LotState {
-                custodian: record.actor,
-                head: id,
-                head_time,
-                shipped_to: None,
-            };
-            (new.key.clone(), state)
-        })
+        .map(|new| (new.key.clone(), LotState::created(record, id)))
         .collect();
     let lineage = record
         .new_lots
@@ -352,60 +362,6 @@ pub fn next_states(record: &Record, id: RecordId, prior: &[LotState]) -> Transit
         updated,
         created,
         lineage,
-    }
-}
-
-/// The ledger's state held in memory: what `truetrace verify` replays the log into, and what the
-/// rules' unit tests run against.
-#[derive(Debug, Default, Clone)]
-pub struct Replay {
-    pub lots: HashMap<LotKey, LotState>,
-    pub products: HashSet<Gtin>,
-    pub orgs: HashMap<OrgId, Roles>,
-    /// Brands of products, creators of lots and lineage: what the recall authority rule reads.
-    pub brands: HashMap<Gtin, OrgId>,
-    pub creators: HashMap<LotKey, OrgId>,
-    pub inputs: HashMap<LotKey, Vec<LotKey>>,
-    /// The recalls in force: (issuer, lot).
-    pub recalled: HashSet<(OrgId, LotKey)>,
-    /// Each organization's location names, where known (never in `truetrace verify`).
-    pub locations: Option<HashMap<OrgId, Vec<String>>>,
-}
-
-impl Replay {
-    pub fn apply(&mut self, transition: Transition) {
-        for (key, state) in &transition.created {
-            self.creators.insert(key.clone(), state.custodian);
-        }
-        for (out, input) in transition.lineage {
-            self.inputs.entry(out).or_default().push(input);
-        }
-        for (key, state) in transition.updated.into_iter().chain(transition.created) {
-            self.lots.insert(key, state);
-        }
-    }
-}
-
-impl LedgerView for Replay {
-    type Error = Infallible;
-
-    fn lot(&mut self, key: &LotKey) -> Result<Option<LotState>, Infallible> {
-        Ok(self.lots.get(key).cloned())
-    }
-
-    fn product_exists(&mut self, gtin: &Gtin) -> Result<bool, Infallible> {
-        Ok(self.products.contains(gtin))
-    }
-
-    fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Infallible> {
-        Ok(self.orgs.get(&org).cloned())
-    }
-
-    fn location_names(&mut self, org: OrgId) -> Result<Option<Vec<String>>, Infallible> {
-        Ok(self
-            .locations
-            .as_ref()
-            .map(|all| all.get(&org).cloned().unwrap_or_default()))
     }
 }
 
@@ -433,7 +389,49 @@ mod tests {
     use crate::domain::{LotCode, Quantity};
     use crate::ledger::record::{LotRef, NewLot};
     use chrono::{FixedOffset, TimeZone};
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap, HashSet};
+    use std::convert::Infallible;
+
+    /// The ledger's state held in memory, whole: what the rules' unit tests run against.
+    #[derive(Debug, Default, Clone)]
+    pub struct Replay {
+        pub lots: HashMap<LotKey, LotState>,
+        pub products: HashSet<Gtin>,
+        pub orgs: HashMap<OrgId, Roles>,
+        /// Each organization's location names, where known.
+        pub locations: Option<HashMap<OrgId, Vec<String>>>,
+    }
+
+    impl Replay {
+        pub fn apply(&mut self, transition: Transition) {
+            for (key, state) in transition.updated.into_iter().chain(transition.created) {
+                self.lots.insert(key, state);
+            }
+        }
+    }
+
+    impl LedgerView for Replay {
+        type Error = Infallible;
+
+        fn lot(&mut self, key: &LotKey) -> Result<Option<LotState>, Infallible> {
+            Ok(self.lots.get(key).cloned())
+        }
+
+        fn product_exists(&mut self, gtin: &Gtin) -> Result<bool, Infallible> {
+            Ok(self.products.contains(gtin))
+        }
+
+        fn org_roles(&mut self, org: OrgId) -> Result<Option<Roles>, Infallible> {
+            Ok(self.orgs.get(&org).cloned())
+        }
+
+        fn location_names(&mut self, org: OrgId) -> Result<Option<Vec<String>>, Infallible> {
+            Ok(self
+                .locations
+                .as_ref()
+                .map(|all| all.get(&org).cloned().unwrap_or_default()))
+        }
+    }
 
     struct World {
         replay: Replay,

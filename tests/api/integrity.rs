@@ -323,3 +323,206 @@ fn verify_names_every_record_cut_from_the_log() {
         );
     }
 }
+
+/// Stores a signed record at the end of the log behind the server's back, as it would have been
+/// stored had the server accepted it: the log is append-only, not proof against a writer.
+fn append_behind_the_back(app: &TestApp, key: &ed25519_dalek::SigningKey, record: &Value) {
+    use truetrace::db::rows::{RecordLotRow, RecordRow};
+    let pool = truetrace::db::connect(
+        &truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap(),
+        1,
+    )
+    .unwrap();
+    let mut conn = pool.get().unwrap();
+    let log_index = truetrace::db::records::next_index(&mut conn).unwrap();
+    let envelope = truetrace::ledger::envelope::sign(key, &serde_json::to_vec(record).unwrap());
+    let time = chrono::DateTime::parse_from_rfc3339(record["time"].as_str().unwrap()).unwrap();
+    let row = RecordRow {
+        log_index,
+        id: record_id(record),
+        payload: envelope.payload.clone(),
+        keyid: envelope.keyid.to_string(),
+        sig: envelope.signature.to_vec(),
+        event: record["event"].as_str().unwrap().to_owned(),
+        actor: record["actor"].as_str().unwrap().to_owned(),
+        event_time: time.naive_utc(),
+        accepted_at: chrono::Utc::now().naive_utc(),
+    };
+    let lots: Vec<RecordLotRow> = record["lots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(position, l)| RecordLotRow {
+            log_index,
+            position: position as i32,
+            gtin: l["gtin"].as_str().unwrap().to_owned(),
+            lot: l["lot"].as_str().unwrap().to_owned(),
+            prev: Some(l["prev"].as_str().unwrap().to_owned()),
+        })
+        .collect();
+    truetrace::db::records::insert_many(&mut conn, &[row], &lots).unwrap();
+    truetrace::db::records::set_next_index(&mut conn, log_index + 1).unwrap();
+}
+
+/// The problems verify names holding at most `held_lots` lot states, as text.
+fn problems_holding(app: &TestApp, held_lots: usize) -> Vec<String> {
+    let pool = truetrace::db::connect(
+        &truetrace::db::DatabaseUrl::parse(&app.database_url).unwrap(),
+        1,
+    )
+    .unwrap();
+    let mut conn = pool.get().unwrap();
+    let report =
+        truetrace::ledger::audit::verify_store_holding(&mut conn, held_lots, |_, _| {}).unwrap();
+    let mut problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    problems.sort();
+    problems
+}
+
+#[test]
+fn a_lot_let_go_past_the_cap_is_judged_by_its_rules_when_named_again() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let (app, farm, lot_a) = (&f.app, &f.farm, f.lot);
+        let mill = app.org("Kuanshan Mill", &["processor"]);
+        let mut heads = std::collections::HashMap::from([(lot_a, f.head.clone())]);
+        let mut submit = |actor: &Org, lot: &'static str, event: &str, minutes: i64| {
+            let mut record = if event == "harvest" {
+                harvest(actor, PADDY, lot, minutes)
+            } else {
+                on_lot(event, actor, PADDY, lot, &heads[lot], minutes)
+            };
+            if event == "ship" {
+                record["to"] = json!(mill.id);
+            }
+            let answer = app.submit(&sign(&actor.key, &record));
+            assert_eq!(answer.status, 201, "{:?}", answer.body);
+            heads.insert(lot, record_id(&record));
+            record_id(&record)
+        };
+        // Records #1 to #9. With one lot state held, each lets another lot's go, so lot A's
+        // custody (the mill's since its receipt, #6) and head come back from the log.
+        submit(farm, "PADDY-B", "harvest", 1);
+        submit(farm, "PADDY-C", "harvest", 2);
+        submit(farm, lot_a, "ship", 3);
+        submit(farm, "PADDY-B", "note", 4);
+        submit(farm, "PADDY-C", "note", 5);
+        let received = submit(&mill, lot_a, "receive", 6);
+        submit(farm, "PADDY-B", "note", 7);
+        submit(&mill, lot_a, "note", 8);
+        submit(farm, "PADDY-C", "note", 9);
+        assert_eq!(verify(&app.database_url).status.code(), Some(0));
+        assert_eq!(problems_holding(app, 1), Vec::<String>::new());
+
+        // #10: the farm's note on lot A, which it no longer holds; #11: the mill's note on the
+        // receipt, a head two records old.
+        let not_custodian = on_lot("note", farm, PADDY, lot_a, &heads[lot_a], 10);
+        append_behind_the_back(app, &farm.key, &not_custodian);
+        let stale = on_lot("note", &mill, PADDY, lot_a, &received, 11);
+        append_behind_the_back(app, &mill.key, &stale);
+        let broken = verify(&app.database_url);
+        assert_eq!(broken.status.code(), Some(1), "{}", stdout(&broken));
+        let whole = problems_holding(app, truetrace::ledger::audit::HELD_LOTS);
+        assert_eq!(problems_holding(app, 1), whole, "one lot held or all");
+        for (index, rule) in [(10, "custody"), (11, "is not its current head")] {
+            assert!(
+                whole
+                    .iter()
+                    .any(|p| p.starts_with(&format!("record #{index} "))
+                        && p.contains("breaks a ledger rule")
+                        && p.contains(rule)),
+                "#{index}: {whole:?}"
+            );
+        }
+    }
+}
+
+/// Each derived table compared with the log: an edit behind the server's back, alone in an
+/// otherwise intact store, is named (some show only as a table holding more rows than the log
+/// implies), and the store verifies again once it is undone.
+#[test]
+fn verify_names_each_edit_of_a_derived_table() {
+    for backend in backends() {
+        let f = farm_with_lot(backend);
+        let (app, farm) = (&f.app, &f.farm);
+        let mill = app.org("Kuanshan Mill", &["processor"]);
+        let mut b = harvest(farm, PADDY, "PADDY-B", 1);
+        b["kde"] = json!({"epcis_event_id": "urn:uuid:b"});
+        let transform = json!({"type": "truetrace.record/v1", "event": "transform", "actor": farm.id, "time": at(2),
+            "lots": [{"gtin": PADDY, "lot": f.lot, "prev": f.head}, {"gtin": PADDY, "lot": "PADDY-B", "prev": record_id(&b)}],
+            "new_lots": [{"gtin": PADDY, "lot": "MIX-R", "quantity": {"amount": "200", "unit": "KGM"}}]});
+        for record in [&b, &transform] {
+            let answer = app.submit(&sign(&farm.key, record));
+            assert_eq!(answer.status, 201, "{:?}", answer.body);
+        }
+        assert_eq!(verify(&app.database_url).status.code(), Some(0));
+        let ghost = "INSERT INTO lots (gtin, lot, custodian, head, head_time, shipped_to, created_log_index) \
+             SELECT gtin, 'GHOST', custodian, head, head_time, shipped_to, created_log_index FROM lots WHERE lot = 'MIX-R'";
+        let edits = [
+            (
+                "DELETE FROM lot_inputs WHERE input_lot = 'PADDY-B'".to_owned(),
+                format!(
+                    "INSERT INTO lot_inputs (gtin, lot, input_gtin, input_lot, log_index) VALUES ('{PADDY}', 'MIX-R', '{PADDY}', 'PADDY-B', 2)"
+                ),
+                format!("lineage ({PADDY}, MIX-R) <- ({PADDY}, PADDY-B) at #2 differs"),
+            ),
+            (
+                format!(
+                    "INSERT INTO lot_inputs (gtin, lot, input_gtin, input_lot, log_index) VALUES ('{PADDY}', 'PADDY-B', '{PADDY}', 'PADDY-A', 1)"
+                ),
+                "DELETE FROM lot_inputs WHERE lot = 'PADDY-B'".to_owned(),
+                format!("lineage ({PADDY}, PADDY-B) <- ({PADDY}, PADDY-A) at #1 differs"),
+            ),
+            (
+                ghost.to_owned(),
+                "DELETE FROM lots WHERE lot = 'GHOST'".to_owned(),
+                format!("lot (01){PADDY}(10)GHOST is stored but no record created it"),
+            ),
+            (
+                "UPDATE lots SET lot = 'PADDY-Z' WHERE lot = 'PADDY-B'".to_owned(),
+                "UPDATE lots SET lot = 'PADDY-B' WHERE lot = 'PADDY-Z'".to_owned(),
+                "1 lots created by records are missing from the lot table".to_owned(),
+            ),
+            (
+                format!(
+                    "UPDATE lots SET custodian = '{}' WHERE lot = 'PADDY-A'",
+                    mill.id
+                ),
+                format!(
+                    "UPDATE lots SET custodian = '{}' WHERE lot = 'PADDY-A'",
+                    farm.id
+                ),
+                format!(
+                    "lot (01){PADDY}(10)PADDY-A: the stored head, custodian or shipment differs"
+                ),
+            ),
+            (
+                "UPDATE epcis_events SET log_index = 0".to_owned(),
+                "UPDATE epcis_events SET log_index = 1".to_owned(),
+                "EPCIS event urn:uuid:b of organization".to_owned(),
+            ),
+            (
+                "DELETE FROM epcis_events".to_owned(),
+                format!(
+                    "INSERT INTO epcis_events (actor, event_id, log_index) VALUES ('{}', 'urn:uuid:b', 1)",
+                    farm.id
+                ),
+                "EPCIS event urn:uuid:b of organization".to_owned(),
+            ),
+        ];
+        for (edit, undo, named) in edits {
+            tamper(app, &edit, &edit);
+            let broken = verify(&app.database_url);
+            assert_eq!(broken.status.code(), Some(1), "{edit}: {}", stdout(&broken));
+            assert!(
+                stdout(&broken).contains(&named),
+                "{edit}: {}",
+                stdout(&broken)
+            );
+            tamper(app, &undo, &undo);
+            let intact = verify(&app.database_url);
+            assert_eq!(intact.status.code(), Some(0), "{undo}: {}", stdout(&intact));
+        }
+    }
+}
