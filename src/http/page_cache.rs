@@ -372,6 +372,8 @@ mod tests {
             (Some("gzip;q=0"), false),
             (Some("br"), false),
             (Some("identity"), false),
+            // A header that does not parse gets the page as rendered, which every client reads.
+            (Some("gzip;q=high"), false),
             (None, false),
         ] {
             let encoded = page.encoded_for(&asking(header));
