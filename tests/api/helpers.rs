@@ -154,13 +154,19 @@ pub fn serve_demo() -> (tempfile::TempDir, Served, truetrace::cli::demo::Summary
 /// servers' log key, never with a key file the working directory may hold (the README's demo
 /// leaves one there).
 pub fn verify_store(database_url: &str) -> std::process::Output {
+    truetrace_on(database_url, &["verify", "--quiet"])
+}
+
+/// The truetrace command run on the database at `database_url`, with the test servers' log key
+/// (not whatever key file a demo left in the working directory), logging warnings only.
+pub fn truetrace_on(database_url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-        .args(["verify", "--quiet"])
+        .args(args)
         .env("TRUETRACE_DATABASE_URL", database_url)
         .env("TRUETRACE_LOG_KEY", crate::spawn::TEST_LOG_KEY)
         .env("RUST_LOG", "warn")
         .output()
-        .expect("run truetrace verify")
+        .expect("the binary runs")
 }
 
 pub fn spawn_app(backend: Backend) -> TestApp {

@@ -768,14 +768,7 @@ fn the_cli_issues_and_lifts_a_recall_and_verify_names_a_tampered_recall() {
     let app = &s.app;
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("regulator.key.json");
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-            .args(args)
-            .env("TRUETRACE_DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the binary runs")
-    };
+    let run = |args: &[&str]| truetrace_on(&app.database_url, args);
     let out = run(&["keygen", "--out", key.to_str().unwrap()]);
     assert!(out.status.success());
     let public = String::from_utf8_lossy(&out.stdout)
@@ -1063,14 +1056,7 @@ fn the_staff_page_and_the_cli_make_the_sheet_of_a_recall_in_force() {
         missing_zh.body
     );
     // The CLI, on the same database.
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_truetrace"))
-            .args(args)
-            .env("TRUETRACE_DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the binary runs")
-    };
+    let run = |args: &[&str]| truetrace_on(&app.database_url, args);
     let out = run(&["fsma204", "--recall", &id]);
     assert!(
         out.status.success(),

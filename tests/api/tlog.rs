@@ -489,6 +489,20 @@ fn truetrace(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `truetrace verify` checking the checkpoint against the test servers' log key, given as an
+/// auditor gives it.
+fn verify_with_log_key(database_url: &str) -> Output {
+    truetrace_on(
+        database_url,
+        &[
+            "verify",
+            "--quiet",
+            "--log-key",
+            crate::spawn::TEST_LOG_VKEY,
+        ],
+    )
+}
+
 fn out(o: &Output) -> String {
     format!(
         "{}{}",
@@ -707,19 +721,7 @@ fn verify_rebuilds_the_tree_and_names_a_changed_tile_or_checkpoint() {
             assert_eq!(app.submit_batch(chunk).status, 200);
         }
         checkpoint_of(app.address(), 260);
-        let verify = || {
-            Command::new(env!("CARGO_BIN_EXE_truetrace"))
-                .args([
-                    "verify",
-                    "--quiet",
-                    "--log-key",
-                    crate::spawn::TEST_LOG_VKEY,
-                ])
-                .env("TRUETRACE_DATABASE_URL", &app.database_url)
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap()
-        };
+        let verify = || verify_with_log_key(&app.database_url);
         let fine = verify();
         assert_eq!(fine.status.code(), Some(0), "{backend:?}: {}", out(&fine));
         assert!(
@@ -956,17 +958,7 @@ fn two_servers_on_one_database_keep_one_tree() {
             get_raw(&app.url("/tile/0/001")).body,
             leaves[256..512].concat()
         );
-        let verify = Command::new(env!("CARGO_BIN_EXE_truetrace"))
-            .args([
-                "verify",
-                "--quiet",
-                "--log-key",
-                crate::spawn::TEST_LOG_VKEY,
-            ])
-            .env("TRUETRACE_DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .unwrap();
+        let verify = verify_with_log_key(&app.database_url);
         assert_eq!(
             verify.status.code(),
             Some(0),
@@ -1063,19 +1055,7 @@ fn verify_checks_pages_on_every_core_and_replays_them_in_order() {
             assert_eq!(app.submit_batch(chunk).status, 200);
         }
         checkpoint_of(app.address(), 4500);
-        let verify = || {
-            Command::new(env!("CARGO_BIN_EXE_truetrace"))
-                .args([
-                    "verify",
-                    "--quiet",
-                    "--log-key",
-                    crate::spawn::TEST_LOG_VKEY,
-                ])
-                .env("TRUETRACE_DATABASE_URL", &app.database_url)
-                .env("RUST_LOG", "warn")
-                .output()
-                .unwrap()
-        };
+        let verify = || verify_with_log_key(&app.database_url);
         let fine = verify();
         assert_eq!(fine.status.code(), Some(0), "{backend:?}: {}", out(&fine));
         assert!(

@@ -7,7 +7,6 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 const BROWN: &str = "04712345000039";
 
@@ -528,15 +527,7 @@ fn crawl(edges: &[(usize, usize)], start: usize) -> BTreeMap<usize, (u64, BTreeS
 #[test]
 fn the_cli_prints_the_tree_and_the_api_body_from_the_database() {
     let Story { app, .. } = story(Backend::Sqlite);
-    let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_truetrace"))
-            .arg("trace")
-            .args(args)
-            .env("TRUETRACE_DATABASE_URL", &app.database_url)
-            .env("RUST_LOG", "warn")
-            .output()
-            .expect("the binary runs")
-    };
+    let run = |args: &[&str]| truetrace_on(&app.database_url, &[&["trace"], args].concat());
     let tree = run(&[PADDY, "P1", "--forward"]);
     let text = String::from_utf8_lossy(&tree.stdout);
     assert!(
